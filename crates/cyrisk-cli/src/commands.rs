@@ -1,0 +1,227 @@
+//! Subcommands and what they do.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cyrisk_core::{Bundle, KevCatalog, RatingModel};
+
+use crate::input_error;
+use crate::output;
+
+/// The KEV catalogue snapshot shipped with this build, used when `--kev` is not given.
+const KEV_SNAPSHOT: &str = include_str!("../../../data/kev/kev-2025.08.25.json");
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cyrisk",
+    version,
+    about = "Cyber-insurance risk quantification: rate, explain, plan."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Rate one organisation from an assessment bundle.
+    Rate(RateArgs),
+    /// Rank the fixes that would raise an organisation's score the most.
+    Plan(PlanArgs),
+    /// Work with rating model files.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Print the JSON Schema of the assessment bundle format.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Check that a model file is valid; prints its id and version.
+    Check {
+        /// The model file (TOML).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The assessment bundle (JSON); see `cyrisk schema`.
+    #[arg(long, short)]
+    input: PathBuf,
+    /// Rating model file [default: the built-in models/rating-v1.toml].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Rate as of this date (YYYY-MM-DD) [default: today].
+    #[arg(long, value_parser = parse_date)]
+    as_of: Option<NaiveDate>,
+    /// CISA KEV catalogue JSON to mark known-exploited findings [default: the bundled snapshot].
+    #[arg(long, conflicts_with = "no_kev")]
+    kev: Option<PathBuf>,
+    /// Do not mark findings from any KEV catalogue; use only what the bundle says.
+    #[arg(long)]
+    no_kev: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the result to this file (atomically) instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RateArgs {
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    common: Common,
+    /// How many fixes to list.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    top: u32,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| format!("{s:?} is not a YYYY-MM-DD date: {e}"))
+}
+
+pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Rate(a) => {
+            let loaded = load(&a.common)?;
+            let rating = cyrisk_core::rate(&loaded.bundle, &loaded.model, loaded.as_of);
+            let text = match a.common.format {
+                Format::Json => output::rating_json(&rating, &loaded.kev)?,
+                Format::Text => output::rating_text(&rating, &loaded.kev),
+            };
+            emit(&text, a.common.output.as_deref(), out)
+        }
+        Command::Plan(a) => {
+            let loaded = load(&a.common)?;
+            let plan =
+                cyrisk_core::plan(&loaded.bundle, &loaded.model, loaded.as_of, a.top as usize);
+            let text = match a.common.format {
+                Format::Json => serde_json::to_string_pretty(&plan)? + "\n",
+                Format::Text => output::plan_text(&plan),
+            };
+            emit(&text, a.common.output.as_deref(), out)
+        }
+        Command::Model(ModelCommand::Check { file }) => {
+            let model = load_model(Some(&file))?;
+            let factors = model.factors.iter().count();
+            writeln!(
+                out,
+                "{}: ok ({} {}, {factors} factors)",
+                file.display(),
+                model.id,
+                model.version
+            )?;
+            Ok(())
+        }
+        Command::Schema => {
+            writeln!(out, "{}", cyrisk_core::bundle::json_schema())?;
+            Ok(())
+        }
+    }
+}
+
+/// What the KEV enrichment did, for the output's `sources`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct KevUse {
+    pub catalog_version: String,
+    pub source: String,
+    pub findings_marked: usize,
+}
+
+struct Loaded {
+    bundle: Bundle,
+    model: RatingModel,
+    as_of: NaiveDate,
+    kev: Option<KevUse>,
+}
+
+fn read(path: &Path, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| input_error(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+fn load_model(path: Option<&Path>) -> anyhow::Result<RatingModel> {
+    match path {
+        None => Ok(RatingModel::builtin()),
+        Some(p) => {
+            let text = read(p, "model file")?;
+            RatingModel::from_toml(&text).map_err(|e| input_error(format!("{}: {e}", p.display())))
+        }
+    }
+}
+
+fn load(c: &Common) -> anyhow::Result<Loaded> {
+    let model = load_model(c.model.as_deref())?;
+    let text = read(&c.input, "bundle")?;
+    let mut bundle =
+        Bundle::from_json(&text).map_err(|e| input_error(format!("{}: {e}", c.input.display())))?;
+    let kev = if c.no_kev {
+        None
+    } else {
+        let (text, source) = match &c.kev {
+            Some(p) => (read(p, "KEV catalogue")?, p.display().to_string()),
+            None => (KEV_SNAPSHOT.to_owned(), "bundled snapshot".to_owned()),
+        };
+        let catalog = KevCatalog::from_json(&text)
+            .map_err(|e| input_error(format!("{source}: not a KEV catalogue: {e}")))?;
+        let marked = bundle.apply_kev(&catalog);
+        Some(KevUse {
+            catalog_version: catalog.version,
+            source,
+            findings_marked: marked,
+        })
+    };
+    let as_of = c.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
+    Ok(Loaded {
+        bundle,
+        model,
+        as_of,
+        kev,
+    })
+}
+
+/// Writes to the output file atomically (temporary file, then rename), or to stdout.
+fn emit(text: &str, path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+    match path {
+        None => out
+            .write_all(text.as_bytes())
+            .context("writing standard output"),
+        Some(p) => {
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let name = p
+                .file_name()
+                .ok_or_else(|| input_error(format!("{} is not a file name", p.display())))?;
+            let tmp = dir.join(format!(
+                ".{}.tmp-{}",
+                name.to_string_lossy(),
+                std::process::id()
+            ));
+            std::fs::write(&tmp, text)
+                .map_err(|e| input_error(format!("cannot write {}: {e}", tmp.display())))?;
+            std::fs::rename(&tmp, p).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                input_error(format!("cannot write {}: {e}", p.display()))
+            })
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Assets: what an organisation exposes.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetKind {
+    Host,
+    Ip,
+    Domain,
+    WebApplication,
+    CloudService,
+    Endpoint,
+    NetworkDevice,
+    SecurityDevice,
+    OtDevice,
+}
+
+/// Business criticality of an asset.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Criticality {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Critical,
+}
+
+/// Data classification held on an asset (Data Security Law / PIPL categories).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataClass {
+    Core,
+    Important,
+    Personal,
+    SensitivePersonal,
+    General,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// An open port and what answers on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub port: u16,
+    #[serde(default)]
+    pub protocol: Transport,
+    /// Service name as a scanner reports it (`ms-wbt-server`, `http`, `mysql`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Asset {
+    /// Identifier, unique within the bundle; findings refer to it.
+    pub id: String,
+    pub kind: AssetKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::IpAddr>,
+    /// Reachable from the internet.
+    #[serde(default)]
+    pub internet_facing: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpe: Option<String>,
+    /// Runs software its vendor no longer supports.
+    #[serde(default)]
+    pub end_of_life: bool,
+    /// The vendor/product has vulnerabilities in the KEV catalogue (set by KEV enrichment
+    /// from `vendor` and `product`, or given).
+    #[serde(default)]
+    pub kev_product: bool,
+    #[serde(default)]
+    pub criticality: Criticality,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_classes: Vec<DataClass>,
+    /// In the organisation's declared inventory; `false` for assets only discovery found.
+    #[serde(default = "yes")]
+    pub declared: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<NaiveDate>,
+}
+
+impl Asset {
+    /// Network and security devices on the internet edge: VPN gateways, firewalls, routers.
+    pub fn is_perimeter_appliance(&self) -> bool {
+        self.internet_facing
+            && matches!(
+                self.kind,
+                AssetKind::NetworkDevice | AssetKind::SecurityDevice
+            )
+    }
+}

@@ -1,0 +1,24 @@
+//! cyrisk-core: the domain model of an organisation's cyber risk and the explained rating.
+//!
+//! Values in, values out: this crate does no I/O, has no async and knows no database or
+//! HTTP framework (checked by a test in the `tests` package). Parsing helpers take text the
+//! caller has already read.
+
+pub mod asset;
+pub mod bundle;
+pub mod control;
+pub mod cvss;
+pub mod finding;
+pub mod incident;
+pub mod kev;
+pub mod model;
+pub mod plan;
+pub mod profile;
+pub mod rating;
+pub mod units;
+
+pub use bundle::{AssessmentBundle, Bundle, BundleError};
+pub use kev::KevCatalog;
+pub use model::{ModelError, RatingModel};
+pub use plan::{Action, Plan, PlanItem, plan};
+pub use rating::{Rating, rate, rate_many};

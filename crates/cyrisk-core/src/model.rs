@@ -1,0 +1,885 @@
+//! The rating model as data (`models/rating-v1.toml`): loading, and validation that names
+//! the offending field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::asset::Criticality;
+use crate::cvss::Severity;
+use crate::finding::FindingState;
+use crate::incident::Impact;
+use crate::profile::{Industry, SizeBand};
+
+/// A model file that could not be read as a valid model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{message}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
+pub struct ModelError {
+    /// Dotted path of the offending field (`factors.mfa.beta`), empty for syntax errors.
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+    ModelError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingModel {
+    pub id: String,
+    pub version: String,
+    #[serde(default)]
+    pub notes: String,
+    pub score: ScoreScale,
+    pub grades: Vec<GradeBand>,
+    pub size_bands: SizeBands,
+    pub base_rate: BaseRate,
+    pub sla_days: SlaDays,
+    pub exploitation: Exploitation,
+    pub state_weight: StateWeights,
+    pub overdue: Overdue,
+    pub count_elasticity: f64,
+    pub zombie_after_days: u32,
+    pub evidence: Evidence,
+    pub exposure: Exposure,
+    pub services: Services,
+    pub history: History,
+    pub confidence: ConfidenceParams,
+    pub factors: Factors,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreScale {
+    pub pdo: f64,
+    pub anchor_score: f64,
+    pub anchor_probability: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradeBand {
+    pub grade: String,
+    pub min_score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeBands {
+    pub revenue_below: Thresholds<f64>,
+    pub employees_below: Thresholds<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds<T> {
+    pub micro: T,
+    pub small: T,
+    pub medium: T,
+    pub large: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseRate {
+    pub size_band: PerSizeBand,
+    pub industry_multiplier: PerIndustry,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerSizeBand {
+    pub micro: f64,
+    pub small: f64,
+    pub medium: f64,
+    pub large: f64,
+    pub xlarge: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerIndustry {
+    pub telecom_internet: f64,
+    pub manufacturing: f64,
+    pub energy: f64,
+    pub finance: f64,
+    pub transport: f64,
+    pub water: f64,
+    pub education: f64,
+    pub government: f64,
+    pub healthcare: f64,
+    pub retail: f64,
+    pub other: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaDays {
+    pub critical: u32,
+    pub high: u32,
+    pub medium: u32,
+    pub low: u32,
+    pub kev: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerSeverity {
+    pub info: f64,
+    pub low: f64,
+    pub medium: f64,
+    pub high: f64,
+    pub critical: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerCriticality {
+    pub low: f64,
+    pub medium: f64,
+    pub high: f64,
+    pub critical: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exploitation {
+    pub kev_floor: f64,
+    pub forward_window_days: u32,
+    pub epss_prior: PerSeverity,
+    pub internal_weight: f64,
+    pub criticality_weight: PerCriticality,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateWeights {
+    pub open: f64,
+    pub verified: f64,
+    pub remediation_requested: f64,
+    pub fixed_pending_verification: f64,
+    pub closed: f64,
+    pub unfixed_mitigated: f64,
+    pub risk_accepted: f64,
+    pub false_positive: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overdue {
+    pub severity_weight: PerSeverity,
+    pub max_age_factor: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    pub fresh_days: u32,
+    pub half_life_days: u32,
+    pub undated_weight: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exposure {
+    pub perimeter_without_kev_weight: f64,
+    pub end_of_life_internal_weight: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Services {
+    pub remote_access_ports: Vec<u16>,
+    pub remote_access_names: Vec<String>,
+    pub database_ports: Vec<u16>,
+    pub database_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerImpact {
+    pub minor: f64,
+    pub moderate: f64,
+    pub major: f64,
+    pub severe: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    pub alpha: f64,
+    pub default_window_years: f64,
+    pub half_life_years: f64,
+    pub impact_weight: PerImpact,
+    pub verified_corrective_weight: f64,
+    pub min_detection: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfidenceParams {
+    pub sigma_min: f64,
+    pub sigma_max: f64,
+    pub scan_fresh_days: u32,
+    pub scan_half_life_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactorParam {
+    pub beta: f64,
+    pub reference: f64,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// One entry per factor the rating computes; the names are the factor names in the output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Factors {
+    pub remote_access: FactorParam,
+    pub database_exposed: FactorParam,
+    pub perimeter_appliance: FactorParam,
+    pub end_of_life: FactorParam,
+    pub attack_surface: FactorParam,
+    pub shadow_assets: FactorParam,
+    pub data_holdings: FactorParam,
+    pub ciio: FactorParam,
+    pub exploitation_pressure: FactorParam,
+    pub overdue_findings: FactorParam,
+    pub mfa: FactorParam,
+    pub edr: FactorParam,
+    pub offline_backups: FactorParam,
+    pub privileged_access: FactorParam,
+    pub log_retention: FactorParam,
+    pub incident_response: FactorParam,
+    pub security_awareness: FactorParam,
+    pub email_authentication: FactorParam,
+    pub patch_cadence: FactorParam,
+    pub hardening: FactorParam,
+    pub mlps: FactorParam,
+    pub regulatory_obligations: FactorParam,
+    pub incident_history: FactorParam,
+}
+
+impl Factors {
+    /// The factors as (name, parameters), in output order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &FactorParam)> {
+        FACTOR_NAMES.into_iter().zip([
+            &self.remote_access,
+            &self.database_exposed,
+            &self.perimeter_appliance,
+            &self.end_of_life,
+            &self.attack_surface,
+            &self.shadow_assets,
+            &self.data_holdings,
+            &self.ciio,
+            &self.exploitation_pressure,
+            &self.overdue_findings,
+            &self.mfa,
+            &self.edr,
+            &self.offline_backups,
+            &self.privileged_access,
+            &self.log_retention,
+            &self.incident_response,
+            &self.security_awareness,
+            &self.email_authentication,
+            &self.patch_cadence,
+            &self.hardening,
+            &self.mlps,
+            &self.regulatory_obligations,
+            &self.incident_history,
+        ])
+    }
+}
+
+/// Factor names in output order; the field names of [`Factors`].
+pub const FACTOR_NAMES: [&str; 23] = [
+    "remote_access",
+    "database_exposed",
+    "perimeter_appliance",
+    "end_of_life",
+    "attack_surface",
+    "shadow_assets",
+    "data_holdings",
+    "ciio",
+    "exploitation_pressure",
+    "overdue_findings",
+    "mfa",
+    "edr",
+    "offline_backups",
+    "privileged_access",
+    "log_retention",
+    "incident_response",
+    "security_awareness",
+    "email_authentication",
+    "patch_cadence",
+    "hardening",
+    "mlps",
+    "regulatory_obligations",
+    "incident_history",
+];
+
+/// Factors whose feature is a risk (more is worse) must have beta ≥ 0; control factors,
+/// whose feature is a quality (more is better), must have beta ≤ 0. Monotonicity of the
+/// score in the findings and controls rests on these signs.
+const PROTECTIVE: [&str; 11] = [
+    "mfa",
+    "edr",
+    "offline_backups",
+    "privileged_access",
+    "log_retention",
+    "incident_response",
+    "security_awareness",
+    "email_authentication",
+    "patch_cadence",
+    "hardening",
+    "mlps",
+];
+
+impl RatingModel {
+    /// The model shipped with this build (`models/rating-v1.toml`).
+    pub fn builtin() -> Self {
+        Self::from_toml(include_str!("../../../models/rating-v1.toml"))
+            .expect("the built-in model file is validated by the test suite")
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ModelError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| invalid("", e.to_string()))?;
+        let model: RatingModel = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            invalid(path, e.into_inner().message().to_owned())
+        })?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        if self.id.trim().is_empty() {
+            return Err(invalid("id", "must not be empty"));
+        }
+        if self.version.trim().is_empty() {
+            return Err(invalid("version", "must not be empty"));
+        }
+        let s = &self.score;
+        positive("score.pdo", s.pdo)?;
+        finite("score.anchor_score", s.anchor_score)?;
+        open_unit("score.anchor_probability", s.anchor_probability)?;
+        finite("score.min", s.min)?;
+        finite("score.max", s.max)?;
+        if s.min >= s.max {
+            return Err(invalid(
+                "score.max",
+                format!("{} must be above score.min {}", s.max, s.min),
+            ));
+        }
+
+        if self.grades.is_empty() {
+            return Err(invalid("grades", "needs at least one grade"));
+        }
+        for (i, g) in self.grades.iter().enumerate() {
+            if g.grade.trim().is_empty() {
+                return Err(invalid(format!("grades[{i}].grade"), "must not be empty"));
+            }
+            finite(&format!("grades[{i}].min_score"), g.min_score)?;
+            if i > 0 && g.min_score >= self.grades[i - 1].min_score {
+                return Err(invalid(
+                    format!("grades[{i}].min_score"),
+                    format!(
+                        "{} must be below the previous grade's {} (grades go best first)",
+                        g.min_score,
+                        self.grades[i - 1].min_score
+                    ),
+                ));
+            }
+        }
+        let lowest = self.grades.last().map_or(f64::INFINITY, |g| g.min_score);
+        if lowest > s.min {
+            return Err(invalid(
+                format!("grades[{}].min_score", self.grades.len() - 1),
+                format!(
+                    "{lowest} leaves scores from score.min {} without a grade",
+                    s.min
+                ),
+            ));
+        }
+
+        let r = &self.size_bands.revenue_below;
+        increasing(
+            "size_bands.revenue_below",
+            &[r.micro, r.small, r.medium, r.large],
+        )?;
+        let e = &self.size_bands.employees_below;
+        increasing(
+            "size_bands.employees_below",
+            &[
+                e.micro as f64,
+                e.small as f64,
+                e.medium as f64,
+                e.large as f64,
+            ],
+        )?;
+        for band in SizeBand::ALL {
+            let v = self.base_rate_for_band(band);
+            if !(v.is_finite() && v > 0.0 && v <= 10.0) {
+                return Err(invalid(
+                    format!("base_rate.size_band.{}", band.as_str()),
+                    format!("must be an annual rate above 0 and at most 10, got {v}"),
+                ));
+            }
+        }
+        for ind in Industry::ALL {
+            positive(
+                &format!("base_rate.industry_multiplier.{}", ind.as_str()),
+                self.industry_multiplier(ind),
+            )?;
+        }
+
+        let sla = &self.sla_days;
+        for (name, v) in [
+            ("critical", sla.critical),
+            ("high", sla.high),
+            ("medium", sla.medium),
+            ("low", sla.low),
+            ("kev", sla.kev),
+        ] {
+            if v == 0 {
+                return Err(invalid(
+                    format!("sla_days.{name}"),
+                    "must be at least 1 day",
+                ));
+            }
+        }
+
+        let x = &self.exploitation;
+        unit("exploitation.kev_floor", x.kev_floor)?;
+        for sev in SEVERITIES {
+            unit(
+                &format!("exploitation.epss_prior.{}", sev.as_str()),
+                self.epss_prior(sev),
+            )?;
+            nonneg(
+                &format!("overdue.severity_weight.{}", sev.as_str()),
+                self.overdue_weight(sev),
+            )?;
+        }
+        unit("exploitation.internal_weight", x.internal_weight)?;
+        for (name, v) in [
+            ("low", x.criticality_weight.low),
+            ("medium", x.criticality_weight.medium),
+            ("high", x.criticality_weight.high),
+            ("critical", x.criticality_weight.critical),
+        ] {
+            unit(&format!("exploitation.criticality_weight.{name}"), v)?;
+        }
+        for st in FindingState::ALL {
+            unit(
+                &format!("state_weight.{}", st.as_str()),
+                self.state_weight(st),
+            )?;
+        }
+        let w = &self.state_weight;
+        if w.closed > w.fixed_pending_verification {
+            return Err(invalid(
+                "state_weight.closed",
+                format!(
+                    "{} must not exceed fixed_pending_verification {}",
+                    w.closed, w.fixed_pending_verification
+                ),
+            ));
+        }
+        for st in FindingState::ALL.into_iter().filter(|s| s.is_unresolved()) {
+            if self.state_weight(st) < w.fixed_pending_verification {
+                return Err(invalid(
+                    "state_weight.fixed_pending_verification",
+                    format!(
+                        "{} exceeds the weight of the unresolved state {} ({}): fixing a finding would lower the score",
+                        w.fixed_pending_verification,
+                        st.as_str(),
+                        self.state_weight(st)
+                    ),
+                ));
+            }
+        }
+        if !(self.overdue.max_age_factor.is_finite() && self.overdue.max_age_factor >= 1.0) {
+            return Err(invalid(
+                "overdue.max_age_factor",
+                format!("must be at least 1, got {}", self.overdue.max_age_factor),
+            ));
+        }
+        unit("count_elasticity", self.count_elasticity)?;
+        unit(
+            "exposure.perimeter_without_kev_weight",
+            self.exposure.perimeter_without_kev_weight,
+        )?;
+        unit(
+            "exposure.end_of_life_internal_weight",
+            self.exposure.end_of_life_internal_weight,
+        )?;
+        unit("evidence.undated_weight", self.evidence.undated_weight)?;
+        if self.evidence.half_life_days == 0 {
+            return Err(invalid("evidence.half_life_days", "must be at least 1 day"));
+        }
+
+        let h = &self.history;
+        positive("history.alpha", h.alpha)?;
+        positive("history.default_window_years", h.default_window_years)?;
+        positive("history.half_life_years", h.half_life_years)?;
+        for (name, v) in [
+            ("minor", h.impact_weight.minor),
+            ("moderate", h.impact_weight.moderate),
+            ("major", h.impact_weight.major),
+            ("severe", h.impact_weight.severe),
+        ] {
+            nonneg(&format!("history.impact_weight.{name}"), v)?;
+        }
+        unit(
+            "history.verified_corrective_weight",
+            h.verified_corrective_weight,
+        )?;
+        unit("history.min_detection", h.min_detection)?;
+
+        let c = &self.confidence;
+        nonneg("confidence.sigma_min", c.sigma_min)?;
+        if !(c.sigma_max.is_finite() && c.sigma_max >= c.sigma_min) {
+            return Err(invalid(
+                "confidence.sigma_max",
+                format!(
+                    "{} must be at least confidence.sigma_min {}",
+                    c.sigma_max, c.sigma_min
+                ),
+            ));
+        }
+        if c.scan_half_life_days == 0 {
+            return Err(invalid(
+                "confidence.scan_half_life_days",
+                "must be at least 1 day",
+            ));
+        }
+
+        for (name, f) in self.factors.iter() {
+            finite(&format!("factors.{name}.beta"), f.beta)?;
+            finite(&format!("factors.{name}.reference"), f.reference)?;
+            let protective = PROTECTIVE.contains(&name);
+            if protective && f.beta > 0.0 {
+                return Err(invalid(
+                    format!("factors.{name}.beta"),
+                    format!("{} must be ≤ 0: {name} is a protective control", f.beta),
+                ));
+            }
+            if !protective && f.beta < 0.0 {
+                return Err(invalid(
+                    format!("factors.{name}.beta"),
+                    format!("{} must be ≥ 0: {name} measures a risk", f.beta),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn base_rate_for_band(&self, band: SizeBand) -> f64 {
+        let b = &self.base_rate.size_band;
+        match band {
+            SizeBand::Micro => b.micro,
+            SizeBand::Small => b.small,
+            SizeBand::Medium => b.medium,
+            SizeBand::Large => b.large,
+            SizeBand::Xlarge => b.xlarge,
+        }
+    }
+
+    pub fn industry_multiplier(&self, industry: Industry) -> f64 {
+        let m = &self.base_rate.industry_multiplier;
+        match industry {
+            Industry::TelecomInternet => m.telecom_internet,
+            Industry::Manufacturing => m.manufacturing,
+            Industry::Energy => m.energy,
+            Industry::Finance => m.finance,
+            Industry::Transport => m.transport,
+            Industry::Water => m.water,
+            Industry::Education => m.education,
+            Industry::Government => m.government,
+            Industry::Healthcare => m.healthcare,
+            Industry::Retail => m.retail,
+            Industry::Other => m.other,
+        }
+    }
+
+    /// Size band from revenue, or from employees when revenue is not disclosed (0).
+    pub fn size_band(&self, revenue: f64, employees: u32) -> SizeBand {
+        if revenue > 0.0 {
+            let t = &self.size_bands.revenue_below;
+            band_of(revenue, [t.micro, t.small, t.medium, t.large])
+        } else {
+            let t = &self.size_bands.employees_below;
+            band_of(
+                employees as f64,
+                [t.micro, t.small, t.medium, t.large].map(f64::from),
+            )
+        }
+    }
+
+    pub fn sla_days(&self, severity: Severity, kev: bool) -> u32 {
+        let s = &self.sla_days;
+        let by_sev = match severity {
+            Severity::Critical => s.critical,
+            Severity::High => s.high,
+            Severity::Medium => s.medium,
+            Severity::Low | Severity::Info => s.low,
+        };
+        if kev { by_sev.min(s.kev) } else { by_sev }
+    }
+
+    pub fn epss_prior(&self, severity: Severity) -> f64 {
+        per_severity(&self.exploitation.epss_prior, severity)
+    }
+
+    pub fn overdue_weight(&self, severity: Severity) -> f64 {
+        per_severity(&self.overdue.severity_weight, severity)
+    }
+
+    pub fn criticality_weight(&self, c: Criticality) -> f64 {
+        let w = &self.exploitation.criticality_weight;
+        match c {
+            Criticality::Low => w.low,
+            Criticality::Medium => w.medium,
+            Criticality::High => w.high,
+            Criticality::Critical => w.critical,
+        }
+    }
+
+    pub fn state_weight(&self, state: FindingState) -> f64 {
+        let w = &self.state_weight;
+        match state {
+            FindingState::Open => w.open,
+            FindingState::Verified => w.verified,
+            FindingState::RemediationRequested => w.remediation_requested,
+            FindingState::FixedPendingVerification => w.fixed_pending_verification,
+            FindingState::Closed => w.closed,
+            FindingState::UnfixedMitigated => w.unfixed_mitigated,
+            FindingState::RiskAccepted => w.risk_accepted,
+            FindingState::FalsePositive => w.false_positive,
+        }
+    }
+
+    pub fn impact_weight(&self, impact: Impact) -> f64 {
+        let w = &self.history.impact_weight;
+        match impact {
+            Impact::Minor => w.minor,
+            Impact::Moderate => w.moderate,
+            Impact::Major => w.major,
+            Impact::Severe => w.severe,
+        }
+    }
+
+    /// Scorecard slope B = PDO / ln 2.
+    pub fn score_slope(&self) -> f64 {
+        self.score.pdo / std::f64::consts::LN_2
+    }
+
+    /// Score of an annual incident probability, before clamping.
+    pub fn raw_score(&self, p: f64) -> f64 {
+        let s = &self.score;
+        let b = self.score_slope();
+        let anchor = logit(s.anchor_probability);
+        s.anchor_score - b * (logit(p) - anchor)
+    }
+
+    /// Score of an annual incident rate, clamped to the display range.
+    pub fn score_of_rate(&self, lambda: f64) -> f64 {
+        let p = -(-lambda).exp_m1();
+        self.raw_score(p).clamp(self.score.min, self.score.max)
+    }
+
+    pub fn grade(&self, score: f64) -> &str {
+        self.grades
+            .iter()
+            .find(|g| score >= g.min_score)
+            .or(self.grades.last())
+            .map_or("", |g| g.grade.as_str())
+    }
+
+    /// The factor parameters by name, for reporting.
+    pub fn factor_map(&self) -> BTreeMap<&'static str, &FactorParam> {
+        self.factors.iter().collect()
+    }
+}
+
+const SEVERITIES: [Severity; 5] = [
+    Severity::Info,
+    Severity::Low,
+    Severity::Medium,
+    Severity::High,
+    Severity::Critical,
+];
+
+fn per_severity(t: &PerSeverity, s: Severity) -> f64 {
+    match s {
+        Severity::Info => t.info,
+        Severity::Low => t.low,
+        Severity::Medium => t.medium,
+        Severity::High => t.high,
+        Severity::Critical => t.critical,
+    }
+}
+
+fn band_of(v: f64, upper: [f64; 4]) -> SizeBand {
+    let bands = [
+        SizeBand::Micro,
+        SizeBand::Small,
+        SizeBand::Medium,
+        SizeBand::Large,
+    ];
+    bands
+        .into_iter()
+        .zip(upper)
+        .find(|(_, u)| v < *u)
+        .map_or(SizeBand::Xlarge, |(b, _)| b)
+}
+
+/// ln(p / (1 − p)), with p kept away from 0 and 1 so the score stays finite.
+pub fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    (p / (1.0 - p)).ln()
+}
+
+fn finite(field: &str, v: f64) -> Result<(), ModelError> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("must be a finite number, got {v}")))
+    }
+}
+
+fn positive(field: &str, v: f64) -> Result<(), ModelError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("must be above 0, got {v}")))
+    }
+}
+
+fn nonneg(field: &str, v: f64) -> Result<(), ModelError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("must be at least 0, got {v}")))
+    }
+}
+
+fn unit(field: &str, v: f64) -> Result<(), ModelError> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("must be between 0 and 1, got {v}")))
+    }
+}
+
+fn open_unit(field: &str, v: f64) -> Result<(), ModelError> {
+    if v > 0.0 && v < 1.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("must be strictly between 0 and 1, got {v}"),
+        ))
+    }
+}
+
+fn increasing(field: &str, v: &[f64]) -> Result<(), ModelError> {
+    let names = ["micro", "small", "medium", "large"];
+    for i in 0..v.len() {
+        positive(&format!("{field}.{}", names[i]), v[i])?;
+        if i > 0 && v[i] <= v[i - 1] {
+            return Err(invalid(
+                format!("{field}.{}", names[i]),
+                format!(
+                    "{} must be above {}.{} {}",
+                    v[i],
+                    field,
+                    names[i - 1],
+                    v[i - 1]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../../models/rating-v1.toml");
+
+    #[test]
+    fn shipped_model_is_valid() {
+        let m = RatingModel::from_toml(SHIPPED).unwrap();
+        assert_eq!(m.id, "cyrisk-rating");
+        assert_eq!(m.factors.iter().count(), 23);
+    }
+
+    #[test]
+    fn scorecard_anchor_and_pdo() {
+        let m = RatingModel::builtin();
+        assert!((m.raw_score(0.05) - 700.0).abs() < 1e-9);
+        // DESIGN.md §3: 1 % ≈ 819, 20 % ≈ 588.
+        assert_eq!(m.raw_score(0.01).round(), 819.0);
+        assert_eq!(m.raw_score(0.20).round(), 588.0);
+        // Halving the odds adds PDO points.
+        let odds = |p: f64| p / (1.0 - p);
+        let p2 = {
+            let o = odds(0.05) / 2.0;
+            o / (1.0 + o)
+        };
+        assert!((m.raw_score(p2) - 750.0).abs() < 1e-9);
+    }
+
+    fn err_of(text: &str) -> ModelError {
+        RatingModel::from_toml(text).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = err_of(&SHIPPED.replace("beta = -0.3365", "beta = 0.3365"));
+        assert_eq!(e.field, "factors.mfa.beta");
+        let e = err_of(&SHIPPED.replace("kev_floor = 0.9", "kev_floor = 1.9"));
+        assert_eq!(e.field, "exploitation.kev_floor");
+        assert!(e.message.contains("1.9"));
+        let e = err_of(&SHIPPED.replace("pdo = 50.0", "pdo = \"fifty\""));
+        assert_eq!(e.field, "score.pdo");
+        let e = err_of(&SHIPPED.replace("[factors.mfa]", "[factors.mfaa]"));
+        assert!(e.message.contains("mfaa"), "{e}");
+        let e = err_of(&SHIPPED.replace(
+            "fixed_pending_verification = 0.25",
+            "fixed_pending_verification = 0.5\nbogus = 1",
+        ));
+        assert_eq!(e.field, "state_weight.bogus");
+        let e = err_of(&SHIPPED.replace("min_score = 730.0", "min_score = 790.0"));
+        assert_eq!(e.field, "grades[1].min_score");
+        let e = err_of("id = ");
+        assert!(e.field.is_empty() && e.message.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn fixing_weight_must_not_exceed_unresolved() {
+        let e = err_of(&SHIPPED.replace("unfixed_mitigated = 0.3", "unfixed_mitigated = 0.1"));
+        assert_eq!(e.field, "state_weight.fixed_pending_verification");
+    }
+
+    #[test]
+    fn size_band_from_revenue_or_employees() {
+        let m = RatingModel::builtin();
+        assert_eq!(m.size_band(5.0e6, 5000), SizeBand::Micro);
+        assert_eq!(m.size_band(5.0e8, 10), SizeBand::Medium);
+        assert_eq!(m.size_band(2.0e10, 10), SizeBand::Xlarge);
+        assert_eq!(m.size_band(0.0, 500), SizeBand::Medium);
+    }
+}

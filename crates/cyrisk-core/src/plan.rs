@@ -1,0 +1,280 @@
+//! What-if remediation plan: candidate fixes ranked by the score they would gain.
+//!
+//! Each candidate is evaluated exactly, by swapping the affected asset's or finding's terms
+//! in the rating's additive totals (or a control's value) and re-evaluating; [`apply`] turns
+//! an action into the changed bundle, so a test can check a plan's numbers by re-rating.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::bundle::Bundle;
+use crate::control::{ControlId, ControlResult, Outcome};
+use crate::finding::FindingState;
+use crate::model::{FACTOR_NAMES, RatingModel};
+use crate::rating::features::{self, FindingTerms};
+use crate::rating::{ModelRef, evaluate, prepare};
+
+/// A fix the plan can propose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Fix one finding and verify the fix.
+    CloseFinding { finding: String },
+    /// Fix every unresolved KEV-listed finding on one asset.
+    CloseKevFindingsOnAsset { asset: String, findings: usize },
+    /// Take an asset off the internet (behind VPN or firewall).
+    RemoveFromInternet { asset: String },
+    /// Put a control in place and collect current evidence of it.
+    PassControl { control: &'static str },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanItem {
+    pub rank: usize,
+    pub action: Action,
+    pub description: String,
+    /// Score points gained (unrounded score after − before).
+    pub score_gain: f64,
+    pub new_score: f64,
+    pub new_expected_incident_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub organization: String,
+    pub as_of: NaiveDate,
+    /// The current score, unrounded.
+    pub score: f64,
+    pub expected_incident_rate: f64,
+    pub candidates_considered: usize,
+    pub items: Vec<PlanItem>,
+    pub model: ModelRef,
+}
+
+/// A fix to evaluate: the action, its description, the totals with the fix applied, and
+/// for a control the factor index and its new value.
+type Candidate = (Action, String, features::Totals, Option<(usize, f64)>);
+
+fn round_to(v: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
+}
+
+/// Ranks candidate fixes by score gain and returns the best `top`.
+pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) -> Plan {
+    let prep = prepare(bundle, model, as_of);
+    let assets = bundle.assets();
+    let findings = bundle.findings();
+
+    let mut by_asset: Vec<Vec<usize>> = vec![Vec::new(); assets.len()];
+    for i in 0..findings.len() {
+        by_asset[bundle.finding_asset(i)].push(i);
+    }
+    let asset_terms: Vec<_> = assets
+        .iter()
+        .map(|a| features::asset_terms(a, model, as_of))
+        .collect();
+    let finding_terms: Vec<FindingTerms> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let a = &assets[bundle.finding_asset(i)];
+            features::finding_terms(f, a.internet_facing, a, model, as_of)
+        })
+        .collect();
+    let mut base = features::Totals::default();
+    asset_terms.iter().for_each(|t| base.add_asset(t));
+    finding_terms.iter().for_each(|t| base.add_finding(t));
+    let current = evaluate(&prep, &base, model);
+
+    let mut items: Vec<Candidate> = Vec::new();
+    for (i, f) in findings.iter().enumerate() {
+        let t = &finding_terms[i];
+        if !t.unresolved || (t.hazard == 0.0 && t.overdue == 0.0) {
+            continue;
+        }
+        let mut tot = base;
+        tot.sub_finding(t);
+        let asset = &assets[bundle.finding_asset(i)];
+        let cve = f
+            .cve
+            .as_ref()
+            .map_or(String::new(), |c| format!(" {}", c.as_str()));
+        let kev = if f.kev { ", KEV-listed" } else { "" };
+        let sev = features::finding_severity(f).as_str();
+        items.push((
+            Action::CloseFinding {
+                finding: f.id.clone(),
+            },
+            format!("Fix finding {}{cve} ({sev}{kev}) on {}", f.id, asset.id),
+            tot,
+            None,
+        ));
+    }
+    for (ai, asset) in assets.iter().enumerate() {
+        let kev: Vec<usize> = by_asset[ai]
+            .iter()
+            .copied()
+            .filter(|&i| finding_terms[i].unresolved && findings[i].kev)
+            .collect();
+        if kev.len() > 1 {
+            let mut tot = base;
+            kev.iter().for_each(|&i| tot.sub_finding(&finding_terms[i]));
+            items.push((
+                Action::CloseKevFindingsOnAsset {
+                    asset: asset.id.clone(),
+                    findings: kev.len(),
+                },
+                format!("Fix the {} KEV-listed findings on {}", kev.len(), asset.id),
+                tot,
+                None,
+            ));
+        }
+        if asset.internet_facing {
+            let mut moved = asset.clone();
+            moved.internet_facing = false;
+            let mut tot = base;
+            tot.sub_asset(&asset_terms[ai]);
+            tot.add_asset(&features::asset_terms(&moved, model, as_of));
+            for &i in &by_asset[ai] {
+                tot.sub_finding(&finding_terms[i]);
+                tot.add_finding(&features::finding_terms(
+                    &findings[i],
+                    false,
+                    asset,
+                    model,
+                    as_of,
+                ));
+            }
+            items.push((
+                Action::RemoveFromInternet {
+                    asset: asset.id.clone(),
+                },
+                format!(
+                    "Take {} off the internet (put it behind a VPN or firewall)",
+                    asset.id
+                ),
+                tot,
+                None,
+            ));
+        }
+    }
+    for (i, _) in features::CONTROL_FACTORS {
+        if prep.fixed[i] < 1.0 {
+            let name = FACTOR_NAMES[i];
+            items.push((
+                Action::PassControl { control: name },
+                format!(
+                    "Put {} in place and keep current evidence of it",
+                    name.replace('_', " ")
+                ),
+                base,
+                Some((i, 1.0)),
+            ));
+        }
+    }
+
+    let considered = items.len();
+    let mut scored: Vec<PlanItem> = items
+        .into_iter()
+        .filter_map(|(action, description, tot, control)| {
+            let ev = match control {
+                None => evaluate(&prep, &tot, model),
+                Some((i, v)) => {
+                    let mut p = prep.clone();
+                    p.fixed[i] = v;
+                    evaluate(&p, &tot, model)
+                }
+            };
+            let gain = ev.score_exact - current.score_exact;
+            (gain > 1e-9).then_some(PlanItem {
+                rank: 0,
+                action,
+                description,
+                score_gain: gain,
+                new_score: ev.score_exact,
+                new_expected_incident_rate: ev.lambda,
+            })
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        b.score_gain
+            .total_cmp(&a.score_gain)
+            .then_with(|| a.description.cmp(&b.description))
+    });
+    scored.truncate(top);
+    for (r, item) in scored.iter_mut().enumerate() {
+        item.rank = r + 1;
+        item.score_gain = round_to(item.score_gain, 4);
+        item.new_score = round_to(item.new_score, 4);
+        item.new_expected_incident_rate = round_to(item.new_expected_incident_rate, 8);
+    }
+    Plan {
+        organization: bundle.profile().name.clone(),
+        as_of,
+        score: round_to(current.score_exact, 4),
+        expected_incident_rate: round_to(current.lambda, 8),
+        candidates_considered: considered,
+        items: scored,
+        model: ModelRef {
+            id: model.id.clone(),
+            version: model.version.clone(),
+        },
+    }
+}
+
+/// The bundle with an action carried out as of a date (the fix verified that day).
+pub fn apply(bundle: &Bundle, action: &Action, as_of: NaiveDate) -> Bundle {
+    let mut b = bundle.clone();
+    let close = |f: &mut crate::finding::Finding| {
+        f.state = FindingState::Closed;
+        if f.first_seen <= as_of {
+            f.fixed_at = Some(as_of);
+        }
+    };
+    match action {
+        Action::CloseFinding { finding } => {
+            if let Some(f) = b.findings_mut().iter_mut().find(|f| &f.id == finding) {
+                close(f);
+            }
+        }
+        Action::CloseKevFindingsOnAsset { asset, .. } => {
+            for f in b
+                .findings_mut()
+                .iter_mut()
+                .filter(|f| &f.asset == asset && f.kev)
+            {
+                if features::state_as_of(f, as_of).is_unresolved() {
+                    close(f);
+                }
+            }
+        }
+        Action::RemoveFromInternet { asset } => {
+            if let Some(a) = b.assets_mut().iter_mut().find(|a| &a.id == asset) {
+                a.internet_facing = false;
+            }
+        }
+        Action::PassControl { control } => {
+            let required = features::required_mlps_level(bundle);
+            let Some((_, ids)) = features::CONTROL_FACTORS
+                .iter()
+                .find(|(i, _)| FACTOR_NAMES[*i] == *control)
+            else {
+                return b;
+            };
+            let controls = b.controls_mut();
+            controls.retain(|c| !ids.contains(&c.control));
+            for &id in *ids {
+                controls.push(ControlResult {
+                    control: id,
+                    outcome: Outcome::Pass,
+                    assessed_on: Some(as_of),
+                    evidence: Some("what-if".to_owned()),
+                    level: (id == ControlId::Mlps).then_some(required),
+                    scope: None,
+                });
+            }
+        }
+    }
+    b
+}

@@ -1,0 +1,480 @@
+//! From a bundle to factor values: per-asset and per-finding terms that add up, the control
+//! qualities, and the profile features. Both the rating and the what-if plan are built on
+//! these, so a plan's predicted score is the score the fix would really get.
+
+use chrono::NaiveDate;
+
+use crate::asset::Asset;
+use crate::bundle::Bundle;
+use crate::control::{ControlId, ControlResult, Outcome};
+use crate::cvss::Severity;
+use crate::finding::{Finding, FindingState};
+use crate::model::RatingModel;
+
+/// Index of each factor in [`FactorValues`]; the order of `Factors::iter`.
+pub(crate) mod ix {
+    pub const REMOTE_ACCESS: usize = 0;
+    pub const DATABASE_EXPOSED: usize = 1;
+    pub const PERIMETER_APPLIANCE: usize = 2;
+    pub const END_OF_LIFE: usize = 3;
+    pub const ATTACK_SURFACE: usize = 4;
+    pub const SHADOW_ASSETS: usize = 5;
+    pub const DATA_HOLDINGS: usize = 6;
+    pub const CIIO: usize = 7;
+    pub const EXPLOITATION_PRESSURE: usize = 8;
+    pub const OVERDUE_FINDINGS: usize = 9;
+    pub const MFA: usize = 10;
+    pub const EDR: usize = 11;
+    pub const OFFLINE_BACKUPS: usize = 12;
+    pub const PRIVILEGED_ACCESS: usize = 13;
+    pub const LOG_RETENTION: usize = 14;
+    pub const INCIDENT_RESPONSE: usize = 15;
+    pub const SECURITY_AWARENESS: usize = 16;
+    pub const EMAIL_AUTHENTICATION: usize = 17;
+    pub const PATCH_CADENCE: usize = 18;
+    pub const HARDENING: usize = 19;
+    pub const MLPS: usize = 20;
+    pub const REGULATORY_OBLIGATIONS: usize = 21;
+    pub const INCIDENT_HISTORY: usize = 22;
+    pub const COUNT: usize = 23;
+}
+
+/// Which factor family each factor belongs to, by index.
+pub(crate) fn family(i: usize) -> &'static str {
+    match i {
+        0..=7 => "exposure",
+        8..=9 => "vulnerabilities",
+        10..=21 => "controls",
+        _ => "history",
+    }
+}
+
+/// Soft count: `n` below one, `1 + e · ln n` above, so the first instance carries the full
+/// effect and further ones add less.
+pub(crate) fn soft_count(n: f64, elasticity: f64) -> f64 {
+    if n <= 0.0 {
+        0.0
+    } else if n < 1.0 {
+        n
+    } else {
+        1.0 + elasticity * n.ln()
+    }
+}
+
+pub(crate) fn days_between(from: NaiveDate, to: NaiveDate) -> f64 {
+    (to - from).num_days() as f64
+}
+
+/// Severity of a finding: from its CVSS vector if any, else its CVSS score, else the
+/// scanner's severity.
+pub fn finding_severity(f: &Finding) -> Severity {
+    if let Some(v) = &f.cvss_vector {
+        Severity::from_score(v.base_score())
+    } else if let Some(s) = f.cvss_score {
+        Severity::from_score(s.get())
+    } else {
+        f.severity.unwrap_or(Severity::Info)
+    }
+}
+
+/// What one asset adds to the exposure features (not counting its findings).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct AssetTerms {
+    pub internet: f64,
+    pub remote_access: f64,
+    pub database: f64,
+    pub perimeter: f64,
+    pub end_of_life: f64,
+    pub shadow: f64,
+}
+
+pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> AssetTerms {
+    let svc = &model.services;
+    let matches = |ports: &[u16], names: &[String]| {
+        a.services.iter().any(|s| {
+            ports.contains(&s.port)
+                || s.name
+                    .as_deref()
+                    .is_some_and(|n| names.iter().any(|m| m.eq_ignore_ascii_case(n.trim())))
+        })
+    };
+    let mut t = AssetTerms::default();
+    if a.internet_facing {
+        t.internet = 1.0;
+        if matches(&svc.remote_access_ports, &svc.remote_access_names) {
+            t.remote_access = 1.0;
+        }
+        if matches(&svc.database_ports, &svc.database_names) {
+            t.database = 1.0;
+        }
+    }
+    if a.is_perimeter_appliance() {
+        t.perimeter = if a.kev_product {
+            1.0
+        } else {
+            model.exposure.perimeter_without_kev_weight
+        };
+    }
+    if a.end_of_life {
+        t.end_of_life = if a.internet_facing {
+            1.0
+        } else {
+            model.exposure.end_of_life_internal_weight
+        };
+    }
+    let zombie = a
+        .last_seen
+        .is_some_and(|seen| days_between(seen, as_of) > f64::from(model.zombie_after_days));
+    if !a.declared || zombie {
+        t.shadow = 1.0;
+    }
+    t
+}
+
+/// What one finding adds to the vulnerability features.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct FindingTerms {
+    /// −ln(1 − w·P): the finding's share of the combined exploitation hazard.
+    pub hazard: f64,
+    /// Severity- and age-weighted overdue amount.
+    pub overdue: f64,
+    /// The finding is still unresolved as of the rating date.
+    pub unresolved: bool,
+    pub overdue_flag: bool,
+}
+
+/// The state a finding was in on `as_of`: a fix dated later had not happened yet.
+pub(crate) fn state_as_of(f: &Finding, as_of: NaiveDate) -> FindingState {
+    match f.fixed_at {
+        Some(fixed) if fixed > as_of => FindingState::Open,
+        _ => f.state,
+    }
+}
+
+/// Largest hazard one finding can add (w·P = 1 would be infinite).
+const MAX_HAZARD: f64 = 40.0;
+
+pub(crate) fn finding_terms(
+    f: &Finding,
+    internet_facing: bool,
+    asset: &Asset,
+    model: &RatingModel,
+    as_of: NaiveDate,
+) -> FindingTerms {
+    if f.first_seen > as_of {
+        return FindingTerms::default();
+    }
+    let state = state_as_of(f, as_of);
+    let state_w = model.state_weight(state);
+    if state_w == 0.0 {
+        return FindingTerms::default();
+    }
+    let severity = finding_severity(f);
+    let ex = &model.exploitation;
+    let mut p30 = f
+        .epss
+        .map_or_else(|| model.epss_prior(severity), |p| p.get());
+    if f.kev {
+        p30 = p30.max(ex.kev_floor);
+    }
+    let end = match (state.is_unresolved(), f.fixed_at) {
+        (false, Some(fixed)) => fixed.min(as_of),
+        _ => as_of,
+    };
+    let age = days_between(f.first_seen, end).max(0.0);
+    let window = age + f64::from(ex.forward_window_days);
+    // P = 1 − (1 − p30)^(d/30), computed stably for small p30.
+    let p_exploit = if p30 >= 1.0 {
+        1.0
+    } else {
+        -((window / 30.0) * (-p30).ln_1p()).exp_m1()
+    };
+    let exposure_w = if internet_facing {
+        1.0
+    } else {
+        ex.internal_weight
+    };
+    let w = state_w * exposure_w * model.criticality_weight(asset.criticality);
+    let wp = (w * p_exploit).clamp(0.0, 1.0);
+    let hazard = if wp >= 1.0 {
+        MAX_HAZARD
+    } else {
+        (-(-wp).ln_1p()).min(MAX_HAZARD)
+    };
+
+    let sla = f64::from(model.sla_days(severity, f.kev));
+    let mut overdue = 0.0;
+    let overdue_flag = age > sla && severity != Severity::Info;
+    if overdue_flag {
+        let age_factor = (1.0 + (age / sla).ln()).min(model.overdue.max_age_factor);
+        overdue = model.overdue_weight(severity) * age_factor * state_w * exposure_w;
+    }
+    FindingTerms {
+        hazard,
+        overdue,
+        unresolved: state.is_unresolved(),
+        overdue_flag,
+    }
+}
+
+/// Sums of the additive asset and finding terms over the whole bundle.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Totals {
+    pub assets: AssetTerms,
+    pub hazard: f64,
+    pub overdue: f64,
+}
+
+impl Totals {
+    pub fn add_asset(&mut self, t: &AssetTerms) {
+        let a = &mut self.assets;
+        a.internet += t.internet;
+        a.remote_access += t.remote_access;
+        a.database += t.database;
+        a.perimeter += t.perimeter;
+        a.end_of_life += t.end_of_life;
+        a.shadow += t.shadow;
+    }
+
+    pub fn sub_asset(&mut self, t: &AssetTerms) {
+        let a = &mut self.assets;
+        a.internet = (a.internet - t.internet).max(0.0);
+        a.remote_access = (a.remote_access - t.remote_access).max(0.0);
+        a.database = (a.database - t.database).max(0.0);
+        a.perimeter = (a.perimeter - t.perimeter).max(0.0);
+        a.end_of_life = (a.end_of_life - t.end_of_life).max(0.0);
+        a.shadow = (a.shadow - t.shadow).max(0.0);
+    }
+
+    pub fn add_finding(&mut self, t: &FindingTerms) {
+        self.hazard += t.hazard;
+        self.overdue += t.overdue;
+    }
+
+    pub fn sub_finding(&mut self, t: &FindingTerms) {
+        self.hazard = (self.hazard - t.hazard).max(0.0);
+        self.overdue = (self.overdue - t.overdue).max(0.0);
+    }
+}
+
+/// The controls that enter the rating as a quality in [0, 1].
+pub(crate) const CONTROL_FACTORS: [(usize, &[ControlId]); 11] = [
+    (ix::MFA, &[ControlId::Mfa]),
+    (ix::EDR, &[ControlId::Edr]),
+    (ix::OFFLINE_BACKUPS, &[ControlId::OfflineBackups]),
+    (ix::PRIVILEGED_ACCESS, &[ControlId::PrivilegedAccess]),
+    (ix::LOG_RETENTION, &[ControlId::LogRetention]),
+    (ix::INCIDENT_RESPONSE, &[ControlId::IncidentResponse]),
+    (ix::SECURITY_AWARENESS, &[ControlId::SecurityAwareness]),
+    (ix::EMAIL_AUTHENTICATION, &[ControlId::EmailAuthentication]),
+    (ix::PATCH_CADENCE, &[ControlId::PatchCadence]),
+    (
+        ix::HARDENING,
+        &[
+            ControlId::HardeningNetwork,
+            ControlId::HardeningOs,
+            ControlId::HardeningDatabase,
+            ControlId::HardeningMiddleware,
+        ],
+    ),
+    (ix::MLPS, &[ControlId::Mlps]),
+];
+
+/// What the evidence says about one control factor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ControlEvidence {
+    /// Mean outcome of the applicable results: pass 1, partial 0.5, fail 0.
+    pub quality: f64,
+    /// Mean weight of the evidence by freshness, in [0, 1].
+    pub weight: f64,
+    pub results: usize,
+    /// Every result said not applicable.
+    pub not_applicable: bool,
+}
+
+pub(crate) fn outcome_value(o: Outcome) -> Option<f64> {
+    match o {
+        Outcome::Pass => Some(1.0),
+        Outcome::Partial => Some(0.5),
+        Outcome::Fail => Some(0.0),
+        Outcome::NotApplicable => None,
+    }
+}
+
+/// Weight of evidence of a given date: 1 while fresh, then halving every half-life.
+pub(crate) fn evidence_weight(
+    assessed_on: Option<NaiveDate>,
+    model: &RatingModel,
+    as_of: NaiveDate,
+) -> f64 {
+    let e = &model.evidence;
+    match assessed_on {
+        None => e.undated_weight,
+        Some(d) => {
+            let excess = (days_between(d, as_of) - f64::from(e.fresh_days)).max(0.0);
+            0.5f64.powf(excess / f64::from(e.half_life_days))
+        }
+    }
+}
+
+/// The MLPS level an organisation's important systems need: 3 for CIIOs and key sectors,
+/// 2 otherwise (GB/T 22239; DESIGN.md §2).
+pub fn required_mlps_level(bundle: &Bundle) -> u8 {
+    let p = bundle.profile();
+    if p.ciio || p.industry.expects_mlps_level_3() {
+        3
+    } else {
+        2
+    }
+}
+
+pub(crate) fn control_evidence(
+    controls: &[ControlResult],
+    ids: &[ControlId],
+    required_mlps: u8,
+    model: &RatingModel,
+    as_of: NaiveDate,
+) -> Option<ControlEvidence> {
+    let mut q_sum = 0.0;
+    let mut w_sum = 0.0;
+    let mut applicable = 0usize;
+    let mut results = 0usize;
+    for c in controls.iter().filter(|c| ids.contains(&c.control)) {
+        if c.assessed_on.is_some_and(|d| d > as_of) {
+            continue;
+        }
+        results += 1;
+        let Some(mut q) = outcome_value(c.outcome) else {
+            continue;
+        };
+        if c.control == ControlId::Mlps && c.level.is_some_and(|l| l < required_mlps) {
+            // Assessed, but below the level the organisation's systems need.
+            q *= 0.5;
+        }
+        q_sum += q;
+        w_sum += evidence_weight(c.assessed_on, model, as_of);
+        applicable += 1;
+    }
+    if results == 0 {
+        return None;
+    }
+    if applicable == 0 {
+        return Some(ControlEvidence {
+            quality: 0.0,
+            weight: 0.0,
+            results,
+            not_applicable: true,
+        });
+    }
+    let n = applicable as f64;
+    Some(ControlEvidence {
+        quality: q_sum / n,
+        weight: w_sum / n,
+        results,
+        not_applicable: false,
+    })
+}
+
+/// A control factor's value: the reference when unknown, otherwise the observed quality
+/// pulled back towards the reference as evidence ages.
+pub(crate) fn control_value(ev: Option<&ControlEvidence>, reference: f64) -> f64 {
+    match ev {
+        None => reference,
+        Some(e) if e.not_applicable => reference,
+        Some(e) => reference + e.weight * (e.quality - reference),
+    }
+}
+
+/// Cross-border transfer mechanism required for personal information (CAC Order No. 16, 2024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrossBorderRequirement {
+    None,
+    Exempt,
+    StandardContractOrCertification,
+    SecurityAssessment,
+}
+
+impl CrossBorderRequirement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Exempt => "exempt",
+            Self::StandardContractOrCertification => "standard_contract_or_certification",
+            Self::SecurityAssessment => "cac_security_assessment",
+        }
+    }
+}
+
+pub fn cross_border_requirement(bundle: &Bundle) -> CrossBorderRequirement {
+    let p = bundle.profile();
+    let Some(d) = &p.data else {
+        return CrossBorderRequirement::None;
+    };
+    let people = d.cross_border_personal_records;
+    let sensitive = d.cross_border_sensitive_records;
+    if people == 0 && sensitive == 0 {
+        CrossBorderRequirement::None
+    } else if p.ciio || people >= 1_000_000 || sensitive >= 10_000 {
+        CrossBorderRequirement::SecurityAssessment
+    } else if people >= 100_000 || sensitive > 0 {
+        CrossBorderRequirement::StandardContractOrCertification
+    } else {
+        CrossBorderRequirement::Exempt
+    }
+}
+
+/// An obligation from the Chinese data-security rules that applies to this organisation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Obligation {
+    pub name: &'static str,
+    /// 0 met, 1 unmet, 0.5 partly met or unknown.
+    pub unmet: f64,
+    pub known: bool,
+}
+
+pub(crate) fn obligations(
+    bundle: &Bundle,
+    model: &RatingModel,
+    as_of: NaiveDate,
+    window_start: NaiveDate,
+) -> Vec<Obligation> {
+    let mut out = Vec::new();
+    let by_control = |id: ControlId| {
+        control_evidence(bundle.controls(), &[id], 0, model, as_of)
+            .filter(|e| !e.not_applicable)
+            .map(|e| 1.0 - e.quality)
+    };
+    let mut push = |name, unmet: Option<f64>| {
+        out.push(Obligation {
+            name,
+            unmet: unmet.unwrap_or(0.5),
+            known: unmet.is_some(),
+        })
+    };
+    if matches!(
+        cross_border_requirement(bundle),
+        CrossBorderRequirement::StandardContractOrCertification
+            | CrossBorderRequirement::SecurityAssessment
+    ) {
+        push(
+            "cross_border_transfer",
+            by_control(ControlId::CrossBorderTransfer),
+        );
+    }
+    let d = bundle.profile().data.clone().unwrap_or_default();
+    // Important-data processors file an annual risk assessment; processing the personal
+    // information of 10 million+ people brings the same duty (NDSMR 2025).
+    if d.important_data || d.personal_records >= 10_000_000 {
+        push(
+            "data_risk_assessment",
+            by_control(ControlId::DataRiskAssessment),
+        );
+    }
+    let late = bundle.incidents().iter().any(|i| {
+        i.started >= window_start && i.started <= as_of && i.reported_in_time == Some(false)
+    });
+    if late {
+        push("timely_incident_reporting", Some(1.0));
+    }
+    out
+}

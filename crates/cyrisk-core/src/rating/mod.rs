@@ -1,0 +1,302 @@
+//! The rating (DESIGN.md §3): four factor families → annual incident rate → probability →
+//! score and grade, with exact per-factor points, reasons, a confidence band and warnings.
+//!
+//! `rate` is a pure function of (bundle, model, as-of date): it never reads the clock.
+
+mod explain;
+pub(crate) mod features;
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::bundle::Bundle;
+use crate::model::RatingModel;
+use crate::profile::{Industry, SizeBand};
+use crate::units::Probability;
+use features::{Totals, ix};
+
+pub use features::{
+    CrossBorderRequirement, cross_border_requirement, finding_severity, required_mlps_level,
+};
+
+/// A computed rating.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rating {
+    pub organization: String,
+    pub as_of: NaiveDate,
+    /// 250–900, higher is better.
+    pub score: i32,
+    pub grade: String,
+    pub annual_incident_probability: Probability,
+    /// Expected number of material incidents a year (λ).
+    pub expected_incident_rate: f64,
+    pub baseline: Baseline,
+    /// Per-factor contributions; `points` add up to `score − baseline.score` within rounding.
+    pub factors: Vec<FactorResult>,
+    /// The largest contributions, in plain language, largest first.
+    pub reasons: Vec<Reason>,
+    pub confidence: Confidence,
+    pub warnings: Vec<Warning>,
+    pub inputs: InputSummary,
+    pub model: ModelRef,
+}
+
+/// The reference organisation of the same industry and size the score is measured against.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Baseline {
+    pub industry: Industry,
+    pub size_band: SizeBand,
+    pub expected_incident_rate: f64,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactorResult {
+    pub name: &'static str,
+    pub family: &'static str,
+    /// The feature's value for this organisation.
+    pub value: f64,
+    /// The feature's value for the reference organisation.
+    pub reference: f64,
+    pub beta: f64,
+    /// Rate multiplier exp(β · (value − reference)).
+    pub multiplier: f64,
+    /// Score points (positive raises the score).
+    pub points: f64,
+    /// What the value was computed from.
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    pub factor: &'static str,
+    pub points: f64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfidenceLevel {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Confidence {
+    pub level: ConfidenceLevel,
+    /// completeness × freshness, in [0, 1].
+    pub value: f64,
+    pub completeness: f64,
+    pub freshness: f64,
+    /// A 90 % band around the score given how much is known.
+    pub score_low: i32,
+    pub score_high: i32,
+    /// What is missing, for the user to supply.
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputSummary {
+    pub assets: usize,
+    pub findings: usize,
+    pub findings_unresolved: usize,
+    pub controls: usize,
+    pub incidents: usize,
+    /// Newest scan evidence: the scan date, or the newest asset sighting or finding.
+    pub latest_scan: Option<NaiveDate>,
+    pub oldest_control_evidence: Option<NaiveDate>,
+    pub newest_control_evidence: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelRef {
+    pub id: String,
+    pub version: String,
+}
+
+/// Everything the evaluation needs besides the additive asset/finding totals; computed once
+/// per bundle, then varied by the what-if plan.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub ln_base_rate: f64,
+    pub industry: Industry,
+    pub size_band: SizeBand,
+    /// Values of the factors that do not come from totals (controls, profile, obligations).
+    pub fixed: [f64; ix::COUNT],
+    /// Recency- and impact-weighted incident count in the window.
+    pub weighted_incidents: f64,
+    pub window_years: f64,
+    pub window_start: NaiveDate,
+    /// There is an inventory or a scan; without either, exposure and vulnerabilities are
+    /// unknown and taken at the reference rather than rewarded as absent.
+    pub exposure_known: bool,
+}
+
+/// The numbers of one evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct Evaluation {
+    pub x: [f64; ix::COUNT],
+    /// β · (x − reference), on ln λ.
+    pub c: [f64; ix::COUNT],
+    pub ln_base_rate: f64,
+    pub lambda: f64,
+    pub score_exact: f64,
+    pub baseline_score: f64,
+}
+
+pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) -> Prepared {
+    let p = bundle.profile();
+    let size_band = model.size_band(p.annual_revenue.get(), p.employees);
+    let base = model.base_rate_for_band(size_band) * model.industry_multiplier(p.industry);
+    let params: Vec<_> = model.factors.iter().map(|(_, f)| f).collect();
+    let mut fixed = [0.0; ix::COUNT];
+
+    fixed[ix::DATA_HOLDINGS] = match &p.data {
+        Some(d) => {
+            (1.0 + d.personal_records as f64 + 9.0 * d.sensitive_personal_records as f64).log10()
+        }
+        None => params[ix::DATA_HOLDINGS].reference,
+    };
+    fixed[ix::CIIO] = if p.ciio { 1.0 } else { 0.0 };
+
+    let required = required_mlps_level(bundle);
+    for (i, ids) in features::CONTROL_FACTORS {
+        let ev = features::control_evidence(bundle.controls(), ids, required, model, as_of);
+        fixed[i] = features::control_value(ev.as_ref(), params[i].reference);
+    }
+
+    let (window_start, window_years) = match p.incident_history_since {
+        Some(since) if since < as_of => (since, features::days_between(since, as_of) / 365.25),
+        Some(_) => (as_of, 0.0),
+        None => {
+            let years = model.history.default_window_years;
+            (
+                as_of - chrono::Duration::days((years * 365.25).round() as i64),
+                years,
+            )
+        }
+    };
+    let obligations = features::obligations(bundle, model, as_of, window_start);
+    fixed[ix::REGULATORY_OBLIGATIONS] = features::soft_count(
+        obligations.iter().map(|o| o.unmet).sum(),
+        model.count_elasticity,
+    );
+
+    let h = &model.history;
+    let weighted_incidents = bundle
+        .incidents()
+        .iter()
+        .filter(|i| i.started >= window_start && i.started <= as_of)
+        .map(|i| {
+            let years_ago = features::days_between(i.started, as_of) / 365.25;
+            let corrective = if i.corrective_actions_verified {
+                h.verified_corrective_weight
+            } else {
+                1.0
+            };
+            model.impact_weight(i.impact) * 0.5f64.powf(years_ago / h.half_life_years) * corrective
+        })
+        .sum();
+
+    Prepared {
+        ln_base_rate: base.ln(),
+        industry: p.industry,
+        size_band,
+        fixed,
+        weighted_incidents,
+        window_years,
+        window_start,
+        exposure_known: !bundle.assets().is_empty() || bundle.raw().scan_date.is_some(),
+    }
+}
+
+pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Evaluation {
+    let params: Vec<_> = model.factors.iter().map(|(_, f)| f).collect();
+    let e = model.count_elasticity;
+    let mut x = prep.fixed;
+    let a = &tot.assets;
+    x[ix::REMOTE_ACCESS] = features::soft_count(a.remote_access, e);
+    x[ix::DATABASE_EXPOSED] = features::soft_count(a.database, e);
+    x[ix::PERIMETER_APPLIANCE] = features::soft_count(a.perimeter, e);
+    x[ix::END_OF_LIFE] = features::soft_count(a.end_of_life, e);
+    x[ix::ATTACK_SURFACE] = a.internet.ln_1p();
+    x[ix::SHADOW_ASSETS] = features::soft_count(a.shadow, e);
+    x[ix::EXPLOITATION_PRESSURE] = -(-tot.hazard).exp_m1();
+    x[ix::OVERDUE_FINDINGS] = features::soft_count(tot.overdue, e);
+    if !prep.exposure_known {
+        for i in ix::REMOTE_ACCESS..=ix::SHADOW_ASSETS {
+            x[i] = params[i].reference;
+        }
+        x[ix::EXPLOITATION_PRESSURE] = params[ix::EXPLOITATION_PRESSURE].reference;
+        x[ix::OVERDUE_FINDINGS] = params[ix::OVERDUE_FINDINGS].reference;
+    }
+
+    let mut c = [0.0; ix::COUNT];
+    let mut eta_prior = prep.ln_base_rate;
+    for i in 0..ix::INCIDENT_HISTORY {
+        c[i] = params[i].beta * (x[i] - params[i].reference);
+        eta_prior += c[i];
+    }
+
+    // Experience modification: Gamma–Poisson credibility on the class rate λ0, so the
+    // history says how this organisation's record compares with its peers'. (Applied to the
+    // posture-adjusted rate instead, a poor posture would turn past incidents into a bonus.)
+    // A clean record counts only as far as detection (EDR, logs) could have seen incidents.
+    let h = &model.history;
+    let detection = h.min_detection
+        + (1.0 - h.min_detection) * 0.5 * (x[ix::EDR] + x[ix::LOG_RETENTION]).clamp(0.0, 2.0);
+    let observed_years = prep.window_years * detection;
+    let lambda0 = prep.ln_base_rate.exp();
+    let lambda0_post = (h.alpha + prep.weighted_incidents) / (h.alpha / lambda0 + observed_years);
+    x[ix::INCIDENT_HISTORY] = (lambda0_post / lambda0).ln();
+    let hp = params[ix::INCIDENT_HISTORY];
+    c[ix::INCIDENT_HISTORY] = hp.beta * (x[ix::INCIDENT_HISTORY] - hp.reference);
+
+    let eta = eta_prior + c[ix::INCIDENT_HISTORY];
+    let lambda = eta.exp();
+    Evaluation {
+        x,
+        c,
+        ln_base_rate: prep.ln_base_rate,
+        lambda,
+        score_exact: model.score_of_rate(lambda),
+        baseline_score: model.score_of_rate(prep.ln_base_rate.exp()),
+    }
+}
+
+impl Evaluation {
+    /// Points per factor: each factor's share of ln λ − ln λ0, times the average slope of
+    /// the score along that path, so that the points add up exactly to score − baseline.
+    pub fn points(&self, model: &RatingModel) -> [f64; ix::COUNT] {
+        let delta: f64 = self.c.iter().sum();
+        let slope = if delta.abs() > 1e-9 {
+            (self.score_exact - self.baseline_score) / delta
+        } else {
+            let h = 1e-4;
+            let s = |eta: f64| model.score_of_rate(eta.exp());
+            (s(self.ln_base_rate + h) - s(self.ln_base_rate - h)) / (2.0 * h)
+        };
+        self.c.map(|c| c * slope)
+    }
+}
+
+/// Rates one organisation as of a date.
+pub fn rate(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) -> Rating {
+    let prep = prepare(bundle, model, as_of);
+    let (tot, stats) = explain::collect(bundle, model, as_of);
+    let ev = evaluate(&prep, &tot, model);
+    explain::build(bundle, model, as_of, &prep, &ev, &stats)
+}
+
+/// Rates many organisations in parallel (rayon); results keep the input order.
+pub fn rate_many(bundles: &[Bundle], model: &RatingModel, as_of: NaiveDate) -> Vec<Rating> {
+    bundles.par_iter().map(|b| rate(b, model, as_of)).collect()
+}
