@@ -1,1 +1,8 @@
+//! End-to-end tests: one binary, a module per feature.
 
+mod architecture;
+mod cli;
+mod golden;
+mod plan;
+mod rating_props;
+mod support;

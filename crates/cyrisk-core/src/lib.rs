@@ -20,5 +20,5 @@ pub mod units;
 pub use bundle::{AssessmentBundle, Bundle, BundleError};
 pub use kev::KevCatalog;
 pub use model::{ModelError, RatingModel};
-pub use plan::{Action, Plan, PlanItem, plan};
-pub use rating::{Rating, rate, rate_many};
+pub use plan::{Action, Plan, PlanItem, apply, plan};
+pub use rating::{Rating, rate, rate_many, score_of};

@@ -130,7 +130,8 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
                 None,
             ));
         }
-        if asset.internet_facing {
+        // A VPN gateway or firewall is the way in from the internet: taking it off is not a fix.
+        if asset.internet_facing && !asset.is_perimeter_appliance() {
             let mut moved = asset.clone();
             moved.internet_facing = false;
             let mut tot = base;

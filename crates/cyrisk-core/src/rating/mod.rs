@@ -296,6 +296,13 @@ pub fn rate(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) -> Rating {
     explain::build(bundle, model, as_of, &prep, &ev, &stats)
 }
 
+/// The unrounded score alone, without the explanation: for batch scoring and what-if checks.
+pub fn score_of(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) -> f64 {
+    let prep = prepare(bundle, model, as_of);
+    let (tot, _) = explain::collect(bundle, model, as_of);
+    evaluate(&prep, &tot, model).score_exact
+}
+
 /// Rates many organisations in parallel (rayon); results keep the input order.
 pub fn rate_many(bundles: &[Bundle], model: &RatingModel, as_of: NaiveDate) -> Vec<Rating> {
     bundles.par_iter().map(|b| rate(b, model, as_of)).collect()

@@ -1,0 +1,236 @@
+//! The CLI's handling of bad input: a clear message naming the field and the value, exit
+//! code 2, and nothing written.
+
+use crate::support::{cyrisk, root, scratch};
+
+fn example() -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("examples/manufacturer.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Writes a bundle, rates it with `--output`, and checks the failure.
+fn check_rejected(name: &str, bundle: &str, expect: &[&str]) {
+    let dir = scratch(name);
+    let input = dir.join("bundle.json");
+    std::fs::write(&input, bundle).unwrap();
+    let output = dir.join("rating.json");
+    let run = cyrisk(&[
+        "rate",
+        "--input",
+        input.to_str().unwrap(),
+        "--as-of",
+        "2026-11-21",
+        "--format",
+        "json",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2, "{name}: exit code; stderr: {}", run.stderr);
+    assert!(run.stdout.is_empty(), "{name}: printed {}", run.stdout);
+    for e in expect {
+        assert!(
+            run.stderr.contains(e),
+            "{name}: stderr lacks {e:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr.contains("bundle.json"),
+        "{name}: stderr does not name the file: {}",
+        run.stderr
+    );
+    assert!(!output.exists(), "{name}: wrote an output file");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "{name}: left files behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn malformed_json_is_rejected_with_its_position() {
+    let text = serde_json::to_string_pretty(&example()).unwrap();
+    check_rejected("truncated", &text[..text.len() / 2], &["line"]);
+    check_rejected("empty", "", &["EOF"]);
+}
+
+#[test]
+fn unknown_industry_names_field_and_value() {
+    let mut b = example();
+    b["profile"]["industry"] = "mining".into();
+    check_rejected("industry", &b.to_string(), &["profile.industry", "mining"]);
+}
+
+#[test]
+fn negative_revenue_names_field_and_value() {
+    let mut b = example();
+    b["profile"]["annual_revenue"] = (-5.0).into();
+    check_rejected("revenue", &b.to_string(), &["profile.annual_revenue", "-5"]);
+}
+
+#[test]
+fn fixed_before_found_names_field_and_dates() {
+    let mut b = example();
+    b["findings"][0]["first_seen"] = "2026-02-01".into();
+    b["findings"][0]["fixed_at"] = "2026-01-01".into();
+    check_rejected(
+        "dates",
+        &b.to_string(),
+        &["findings[0].fixed_at", "2026-01-01", "2026-02-01"],
+    );
+}
+
+#[test]
+fn bad_cvss_vector_names_field_and_value() {
+    let mut b = example();
+    b["findings"][2]["cvss_vector"] = "CVSS:3.1/AV:Q/AC:L".into();
+    check_rejected(
+        "cvss",
+        &b.to_string(),
+        &["findings[2].cvss_vector", "CVSS:3.1/AV:Q/AC:L"],
+    );
+}
+
+#[test]
+fn unknown_field_and_dangling_reference_are_rejected() {
+    let mut b = example();
+    b["profile"]["revenue"] = 1.into();
+    check_rejected("unknown-field", &b.to_string(), &["profile", "revenue"]);
+    let mut b = example();
+    b["findings"][1]["asset"] = "nope".into();
+    check_rejected("dangling", &b.to_string(), &["findings[1].asset", "nope"]);
+}
+
+#[test]
+fn missing_input_file_is_a_usage_error() {
+    let run = cyrisk(&["rate", "--input", "/nonexistent/bundle.json"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("/nonexistent/bundle.json"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    let input = root().join("examples/manufacturer.json");
+    let input = input.to_str().unwrap();
+    let run = cyrisk(&["rate", "--input", input, "--as-of", "21/11/2026"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("21/11/2026"), "{}", run.stderr);
+    let run = cyrisk(&["plan", "--input", input, "--top", "0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn output_file_is_written_when_input_is_good() {
+    let dir = scratch("good-output");
+    let output = dir.join("rating.json");
+    let input = root().join("examples/sme-external-scan.json");
+    let run = cyrisk(&[
+        "rate",
+        "--input",
+        input.to_str().unwrap(),
+        "--as-of",
+        "2026-11-21",
+        "--format",
+        "json",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    assert!(v["score"].as_i64().is_some());
+}
+
+#[test]
+fn model_check_accepts_the_shipped_model_and_names_bad_fields() {
+    let model = root().join("models/rating-v1.toml");
+    let run = cyrisk(&["model", "check", model.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("cyrisk-rating 1.0.0"), "{}", run.stdout);
+
+    let dir = scratch("bad-model");
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string(&model)
+        .unwrap()
+        .replace("kev_floor = 0.9", "kev_floor = -2");
+    std::fs::write(&bad, text).unwrap();
+    let run = cyrisk(&["model", "check", bad.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("exploitation.kev_floor") && run.stderr.contains("-2"),
+        "{}",
+        run.stderr
+    );
+
+    let input = root().join("examples/sme-external-scan.json");
+    let run = cyrisk(&[
+        "rate",
+        "--input",
+        input.to_str().unwrap(),
+        "--model",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("exploitation.kev_floor"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn kev_file_marks_findings_and_bad_kev_file_is_rejected() {
+    let input = root().join("examples/sme-external-scan.json");
+    let input = input.to_str().unwrap();
+    let dir = scratch("kev");
+    let kev = dir.join("kev.json");
+    std::fs::write(
+        &kev,
+        r#"{"catalogVersion":"test-1","dateReleased":"2026-01-01","vulnerabilities":[
+        {"cveID":"CVE-2021-23017","vendorProject":"F5","product":"Nginx","dateAdded":"2026-01-01","dueDate":"2026-01-22"}]}"#,
+    )
+    .unwrap();
+    let run = cyrisk(&[
+        "rate",
+        "--input",
+        input,
+        "--as-of",
+        "2026-11-21",
+        "--format",
+        "json",
+        "--kev",
+        kev.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["sources"]["kev"]["catalog_version"], "test-1");
+    assert_eq!(v["sources"]["kev"]["findings_marked"], 1);
+
+    let none = cyrisk(&[
+        "rate",
+        "--input",
+        input,
+        "--as-of",
+        "2026-11-21",
+        "--format",
+        "json",
+        "--no-kev",
+    ]);
+    let v2: serde_json::Value = serde_json::from_str(&none.stdout).unwrap();
+    assert!(v2["sources"]["kev"].is_null());
+    // Marking a CVE as known-exploited can only lower the score.
+    assert!(v["score"].as_i64() <= v2["score"].as_i64());
+
+    std::fs::write(&kev, "{\"catalogVersion\": 3}").unwrap();
+    let run = cyrisk(&["rate", "--input", input, "--kev", kev.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("catalogVersion"), "{}", run.stderr);
+}

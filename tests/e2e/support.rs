@@ -1,0 +1,71 @@
+//! Helpers shared by the test modules.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The as-of date the golden files are computed for.
+pub fn as_of() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 21).expect("valid date")
+}
+
+/// Result of running the CLI in-process.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn cyrisk(args: &[&str]) -> Run {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("cyrisk").chain(args.iter().copied());
+    let code = cyrisk_cli::run(argv, &mut out, &mut err);
+    Run {
+        code,
+        stdout: String::from_utf8(out).expect("utf-8 stdout"),
+        stderr: String::from_utf8(err).expect("utf-8 stderr"),
+    }
+}
+
+/// rust-analyzer's `ensure_file_contents`: if the file differs from what the code produces,
+/// rewrite it and fail, so a run shows the diff in git and the next run passes.
+pub fn ensure_file_contents(path: &Path, contents: &str) {
+    let normalize = |s: &str| s.replace("\r\n", "\n");
+    if let Ok(old) = std::fs::read_to_string(path)
+        && normalize(&old) == normalize(contents)
+    {
+        return;
+    }
+    let display = path
+        .strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{display} is out of date; run `cargo test -p cyrisk-tests` locally and commit the result"
+        );
+    }
+    std::fs::write(path, contents).expect("rewriting the generated file");
+    panic!("{display} was out of date and has been updated; review and commit it");
+}
+
+/// A unique scratch directory under the target directory.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = root()
+        .join("target")
+        .join("test-scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a scratch directory");
+    dir
+}
