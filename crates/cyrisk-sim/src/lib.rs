@@ -1,0 +1,14 @@
+//! cyrisk-sim: money. Event-level loss simulation for one organisation, the exact aggregate
+//! distribution by Panjer recursion, layer pricing, and portfolio accumulation with
+//! catastrophe scenarios.
+//!
+//! Pure and synchronous: values in, values out; parallel with rayon, reproducible for a seed
+//! whatever the thread count (one RNG stream per batch of years, reduced in batch order).
+
+pub mod error;
+pub mod frequency;
+pub mod lognormal;
+pub mod severity;
+pub mod simulate;
+pub mod stats;
+pub mod terms;

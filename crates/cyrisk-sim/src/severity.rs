@@ -1,0 +1,687 @@
+//! Severity as data (`models/severity-v1.toml`): by event type and coverage, scaled to one
+//! organisation, and sampled one event at a time.
+
+use std::collections::BTreeMap;
+
+use cyrisk_core::profile::{Industry, SizeBand};
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, check_finite_positive, check_unit, from_toml, invalid};
+use crate::lognormal::{LogNormal, SeveritySpec, TailSpec};
+
+/// What a policy pays for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    BusinessInterruption,
+    Extortion,
+    DataBreach,
+    Liability,
+    RegulatoryFines,
+    IncidentResponse,
+    FundsTransferFraud,
+}
+
+impl Coverage {
+    pub const ALL: [Coverage; 7] = [
+        Self::BusinessInterruption,
+        Self::Extortion,
+        Self::DataBreach,
+        Self::Liability,
+        Self::RegulatoryFines,
+        Self::IncidentResponse,
+        Self::FundsTransferFraud,
+    ];
+    pub const COUNT: usize = 7;
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BusinessInterruption => "business_interruption",
+            Self::Extortion => "extortion",
+            Self::DataBreach => "data_breach",
+            Self::Liability => "liability",
+            Self::RegulatoryFines => "regulatory_fines",
+            Self::IncidentResponse => "incident_response",
+            Self::FundsTransferFraud => "funds_transfer_fraud",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Ransomware,
+    DataBreach,
+    /// Business email compromise / funds-transfer fraud.
+    FundsTransferFraud,
+    Outage,
+    Other,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 5] = [
+        Self::Ransomware,
+        Self::DataBreach,
+        Self::FundsTransferFraud,
+        Self::Outage,
+        Self::Other,
+    ];
+    pub const COUNT: usize = 5;
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ransomware => "ransomware",
+            Self::DataBreach => "data_breach",
+            Self::FundsTransferFraud => "funds_transfer_fraud",
+            Self::Outage => "outage",
+            Self::Other => "other",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The model file.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityModel {
+    pub id: String,
+    pub version: String,
+    pub currency: String,
+    #[serde(default)]
+    pub notes: String,
+    pub reference_revenue: f64,
+    pub revenue_elasticity: f64,
+    pub within_event_correlation: f64,
+    pub industry_scale: BTreeMap<Industry, f64>,
+    pub records: RecordsSpec,
+    pub fines: Vec<FineBand>,
+    pub event_types: BTreeMap<EventType, EventTypeSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsSpec {
+    pub default_by_size: BTreeMap<SizeBand, f64>,
+    pub fraction: SeveritySpec,
+    pub cost_per_record: SeveritySpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FineBand {
+    pub name: String,
+    pub probability: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<f64>,
+    /// 90 % interval of the fine as a share of annual revenue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue_share: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_revenue_share: Option<f64>,
+    /// The cap is at least this amount (PIPL: "up to ¥50M or 5 % of revenue").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_at_least: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTypeSpec {
+    pub share: f64,
+    pub coverages: BTreeMap<Coverage, ComponentSpec>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentModel {
+    #[default]
+    Lognormal,
+    Records,
+    Fines,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// Chance the coverage is hit when an event of this type happens.
+    pub probability: f64,
+    #[serde(default)]
+    pub model: ComponentModel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<TailSpec>,
+}
+
+impl ComponentSpec {
+    fn lognormal(&self, field: &str) -> Result<LogNormal> {
+        let spec = SeveritySpec {
+            interval: self.interval,
+            mu: self.mu,
+            sigma: self.sigma,
+            tail: self.tail,
+        };
+        LogNormal::from_spec(&spec, field)
+    }
+}
+
+impl SeverityModel {
+    /// The model shipped with this build (`models/severity-v1.toml`).
+    pub fn builtin() -> Self {
+        Self::from_toml(include_str!("../../../models/severity-v1.toml"))
+            .expect("the built-in severity model is validated by the test suite")
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let m: SeverityModel = from_toml(text)?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.id.trim().is_empty() {
+            return Err(invalid("id", "must not be empty"));
+        }
+        check_finite_positive("reference_revenue", self.reference_revenue)?;
+        check_unit("revenue_elasticity", self.revenue_elasticity)?;
+        check_unit("within_event_correlation", self.within_event_correlation)?;
+        for ind in Industry::ALL {
+            let v =
+                self.industry_scale.get(&ind).copied().ok_or_else(|| {
+                    invalid(format!("industry_scale.{}", ind.as_str()), "is missing")
+                })?;
+            check_finite_positive(&format!("industry_scale.{}", ind.as_str()), v)?;
+        }
+        for band in SizeBand::ALL {
+            let v = self
+                .records
+                .default_by_size
+                .get(&band)
+                .copied()
+                .ok_or_else(|| {
+                    invalid(
+                        format!("records.default_by_size.{}", band.as_str()),
+                        "is missing",
+                    )
+                })?;
+            check_finite_positive(&format!("records.default_by_size.{}", band.as_str()), v)?;
+        }
+        LogNormal::from_spec(&self.records.fraction, "records.fraction")?;
+        LogNormal::from_spec(&self.records.cost_per_record, "records.cost_per_record")?;
+
+        if self.fines.is_empty() {
+            return Err(invalid("fines", "needs at least one band"));
+        }
+        let mut total = 0.0;
+        for (i, b) in self.fines.iter().enumerate() {
+            let f = format!("fines[{i}]");
+            check_unit(&format!("{f}.probability"), b.probability)?;
+            total += b.probability;
+            match (b.interval, b.revenue_share) {
+                (Some([lo, hi]), None) => {
+                    LogNormal::from_spec(
+                        &SeveritySpec {
+                            interval: Some([lo, hi]),
+                            mu: None,
+                            sigma: None,
+                            tail: None,
+                        },
+                        &f,
+                    )?;
+                    let cap = b
+                        .cap
+                        .ok_or_else(|| invalid(format!("{f}.cap"), "is required with interval"))?;
+                    check_finite_positive(&format!("{f}.cap"), cap)?;
+                }
+                (None, Some([lo, hi])) => {
+                    if !(lo > 0.0 && hi > lo && hi <= 1.0) {
+                        return Err(invalid(
+                            format!("{f}.revenue_share"),
+                            format!("needs 0 < low < high ≤ 1, got [{lo}, {hi}]"),
+                        ));
+                    }
+                    let cap = b.cap_revenue_share.ok_or_else(|| {
+                        invalid(
+                            format!("{f}.cap_revenue_share"),
+                            "is required with revenue_share",
+                        )
+                    })?;
+                    check_unit(&format!("{f}.cap_revenue_share"), cap)?;
+                }
+                _ => {
+                    return Err(invalid(
+                        &f,
+                        "give either interval and cap, or revenue_share and cap_revenue_share",
+                    ));
+                }
+            }
+        }
+        if (total - 1.0).abs() > 1e-6 {
+            return Err(invalid(
+                "fines",
+                format!("band probabilities must add up to 1, got {total}"),
+            ));
+        }
+
+        let mut share = 0.0;
+        if self.event_types.is_empty() {
+            return Err(invalid("event_types", "needs at least one event type"));
+        }
+        for (t, spec) in &self.event_types {
+            let f = format!("event_types.{}", t.as_str());
+            check_unit(&format!("{f}.share"), spec.share)?;
+            share += spec.share;
+            if spec.coverages.is_empty() {
+                return Err(invalid(
+                    format!("{f}.coverages"),
+                    "needs at least one coverage",
+                ));
+            }
+            for (c, comp) in &spec.coverages {
+                let cf = format!("{f}.coverages.{}", c.as_str());
+                check_unit(&format!("{cf}.probability"), comp.probability)?;
+                match comp.model {
+                    ComponentModel::Lognormal => {
+                        comp.lognormal(&cf)?;
+                    }
+                    ComponentModel::Records | ComponentModel::Fines => {
+                        if comp.interval.is_some() || comp.mu.is_some() || comp.sigma.is_some() {
+                            return Err(invalid(
+                                &cf,
+                                "a records or fines component takes no interval, mu or sigma",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if (share - 1.0).abs() > 1e-6 {
+            return Err(invalid(
+                "event_types",
+                format!("shares must add up to 1, got {share}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records held when the profile does not say.
+    pub fn default_records(&self, band: SizeBand) -> f64 {
+        self.records
+            .default_by_size
+            .get(&band)
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The severity of one organisation's incidents.
+    pub fn for_org(&self, org: &OrgExposure) -> EventModel {
+        let size = if org.revenue > 0.0 {
+            (org.revenue / self.reference_revenue).powf(self.revenue_elasticity)
+        } else {
+            1.0
+        };
+        let scale = size
+            * self
+                .industry_scale
+                .get(&org.industry)
+                .copied()
+                .unwrap_or(1.0);
+        let records = Records {
+            held: org.records.max(0.0),
+            fraction: LogNormal::from_spec(&self.records.fraction, "records.fraction")
+                .expect("validated"),
+            cost_per_record: LogNormal::from_spec(
+                &self.records.cost_per_record,
+                "records.cost_per_record",
+            )
+            .expect("validated"),
+        };
+        let fines = Fines {
+            bands: self
+                .fines
+                .iter()
+                .map(|b| match (b.interval, b.revenue_share) {
+                    (Some([lo, hi]), _) => (
+                        b.probability,
+                        LogNormal::from_interval(lo, hi),
+                        b.cap.unwrap_or(f64::INFINITY),
+                    ),
+                    (None, Some([lo, hi])) => {
+                        let rev = org.revenue.max(1.0);
+                        let cap = (b.cap_revenue_share.unwrap_or(1.0) * rev)
+                            .max(b.cap_at_least.unwrap_or(0.0));
+                        (
+                            b.probability,
+                            LogNormal::from_interval(lo * rev, hi * rev),
+                            cap,
+                        )
+                    }
+                    (None, None) => (b.probability, LogNormal::new(0.0, 1.0), 0.0),
+                })
+                .collect(),
+        };
+        let types = self
+            .event_types
+            .iter()
+            .map(|(t, spec)| EventTypeModel {
+                event_type: *t,
+                share: spec.share,
+                components: spec
+                    .coverages
+                    .iter()
+                    .map(|(c, comp)| Component {
+                        coverage: *c,
+                        probability: comp.probability,
+                        kind: match comp.model {
+                            ComponentModel::Lognormal => ComponentKind::Lognormal(
+                                comp.lognormal("").expect("validated").scaled(scale),
+                            ),
+                            ComponentModel::Records => ComponentKind::Records,
+                            ComponentModel::Fines => ComponentKind::Fines,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
+        EventModel::new(types, self.within_event_correlation, records, fines)
+    }
+}
+
+/// What the severity of an organisation's incidents depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgExposure {
+    pub industry: Industry,
+    pub revenue: f64,
+    /// People whose personal information is held.
+    pub records: f64,
+}
+
+// ---------------------------------------------------------------------------------------
+// The compiled, per-organisation form that the simulation samples from.
+
+#[derive(Debug, Clone)]
+pub struct EventModel {
+    types: Vec<EventTypeModel>,
+    /// Cumulative shares for picking the event type.
+    cumulative: Vec<f64>,
+    rho: f64,
+    rho_c: f64,
+    records: Records,
+    fines: Fines,
+    /// One lognormal hit with certainty: the fast path.
+    single: Option<(LogNormal, Coverage)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventTypeModel {
+    pub event_type: EventType,
+    pub share: f64,
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub coverage: Coverage,
+    pub probability: f64,
+    pub kind: ComponentKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ComponentKind {
+    Lognormal(LogNormal),
+    Records,
+    Fines,
+}
+
+#[derive(Debug, Clone)]
+struct Records {
+    held: f64,
+    fraction: LogNormal,
+    cost_per_record: LogNormal,
+}
+
+#[derive(Debug, Clone)]
+struct Fines {
+    /// (probability, amount, cap)
+    bands: Vec<(f64, LogNormal, f64)>,
+}
+
+/// The ground-up loss of one event, by coverage.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EventLoss {
+    pub event_type: usize,
+    pub by_coverage: [f64; Coverage::COUNT],
+}
+
+impl EventLoss {
+    pub fn total(&self) -> f64 {
+        self.by_coverage.iter().sum()
+    }
+}
+
+/// A uniform draw in [0, 1) with 53 random bits.
+#[inline]
+pub(crate) fn uniform<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+impl EventModel {
+    fn new(types: Vec<EventTypeModel>, rho: f64, records: Records, fines: Fines) -> Self {
+        let total: f64 = types.iter().map(|t| t.share).sum();
+        let mut acc = 0.0;
+        let cumulative = types
+            .iter()
+            .map(|t| {
+                acc += t.share / total;
+                acc
+            })
+            .collect();
+        let single = match types.as_slice() {
+            [t] => match t.components.as_slice() {
+                [
+                    Component {
+                        coverage,
+                        probability,
+                        kind: ComponentKind::Lognormal(ln),
+                    },
+                ] if *probability >= 1.0 => Some((*ln, *coverage)),
+                _ => None,
+            },
+            _ => None,
+        };
+        Self {
+            types,
+            cumulative,
+            rho,
+            rho_c: (1.0 - rho * rho).sqrt(),
+            records,
+            fines,
+            single,
+        }
+    }
+
+    /// One lognormal coverage hit by every event, e.g. an actuary's scenario.
+    pub fn single(ln: LogNormal, coverage: Coverage, event_type: EventType) -> Self {
+        let types = vec![EventTypeModel {
+            event_type,
+            share: 1.0,
+            components: vec![Component {
+                coverage,
+                probability: 1.0,
+                kind: ComponentKind::Lognormal(ln),
+            }],
+        }];
+        Self::new(types, 0.0, Records::none(), Fines { bands: vec![] })
+    }
+
+    /// Several coverages, each hit with its probability, by one event type.
+    pub fn components(components: Vec<Component>, rho: f64, event_type: EventType) -> Self {
+        let types = vec![EventTypeModel {
+            event_type,
+            share: 1.0,
+            components,
+        }];
+        Self::new(types, rho, Records::none(), Fines { bands: vec![] })
+    }
+
+    /// The fast path, if this model is one lognormal hit with certainty.
+    pub fn as_single(&self) -> Option<(LogNormal, Coverage)> {
+        self.single
+    }
+
+    pub fn types(&self) -> &[EventTypeModel] {
+        &self.types
+    }
+
+    /// Samples one event of a random type.
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> EventLoss {
+        let u = uniform(rng);
+        let t = self
+            .cumulative
+            .iter()
+            .position(|&c| u < c)
+            .unwrap_or(self.types.len() - 1);
+        self.sample_type(t, rng)
+    }
+
+    /// Samples one event of the type at index `t` of [`EventModel::types`].
+    pub fn sample_type<R: Rng + ?Sized>(&self, t: usize, rng: &mut R) -> EventLoss {
+        let ty = &self.types[t];
+        let mut loss = EventLoss {
+            event_type: ty.event_type.index(),
+            ..Default::default()
+        };
+        let z0: f64 = StandardNormal.sample(rng);
+        for c in &ty.components {
+            if c.probability < 1.0 && uniform(rng) >= c.probability {
+                continue;
+            }
+            let e: f64 = StandardNormal.sample(rng);
+            let z = self.rho * z0 + self.rho_c * e;
+            let amount = match &c.kind {
+                ComponentKind::Lognormal(ln) => ln.from_normal(z),
+                ComponentKind::Records => {
+                    let share = self.records.fraction.from_normal(z).min(1.0);
+                    let cpr = self
+                        .records
+                        .cost_per_record
+                        .from_normal(StandardNormal.sample(rng));
+                    self.records.held * share * cpr
+                }
+                ComponentKind::Fines => self.fine(rng),
+            };
+            loss.by_coverage[c.coverage.index()] += amount;
+        }
+        loss
+    }
+
+    fn fine<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        let mut u = uniform(rng);
+        for (p, ln, cap) in &self.fines.bands {
+            if u < *p {
+                return ln.from_normal(StandardNormal.sample(rng)).min(*cap);
+            }
+            u -= p;
+        }
+        0.0
+    }
+
+    /// The event-type index of `t` in the model, if present.
+    pub fn type_index(&self, t: EventType) -> Option<usize> {
+        self.types.iter().position(|m| m.event_type == t)
+    }
+}
+
+impl Records {
+    fn none() -> Self {
+        Self {
+            held: 0.0,
+            fraction: LogNormal::new(0.0, 1.0),
+            cost_per_record: LogNormal::new(0.0, 1.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    const SHIPPED: &str = include_str!("../../../models/severity-v1.toml");
+
+    #[test]
+    fn shipped_model_is_valid() {
+        let m = SeverityModel::from_toml(SHIPPED).unwrap();
+        assert_eq!(m.event_types.len(), 5);
+        assert_eq!(m.currency, "CNY");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e =
+            SeverityModel::from_toml(&SHIPPED.replace("share = 0.30", "share = 0.40")).unwrap_err();
+        assert_eq!(e.field, "event_types");
+        let e = SeverityModel::from_toml(
+            &SHIPPED.replace("[300000.0, 20000000.0]", "[300000.0, 2000.0]"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.field,
+            "event_types.ransomware.coverages.business_interruption.interval"
+        );
+        let e = SeverityModel::from_toml(
+            &SHIPPED.replace("coverages.extortion", "coverages.extorsion"),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("extorsion"), "{e}");
+        let e =
+            SeverityModel::from_toml(&SHIPPED.replace("probability = 0.60", "probability = 0.70"))
+                .unwrap_err();
+        assert_eq!(e.field, "fines");
+    }
+
+    #[test]
+    fn bigger_organisations_lose_more_and_samples_are_non_negative() {
+        let m = SeverityModel::builtin();
+        let small = m.for_org(&OrgExposure {
+            industry: Industry::Retail,
+            revenue: 1e7,
+            records: 1e4,
+        });
+        let large = m.for_org(&OrgExposure {
+            industry: Industry::Retail,
+            revenue: 1e10,
+            records: 1e7,
+        });
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let n = 20_000;
+        let mean = |em: &EventModel, rng: &mut ChaCha8Rng| {
+            (0..n)
+                .map(|_| em.sample(rng))
+                .inspect(|e| assert!(e.by_coverage.iter().all(|v| *v >= 0.0)))
+                .map(|e| e.total())
+                .sum::<f64>()
+                / n as f64
+        };
+        assert!(mean(&large, &mut rng) > 3.0 * mean(&small, &mut rng));
+    }
+}
