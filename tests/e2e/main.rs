@@ -5,4 +5,5 @@ mod cli;
 mod golden;
 mod plan;
 mod rating_props;
+mod simulation;
 mod support;

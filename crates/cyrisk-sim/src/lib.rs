@@ -8,6 +8,7 @@
 pub mod error;
 pub mod frequency;
 pub mod lognormal;
+pub mod panjer;
 pub mod severity;
 pub mod simulate;
 pub mod stats;

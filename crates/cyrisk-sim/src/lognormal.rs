@@ -202,6 +202,21 @@ impl LogNormal {
         }
     }
 
+    /// The p-quantile.
+    pub fn quantile(&self, p: f64) -> f64 {
+        match self.tail {
+            Some(t) if p > t.q => {
+                t.threshold
+                    + gpd_inverse_survival(
+                        ((1.0 - p) / (1.0 - t.q)).max(f64::MIN_POSITIVE),
+                        t.shape,
+                        t.scale,
+                    )
+            }
+            _ => (self.mu + self.sigma * phi_inv(p)).exp(),
+        }
+    }
+
     /// E[X; X ≤ x] = ∫₀ˣ t dF(t) for the lognormal body.
     fn partial_expectation(&self, x: f64) -> f64 {
         if x <= 0.0 {
