@@ -234,3 +234,209 @@ fn kev_file_marks_findings_and_bad_kev_file_is_rejected() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("catalogVersion"), "{}", run.stderr);
 }
+
+#[test]
+fn simulate_and_price_from_a_bundle() {
+    let input = root().join("examples/manufacturer.json");
+    let input = input.to_str().unwrap();
+    let args = [
+        "--input",
+        input,
+        "--as-of",
+        "2026-11-21",
+        "--trials",
+        "20000",
+        "--deductible",
+        "100000",
+        "--limit",
+        "5000000",
+        "--aggregate-limit",
+        "10000000",
+        "--format",
+        "json",
+    ];
+    let sim = cyrisk(&[&["simulate"], &args[..]].concat());
+    assert_eq!(sim.code, 0, "{}", sim.stderr);
+    let v: serde_json::Value = serde_json::from_str(&sim.stdout).unwrap();
+    for key in [
+        "trials",
+        "seed",
+        "expected_loss",
+        "layer",
+        "std_dev",
+        "var",
+        "tvar",
+        "ep_curve",
+        "by_coverage",
+    ] {
+        assert!(v.get(key).is_some(), "simulate output lacks {key}");
+    }
+    for key in [
+        "deductible",
+        "limit",
+        "aggregate_limit",
+        "expected_loss",
+        "attach_probability",
+    ] {
+        assert!(v["layer"].get(key).is_some(), "layer lacks {key}");
+    }
+    for key in ["95", "99", "99.5"] {
+        assert!(v["var"][key].as_f64().unwrap() <= v["tvar"][key].as_f64().unwrap());
+    }
+    assert_eq!(v["source"]["grade"], "F");
+    let price = cyrisk(&[&["price"], &args[..]].concat());
+    assert_eq!(price.code, 0, "{}", price.stderr);
+    let p: serde_json::Value = serde_json::from_str(&price.stdout).unwrap();
+    let prem = &p["premium"];
+    let pure = prem["pure_premium"].as_f64().unwrap();
+    let tech = prem["technical_premium"].as_f64().unwrap();
+    assert_eq!(pure, p["layer"]["expected_loss"].as_f64().unwrap());
+    let rebuilt = (pure + prem["risk_load"].as_f64().unwrap()) / (1.0 - 0.25 - 0.05);
+    assert!((tech - rebuilt).abs() < 1e-6 * tech);
+    let ilf = p["ilf"].as_array().unwrap();
+    assert!(
+        ilf.windows(2)
+            .all(|w| w[0]["factor"].as_f64() <= w[1]["factor"].as_f64())
+    );
+    assert!(
+        ilf.iter()
+            .any(|r| r["limit"] == 5_000_000.0 && r["factor"] == 1.0)
+    );
+}
+
+#[test]
+fn simulate_a_scenario_file_with_both_methods() {
+    let dir = scratch("scenario");
+    let file = dir.join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"check\"\nfrequency = 0.1\n[severity]\ninterval = [100000.0, 1000000.0]\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let mc = cyrisk(&[
+        "simulate",
+        "--scenario",
+        f,
+        "--deductible",
+        "50000",
+        "--limit",
+        "500000",
+        "--trials",
+        "400000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(mc.code, 0, "{}", mc.stderr);
+    let ex = cyrisk(&[
+        "simulate",
+        "--scenario",
+        f,
+        "--deductible",
+        "50000",
+        "--limit",
+        "500000",
+        "--method",
+        "panjer",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(ex.code, 0, "{}", ex.stderr);
+    let mc: serde_json::Value = serde_json::from_str(&mc.stdout).unwrap();
+    let ex: serde_json::Value = serde_json::from_str(&ex.stdout).unwrap();
+    let e = ex["layer"]["expected_loss"].as_f64().unwrap();
+    assert!((e - 28_465.50).abs() / 28_465.50 < 0.005, "{e}");
+    let m = mc["layer"]["expected_loss"].as_f64().unwrap();
+    let se = mc["layer"]["standard_error"].as_f64().unwrap();
+    assert!((m - 28_465.50).abs() < 3.0 * se, "{m} ± {se}");
+}
+
+#[test]
+fn bad_money_input_is_a_usage_error() {
+    let input = root().join("examples/sme-external-scan.json");
+    let input = input.to_str().unwrap();
+    for (args, expect) in [
+        (vec!["--limit", "-5"], "limit"),
+        (
+            vec!["--deductible", "2000000", "--limit", "1000000"],
+            "deductible",
+        ),
+        (vec!["--trials", "0"], "trials"),
+        (vec!["--deductible", "NaN"], "deductible"),
+        (vec!["--sublimit", "extortionn=5"], "extortionn"),
+        (
+            vec!["--limit", "1000", "--aggregate-limit", "10"],
+            "aggregate_limit",
+        ),
+    ] {
+        let run = cyrisk(&[&["simulate", "--input", input], &args[..]].concat());
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expect), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    let dir = scratch("bad-scenario");
+    let file = dir.join("s.toml");
+    std::fs::write(
+        &file,
+        "frequency = 0.1\n[severity]\ninterval = [5.0, 1.0]\n",
+    )
+    .unwrap();
+    let run = cyrisk(&["simulate", "--scenario", file.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("severity.interval"), "{}", run.stderr);
+}
+
+#[test]
+fn demo_book_is_reproducible_and_portfolio_runs_on_it() {
+    let dir = scratch("demo-book");
+    let a = dir.join("a.json");
+    let b = dir.join("b.json");
+    for p in [&a, &b] {
+        let run = cyrisk(&[
+            "demo",
+            "book",
+            "--size",
+            "40",
+            "--seed",
+            "3",
+            "--as-of",
+            "2026-11-21",
+            "--output",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let run = cyrisk(&[
+        "portfolio",
+        "--input",
+        a.to_str().unwrap(),
+        "--trials",
+        "2000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["insureds"], 40);
+    assert!(v["pml"]["100"].as_f64().unwrap() <= v["pml"]["200"].as_f64().unwrap());
+    // The shipped example book is what the documented command writes.
+    let shipped = dir.join("book-1000.json");
+    let run = cyrisk(&[
+        "demo",
+        "book",
+        "--size",
+        "1000",
+        "--seed",
+        "7",
+        "--as-of",
+        "2026-11-21",
+        "--output",
+        shipped.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0);
+    crate::support::ensure_file_contents(
+        &root().join("examples/book-1000.json"),
+        &std::fs::read_to_string(&shipped).unwrap(),
+    );
+}

@@ -4,6 +4,7 @@ mod architecture;
 mod cli;
 mod golden;
 mod plan;
+mod portfolio;
 mod rating_props;
 mod simulation;
 mod support;

@@ -12,7 +12,7 @@ use crate::input_error;
 use crate::output;
 
 /// The KEV catalogue snapshot shipped with this build, used when `--kev` is not given.
-const KEV_SNAPSHOT: &str = include_str!("../../../data/kev/kev-2025.08.25.json");
+pub(crate) const KEV_SNAPSHOT: &str = include_str!("../../../data/kev/kev-2025.08.25.json");
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +34,15 @@ enum Command {
     /// Work with rating model files.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Simulate a year of losses many times: expected loss, VaR/TVaR, exceedance curves.
+    Simulate(crate::money::SimArgs),
+    /// Simulate and price an insurance layer: premium and increased-limit factors.
+    Price(crate::money::PriceArgs),
+    /// Simulate a whole book with catastrophe scenarios: PML, co-TVaR, concentrations.
+    Portfolio(crate::money::PortfolioArgs),
+    /// Generate demo data.
+    #[command(subcommand)]
+    Demo(crate::money::DemoCommand),
     /// Print the JSON Schema of the assessment bundle format.
     Schema,
 }
@@ -54,27 +63,27 @@ pub(crate) enum Format {
 }
 
 #[derive(Debug, Args)]
-struct Common {
+pub(crate) struct Common {
     /// The assessment bundle (JSON); see `cyrisk schema`.
     #[arg(long, short)]
-    input: PathBuf,
+    pub(crate) input: PathBuf,
     /// Rating model file [default: the built-in models/rating-v1.toml].
     #[arg(long)]
-    model: Option<PathBuf>,
+    pub(crate) model: Option<PathBuf>,
     /// Rate as of this date (YYYY-MM-DD) [default: today].
     #[arg(long, value_parser = parse_date)]
-    as_of: Option<NaiveDate>,
+    pub(crate) as_of: Option<NaiveDate>,
     /// CISA KEV catalogue JSON to mark known-exploited findings [default: the bundled snapshot].
     #[arg(long, conflicts_with = "no_kev")]
-    kev: Option<PathBuf>,
+    pub(crate) kev: Option<PathBuf>,
     /// Do not mark findings from any KEV catalogue; use only what the bundle says.
     #[arg(long)]
-    no_kev: bool,
+    pub(crate) no_kev: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    pub(crate) format: Format,
     /// Write the result to this file (atomically) instead of standard output.
     #[arg(long, short)]
-    output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -92,7 +101,7 @@ struct PlanArgs {
     top: u32,
 }
 
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
+pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|e| format!("{s:?} is not a YYYY-MM-DD date: {e}"))
 }
@@ -130,6 +139,10 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             )?;
             Ok(())
         }
+        Command::Simulate(a) => crate::money::simulate_cmd(&a, out),
+        Command::Price(a) => crate::money::price_cmd(&a, out),
+        Command::Portfolio(a) => crate::money::portfolio_cmd(&a, out),
+        Command::Demo(cmd) => crate::money::demo_cmd(&cmd, out),
         Command::Schema => {
             writeln!(out, "{}", cyrisk_core::bundle::json_schema())?;
             Ok(())
@@ -145,14 +158,14 @@ pub(crate) struct KevUse {
     pub findings_marked: usize,
 }
 
-struct Loaded {
-    bundle: Bundle,
-    model: RatingModel,
-    as_of: NaiveDate,
-    kev: Option<KevUse>,
+pub(crate) struct Loaded {
+    pub(crate) bundle: Bundle,
+    pub(crate) model: RatingModel,
+    pub(crate) as_of: NaiveDate,
+    pub(crate) kev: Option<KevUse>,
 }
 
-fn read(path: &Path, what: &str) -> anyhow::Result<String> {
+pub(crate) fn read(path: &Path, what: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| input_error(format!("cannot read {what} {}: {e}", path.display())))
 }
@@ -167,7 +180,7 @@ fn load_model(path: Option<&Path>) -> anyhow::Result<RatingModel> {
     }
 }
 
-fn load(c: &Common) -> anyhow::Result<Loaded> {
+pub(crate) fn load(c: &Common) -> anyhow::Result<Loaded> {
     let model = load_model(c.model.as_deref())?;
     let text = read(&c.input, "bundle")?;
     let mut bundle =
@@ -198,7 +211,7 @@ fn load(c: &Common) -> anyhow::Result<Loaded> {
 }
 
 /// Writes to the output file atomically (temporary file, then rename), or to stdout.
-fn emit(text: &str, path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn emit(text: &str, path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
     match path {
         None => out
             .write_all(text.as_bytes())

@@ -5,6 +5,7 @@
 //! written), 1 anything else.
 
 mod commands;
+mod money;
 mod output;
 
 use std::ffi::OsString;

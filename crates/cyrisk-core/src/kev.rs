@@ -22,6 +22,8 @@ pub struct KevCatalog {
     pub released: Option<String>,
     cves: HashMap<Cve, KevEntry>,
     products: HashSet<(String, String)>,
+    /// CVEs per normalised (vendor, product), in catalogue order.
+    by_product: HashMap<(String, String), Vec<Cve>>,
     vendors: HashSet<String>,
 }
 
@@ -109,6 +111,21 @@ impl KevCatalog {
 
     pub fn get(&self, cve: &Cve) -> Option<&KevEntry> {
         self.cves.get(cve)
+    }
+
+    /// The KEV-listed CVEs of a product (matched as in [`KevCatalog::has_product_history`]),
+    /// sorted.
+    pub fn cves_for(&self, vendor: &str, product: &str) -> Vec<&Cve> {
+        let (v, p) = (norm(vendor), norm(product));
+        let mut out: Vec<&Cve> = self
+            .by_product
+            .iter()
+            .filter(|((pv, pp), _)| *pv == v && (*pp == p || pp.contains(&p)))
+            .flat_map(|(_, cves)| cves.iter())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Whether this vendor (and product, when given) has any KEV-listed vulnerability.

@@ -5,10 +5,14 @@
 //! Pure and synchronous: values in, values out; parallel with rayon, reproducible for a seed
 //! whatever the thread count (one RNG stream per batch of years, reduced in batch order).
 
+pub mod demo;
 pub mod error;
 pub mod frequency;
 pub mod lognormal;
 pub mod panjer;
+pub mod portfolio;
+pub mod pricing;
+pub mod scenario;
 pub mod severity;
 pub mod simulate;
 pub mod stats;

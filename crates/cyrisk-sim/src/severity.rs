@@ -332,19 +332,32 @@ impl SeverityModel {
 
     /// The severity of one organisation's incidents.
     pub fn for_org(&self, org: &OrgExposure) -> EventModel {
+        self.template().with_org(self.org_scale(org))
+    }
+
+    /// What scales this model's amounts for one organisation.
+    pub fn org_scale(&self, org: &OrgExposure) -> OrgScale {
         let size = if org.revenue > 0.0 {
             (org.revenue / self.reference_revenue).powf(self.revenue_elasticity)
         } else {
             1.0
         };
-        let scale = size
-            * self
-                .industry_scale
-                .get(&org.industry)
-                .copied()
-                .unwrap_or(1.0);
+        OrgScale {
+            loss_scale: size
+                * self
+                    .industry_scale
+                    .get(&org.industry)
+                    .copied()
+                    .unwrap_or(1.0),
+            records: org.records.max(0.0),
+            revenue: org.revenue.max(1.0),
+        }
+    }
+
+    /// The model at reference scale, shared by every organisation: amounts are scaled per
+    /// event by an [`OrgScale`] (how a portfolio samples many insureds from one template).
+    pub fn template(&self) -> EventModel {
         let records = Records {
-            held: org.records.max(0.0),
             fraction: LogNormal::from_spec(&self.records.fraction, "records.fraction")
                 .expect("validated"),
             cost_per_record: LogNormal::from_spec(
@@ -353,30 +366,33 @@ impl SeverityModel {
             )
             .expect("validated"),
         };
-        let fines = Fines {
-            bands: self
-                .fines
-                .iter()
-                .map(|b| match (b.interval, b.revenue_share) {
-                    (Some([lo, hi]), _) => (
-                        b.probability,
-                        LogNormal::from_interval(lo, hi),
-                        b.cap.unwrap_or(f64::INFINITY),
-                    ),
-                    (None, Some([lo, hi])) => {
-                        let rev = org.revenue.max(1.0);
-                        let cap = (b.cap_revenue_share.unwrap_or(1.0) * rev)
-                            .max(b.cap_at_least.unwrap_or(0.0));
-                        (
-                            b.probability,
-                            LogNormal::from_interval(lo * rev, hi * rev),
-                            cap,
-                        )
-                    }
-                    (None, None) => (b.probability, LogNormal::new(0.0, 1.0), 0.0),
-                })
-                .collect(),
-        };
+        let fines = self
+            .fines
+            .iter()
+            .map(|b| match (b.interval, b.revenue_share) {
+                (Some([lo, hi]), _) => Fine {
+                    probability: b.probability,
+                    amount: LogNormal::from_interval(lo, hi),
+                    cap: b.cap.unwrap_or(f64::INFINITY),
+                    revenue_relative: false,
+                    cap_at_least: 0.0,
+                },
+                (None, Some([lo, hi])) => Fine {
+                    probability: b.probability,
+                    amount: LogNormal::from_interval(lo, hi),
+                    cap: b.cap_revenue_share.unwrap_or(1.0),
+                    revenue_relative: true,
+                    cap_at_least: b.cap_at_least.unwrap_or(0.0),
+                },
+                (None, None) => Fine {
+                    probability: b.probability,
+                    amount: LogNormal::new(0.0, 1.0),
+                    cap: 0.0,
+                    revenue_relative: false,
+                    cap_at_least: 0.0,
+                },
+            })
+            .collect();
         let types = self
             .event_types
             .iter()
@@ -390,9 +406,9 @@ impl SeverityModel {
                         coverage: *c,
                         probability: comp.probability,
                         kind: match comp.model {
-                            ComponentModel::Lognormal => ComponentKind::Lognormal(
-                                comp.lognormal("").expect("validated").scaled(scale),
-                            ),
+                            ComponentModel::Lognormal => {
+                                ComponentKind::Lognormal(comp.lognormal("").expect("validated"))
+                            }
                             ComponentModel::Records => ComponentKind::Records,
                             ComponentModel::Fines => ComponentKind::Fines,
                         },
@@ -402,6 +418,25 @@ impl SeverityModel {
             .collect();
         EventModel::new(types, self.within_event_correlation, records, fines)
     }
+}
+
+/// What scales a template's amounts to one organisation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OrgScale {
+    /// Multiplies lognormal amounts (industry × size).
+    pub loss_scale: f64,
+    /// People whose records a breach can expose.
+    pub records: f64,
+    /// Annual revenue, for revenue-relative fines.
+    pub revenue: f64,
+}
+
+impl OrgScale {
+    pub const UNIT: OrgScale = OrgScale {
+        loss_scale: 1.0,
+        records: 0.0,
+        revenue: 1.0,
+    };
 }
 
 /// What the severity of an organisation's incidents depends on.
@@ -424,9 +459,9 @@ pub struct EventModel {
     rho: f64,
     rho_c: f64,
     records: Records,
-    fines: Fines,
-    /// One lognormal hit with certainty: the fast path.
-    single: Option<(LogNormal, Coverage)>,
+    fines: Vec<Fine>,
+    /// The organisation [`EventModel::sample`] scales to.
+    org: OrgScale,
 }
 
 #[derive(Debug, Clone)]
@@ -451,16 +486,21 @@ pub enum ComponentKind {
 }
 
 #[derive(Debug, Clone)]
-struct Records {
-    held: f64,
+pub struct Records {
     fraction: LogNormal,
     cost_per_record: LogNormal,
 }
 
 #[derive(Debug, Clone)]
-struct Fines {
-    /// (probability, amount, cap)
-    bands: Vec<(f64, LogNormal, f64)>,
+pub struct Fine {
+    probability: f64,
+    /// The amount, or the share of revenue when `revenue_relative`.
+    amount: LogNormal,
+    /// The cap, or the capped share of revenue when `revenue_relative`.
+    cap: f64,
+    revenue_relative: bool,
+    /// A revenue-relative cap is at least this amount.
+    cap_at_least: f64,
 }
 
 /// The ground-up loss of one event, by coverage.
@@ -483,7 +523,7 @@ pub(crate) fn uniform<R: Rng + ?Sized>(rng: &mut R) -> f64 {
 }
 
 impl EventModel {
-    fn new(types: Vec<EventTypeModel>, rho: f64, records: Records, fines: Fines) -> Self {
+    fn new(types: Vec<EventTypeModel>, rho: f64, records: Records, fines: Vec<Fine>) -> Self {
         let total: f64 = types.iter().map(|t| t.share).sum();
         let mut acc = 0.0;
         let cumulative = types
@@ -493,19 +533,6 @@ impl EventModel {
                 acc
             })
             .collect();
-        let single = match types.as_slice() {
-            [t] => match t.components.as_slice() {
-                [
-                    Component {
-                        coverage,
-                        probability,
-                        kind: ComponentKind::Lognormal(ln),
-                    },
-                ] if *probability >= 1.0 => Some((*ln, *coverage)),
-                _ => None,
-            },
-            _ => None,
-        };
         Self {
             types,
             cumulative,
@@ -513,8 +540,18 @@ impl EventModel {
             rho_c: (1.0 - rho * rho).sqrt(),
             records,
             fines,
-            single,
+            org: OrgScale::UNIT,
         }
+    }
+
+    /// The same model scaled to one organisation.
+    pub fn with_org(mut self, org: OrgScale) -> Self {
+        self.org = org;
+        self
+    }
+
+    pub fn org(&self) -> OrgScale {
+        self.org
     }
 
     /// One lognormal coverage hit by every event, e.g. an actuary's scenario.
@@ -528,7 +565,7 @@ impl EventModel {
                 kind: ComponentKind::Lognormal(ln),
             }],
         }];
-        Self::new(types, 0.0, Records::none(), Fines { bands: vec![] })
+        Self::new(types, 0.0, Records::none(), vec![])
     }
 
     /// Several coverages, each hit with its probability, by one event type.
@@ -538,32 +575,61 @@ impl EventModel {
             share: 1.0,
             components,
         }];
-        Self::new(types, rho, Records::none(), Fines { bands: vec![] })
+        Self::new(types, rho, Records::none(), vec![])
     }
 
-    /// The fast path, if this model is one lognormal hit with certainty.
+    /// The fast path, if this model is one lognormal hit with certainty: that lognormal,
+    /// scaled to the organisation.
     pub fn as_single(&self) -> Option<(LogNormal, Coverage)> {
-        self.single
+        match self.types.as_slice() {
+            [t] => match t.components.as_slice() {
+                [
+                    Component {
+                        coverage,
+                        probability,
+                        kind: ComponentKind::Lognormal(ln),
+                    },
+                ] if *probability >= 1.0 => Some((ln.scaled(self.org.loss_scale), *coverage)),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     pub fn types(&self) -> &[EventTypeModel] {
         &self.types
     }
 
-    /// Samples one event of a random type.
+    /// Samples one event of a random type for the model's organisation.
     #[inline]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> EventLoss {
+        self.sample_for(&self.org, rng)
+    }
+
+    /// Samples one event of a random type, scaled to `org`.
+    #[inline]
+    pub fn sample_for<R: Rng + ?Sized>(&self, org: &OrgScale, rng: &mut R) -> EventLoss {
         let u = uniform(rng);
         let t = self
             .cumulative
             .iter()
             .position(|&c| u < c)
             .unwrap_or(self.types.len() - 1);
-        self.sample_type(t, rng)
+        self.sample_type_for(t, org, rng)
     }
 
     /// Samples one event of the type at index `t` of [`EventModel::types`].
     pub fn sample_type<R: Rng + ?Sized>(&self, t: usize, rng: &mut R) -> EventLoss {
+        self.sample_type_for(t, &self.org, rng)
+    }
+
+    /// Samples one event of the type at index `t`, scaled to `org`.
+    pub fn sample_type_for<R: Rng + ?Sized>(
+        &self,
+        t: usize,
+        org: &OrgScale,
+        rng: &mut R,
+    ) -> EventLoss {
         let ty = &self.types[t];
         let mut loss = EventLoss {
             event_type: ty.event_type.index(),
@@ -577,29 +643,34 @@ impl EventModel {
             let e: f64 = StandardNormal.sample(rng);
             let z = self.rho * z0 + self.rho_c * e;
             let amount = match &c.kind {
-                ComponentKind::Lognormal(ln) => ln.from_normal(z),
+                ComponentKind::Lognormal(ln) => org.loss_scale * ln.from_normal(z),
                 ComponentKind::Records => {
                     let share = self.records.fraction.from_normal(z).min(1.0);
                     let cpr = self
                         .records
                         .cost_per_record
                         .from_normal(StandardNormal.sample(rng));
-                    self.records.held * share * cpr
+                    org.records * share * cpr
                 }
-                ComponentKind::Fines => self.fine(rng),
+                ComponentKind::Fines => self.fine(org, rng),
             };
             loss.by_coverage[c.coverage.index()] += amount;
         }
         loss
     }
 
-    fn fine<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+    fn fine<R: Rng + ?Sized>(&self, org: &OrgScale, rng: &mut R) -> f64 {
         let mut u = uniform(rng);
-        for (p, ln, cap) in &self.fines.bands {
-            if u < *p {
-                return ln.from_normal(StandardNormal.sample(rng)).min(*cap);
+        for b in &self.fines {
+            if u < b.probability {
+                let x = b.amount.from_normal(StandardNormal.sample(rng));
+                return if b.revenue_relative {
+                    (x * org.revenue).min((b.cap * org.revenue).max(b.cap_at_least))
+                } else {
+                    x.min(b.cap)
+                };
             }
-            u -= p;
+            u -= b.probability;
         }
         0.0
     }
@@ -613,7 +684,6 @@ impl EventModel {
 impl Records {
     fn none() -> Self {
         Self {
-            held: 0.0,
             fraction: LogNormal::new(0.0, 1.0),
             cost_per_record: LogNormal::new(0.0, 1.0),
         }

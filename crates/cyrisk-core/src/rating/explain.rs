@@ -502,6 +502,7 @@ fn confidence(
         value: round_to(value, 4),
         completeness: round_to(completeness, 4),
         freshness: round_to(freshness, 4),
+        log_rate_sigma: round_to(sigma, 4),
         score_low: model.score_of_rate(ev.lambda * z.exp()).round() as i32,
         score_high: model.score_of_rate(ev.lambda * (-z).exp()).round() as i32,
         missing,

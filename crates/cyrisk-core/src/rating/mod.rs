@@ -90,6 +90,10 @@ pub struct Confidence {
     pub value: f64,
     pub completeness: f64,
     pub freshness: f64,
+    /// Standard deviation of ln λ given how much is known: the width of the band, and the
+    /// parameter uncertainty a loss simulation can carry (negative binomial shape
+    /// 1 / (e^σ² − 1)).
+    pub log_rate_sigma: f64,
     /// A 90 % band around the score given how much is known.
     pub score_low: i32,
     pub score_high: i32,

@@ -1,0 +1,600 @@
+//! The money commands: simulate, price, portfolio, demo book.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use cyrisk_core::KevCatalog;
+use cyrisk_sim::frequency::Frequency;
+use cyrisk_sim::portfolio::{Book, Portfolio, PortfolioResult, ScenarioCatalogue};
+use cyrisk_sim::pricing::{Premium, PricingModel, ilf_table, premium};
+use cyrisk_sim::scenario::ScenarioFile;
+use cyrisk_sim::severity::{Coverage, EventModel, OrgExposure, SeverityModel};
+use cyrisk_sim::simulate::{SimResult, SimSpec, simulate};
+use cyrisk_sim::terms::Layer;
+use cyrisk_sim::{demo, error::SimError, panjer};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::commands::{Common, Format, KEV_SNAPSHOT, emit, load, parse_date, read};
+use crate::input_error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Method {
+    MonteCarlo,
+    Panjer,
+}
+
+/// What to simulate and the layer to apply.
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// An assessment bundle: the rating gives the frequency, the profile the severity.
+    #[arg(
+        long,
+        short,
+        required_unless_present = "scenario",
+        conflicts_with = "scenario"
+    )]
+    input: Option<PathBuf>,
+    /// An explicit scenario (TOML: frequency and severity) instead of a bundle.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Rating model file [default: the built-in models/rating-v1.toml].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Severity model file [default: the built-in models/severity-v1.toml].
+    #[arg(long)]
+    severity_model: Option<PathBuf>,
+    /// Rate as of this date (YYYY-MM-DD) [default: today].
+    #[arg(long, value_parser = parse_date)]
+    as_of: Option<chrono::NaiveDate>,
+    /// CISA KEV catalogue JSON [default: the bundled snapshot].
+    #[arg(long, conflicts_with = "no_kev")]
+    kev: Option<PathBuf>,
+    #[arg(long)]
+    no_kev: bool,
+    /// Simulated years.
+    #[arg(long, default_value_t = 100_000)]
+    trials: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Per-occurrence deductible.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    deductible: f64,
+    /// Per-occurrence limit [default: unlimited].
+    #[arg(long, allow_negative_numbers = true)]
+    limit: Option<f64>,
+    /// Annual aggregate limit [default: none].
+    #[arg(long, allow_negative_numbers = true)]
+    aggregate_limit: Option<f64>,
+    /// A per-coverage sublimit, e.g. `extortion=500000` (repeatable).
+    #[arg(long, value_parser = parse_sublimit)]
+    sublimit: Vec<(Coverage, f64)>,
+    /// monte-carlo simulates years; panjer computes the aggregate distribution exactly.
+    #[arg(long, value_enum, default_value_t = Method::MonteCarlo)]
+    method: Method,
+    /// Negative binomial counts whose spread reflects the rating's confidence.
+    #[arg(long)]
+    parameter_uncertainty: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the result to this file (atomically) instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PriceArgs {
+    #[command(flatten)]
+    sim: SimArgs,
+    /// Pricing model file [default: the built-in models/pricing-v1.toml].
+    #[arg(long)]
+    pricing_model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PortfolioArgs {
+    /// The book (JSON); `cyrisk demo book` writes one.
+    #[arg(long, short)]
+    input: PathBuf,
+    #[arg(long, default_value_t = 10_000)]
+    trials: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Scenario catalogue [default: the built-in models/scenarios-v1.toml].
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    #[arg(long)]
+    severity_model: Option<PathBuf>,
+    /// How many groups to list per concentration dimension.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DemoCommand {
+    /// Write a synthetic book of rated insureds (seeded, reproducible).
+    Book {
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        size: u64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Rate the synthetic insureds as of this date [default: today].
+        #[arg(long, value_parser = parse_date)]
+        as_of: Option<chrono::NaiveDate>,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn parse_sublimit(s: &str) -> Result<(Coverage, f64), String> {
+    let (c, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not COVERAGE=AMOUNT"))?;
+    let coverage: Coverage = serde_json::from_value(json!(c.trim())).map_err(|_| {
+        format!(
+            "unknown coverage {c:?}; one of {}",
+            Coverage::ALL.map(|c| c.as_str()).join(", ")
+        )
+    })?;
+    let amount: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("{v:?} is not an amount"))?;
+    Ok((coverage, amount))
+}
+
+fn sim_error(e: SimError) -> anyhow::Error {
+    input_error(e.to_string())
+}
+
+fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+fn load_severity(path: Option<&Path>) -> anyhow::Result<SeverityModel> {
+    match path {
+        None => Ok(SeverityModel::builtin()),
+        Some(p) => SeverityModel::from_toml(&read(p, "severity model")?)
+            .map_err(|e| input_error(format!("{}: {e}", p.display()))),
+    }
+}
+
+/// Where the frequency and severity came from, for the output.
+struct Source {
+    events: EventModel,
+    frequency: Frequency,
+    currency: String,
+    about: serde_json::Value,
+}
+
+fn source(a: &SimArgs) -> anyhow::Result<Source> {
+    let severity = load_severity(a.severity_model.as_deref())?;
+    if let Some(path) = &a.scenario {
+        let s = ScenarioFile::from_toml(&read(path, "scenario")?)
+            .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+        let events = s
+            .events()
+            .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+        let frequency = s
+            .frequency()
+            .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+        return Ok(Source {
+            events,
+            frequency,
+            currency: severity.currency,
+            about: json!({ "scenario": s.name }),
+        });
+    }
+    let input = a
+        .input
+        .clone()
+        .ok_or_else(|| input_error("give --input BUNDLE or --scenario FILE"))?;
+    let common = Common {
+        input,
+        model: a.model.clone(),
+        as_of: a.as_of,
+        kev: a.kev.clone(),
+        no_kev: a.no_kev,
+        format: a.format,
+        output: None,
+    };
+    let loaded = load(&common)?;
+    let rating = cyrisk_core::rate(&loaded.bundle, &loaded.model, loaded.as_of);
+    let profile = loaded.bundle.profile();
+    let records = profile.data.as_ref().map_or_else(
+        || severity.default_records(rating.baseline.size_band),
+        |d| d.personal_records as f64,
+    );
+    let events = severity.for_org(&OrgExposure {
+        industry: profile.industry,
+        revenue: profile.annual_revenue.get(),
+        records,
+    });
+    let lambda = rating.expected_incident_rate;
+    let frequency = if a.parameter_uncertainty {
+        let s2 = rating.confidence.log_rate_sigma.powi(2);
+        Frequency::negative_binomial(lambda, 1.0 / s2.exp_m1())
+    } else {
+        Frequency::poisson(lambda)
+    }
+    .map_err(sim_error)?;
+    Ok(Source {
+        events,
+        frequency,
+        currency: profile.currency.as_str().to_owned(),
+        about: json!({
+            "organization": rating.organization,
+            "as_of": rating.as_of,
+            "score": rating.score,
+            "grade": rating.grade,
+            "expected_incident_rate": rating.expected_incident_rate,
+            "rating_model": rating.model,
+        }),
+    })
+}
+
+fn layer_of(a: &SimArgs) -> anyhow::Result<Layer> {
+    let sublimits: BTreeMap<Coverage, f64> = a.sublimit.iter().copied().collect();
+    Layer::new(a.deductible, a.limit, a.aggregate_limit, sublimits).map_err(sim_error)
+}
+
+fn run_sim(a: &SimArgs, src: &Source, layer: &Layer) -> anyhow::Result<SimResult> {
+    match a.method {
+        Method::Panjer => {
+            panjer::aggregate(&src.events, src.frequency, layer, a.seed).map_err(sim_error)
+        }
+        Method::MonteCarlo => {
+            let bar = if a.trials >= 2_000_000 {
+                progress_bar(a.trials, "simulating")
+            } else {
+                ProgressBar::hidden()
+            };
+            let spec = SimSpec {
+                events: &src.events,
+                frequency: src.frequency,
+                layer,
+                trials: a.trials,
+                seed: a.seed,
+            };
+            let r = simulate(&spec, &|years| bar.inc(years)).map_err(sim_error);
+            bar.finish_and_clear();
+            r
+        }
+    }
+}
+
+pub(crate) fn simulate_cmd(a: &SimArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let layer = layer_of(a)?;
+    let src = source(a)?;
+    let r = run_sim(a, &src, &layer)?;
+    let text = match a.format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&r)?;
+            v["currency"] = json!(src.currency);
+            v["source"] = src.about.clone();
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        Format::Text => sim_text(&r, &src, None, &[]),
+    };
+    emit(&text, a.output.as_deref(), out)
+}
+
+pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let pricing = match &a.pricing_model {
+        None => PricingModel::builtin(),
+        Some(p) => PricingModel::from_toml(&read(p, "pricing model")?)
+            .map_err(|e| input_error(format!("{}: {e}", p.display())))?,
+    };
+    let layer = layer_of(&a.sim)?;
+    let src = source(&a.sim)?;
+    let r = run_sim(&a.sim, &src, &layer)?;
+    let prem = premium(&r, &pricing);
+    // Increased-limit factors on the same draws (same seed), relative to the quote's limit.
+    let mut limits: Vec<f64> = pricing.ilf_limits.clone();
+    if let Some(l) = layer.limit
+        && !limits.contains(&l)
+    {
+        limits.push(l);
+        limits.sort_by(f64::total_cmp);
+    }
+    let base = layer
+        .limit
+        .unwrap_or(limits.first().copied().unwrap_or(1.0));
+    let mut points = Vec::new();
+    for &l in limits.iter().filter(|l| **l > layer.deductible) {
+        let ly = Layer::new(layer.deductible, Some(l), None, layer.sublimits.clone())
+            .map_err(sim_error)?;
+        let quick = SimArgs {
+            trials: a.sim.trials.min(1_000_000),
+            ..clone_args(&a.sim)
+        };
+        points.push((l, run_sim(&quick, &src, &ly)?.layer.expected_loss));
+    }
+    let ilf = ilf_table(&points, base);
+    let text = match a.sim.format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&r)?;
+            v["currency"] = json!(src.currency);
+            v["source"] = src.about.clone();
+            v["premium"] = serde_json::to_value(&prem)?;
+            v["ilf"] = serde_json::to_value(&ilf)?;
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        Format::Text => sim_text(&r, &src, Some(&prem), &ilf),
+    };
+    emit(&text, a.sim.output.as_deref(), out)
+}
+
+fn clone_args(a: &SimArgs) -> SimArgs {
+    SimArgs {
+        input: a.input.clone(),
+        scenario: a.scenario.clone(),
+        model: a.model.clone(),
+        severity_model: a.severity_model.clone(),
+        as_of: a.as_of,
+        kev: a.kev.clone(),
+        no_kev: a.no_kev,
+        trials: a.trials,
+        seed: a.seed,
+        deductible: a.deductible,
+        limit: a.limit,
+        aggregate_limit: a.aggregate_limit,
+        sublimit: a.sublimit.clone(),
+        method: a.method,
+        parameter_uncertainty: a.parameter_uncertainty,
+        format: a.format,
+        output: None,
+    }
+}
+
+fn money(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".to_owned();
+    }
+    let s = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 { format!("-{out}") } else { out }
+}
+
+fn sim_text(
+    r: &SimResult,
+    src: &Source,
+    prem: Option<&Premium>,
+    ilf: &[cyrisk_sim::pricing::IlfPoint],
+) -> String {
+    let c = &src.currency;
+    let mut s = String::new();
+    let about = src
+        .about
+        .get("organization")
+        .or(src.about.get("scenario"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let _ = writeln!(
+        s,
+        "{about} — {} ({} years, seed {})",
+        r.method.replace('_', " "),
+        r.trials,
+        r.seed
+    );
+    let _ = writeln!(s, "Frequency: {:?}", r.frequency);
+    let limit = r.layer.limit.map_or("unlimited".to_owned(), money);
+    let agg = r.layer.aggregate_limit.map_or("none".to_owned(), money);
+    let _ = writeln!(
+        s,
+        "Layer: {limit} xs {} per occurrence, aggregate {agg} ({c})",
+        money(r.layer.deductible)
+    );
+    let _ = writeln!(
+        s,
+        "Expected annual loss: gross {}  in layer {}{}",
+        money(r.expected_loss),
+        money(r.layer.expected_loss),
+        r.layer
+            .standard_error
+            .map_or(String::new(), |se| format!(" (± {} s.e.)", money(se)))
+    );
+    let _ = writeln!(
+        s,
+        "Probability the layer pays in a year: {:.2} %",
+        r.layer.attach_probability * 100.0
+    );
+    let _ = writeln!(
+        s,
+        "Std dev {}   VaR 95/99/99.5: {} / {} / {}   TVaR: {} / {} / {}",
+        money(r.std_dev),
+        money(r.var["95"]),
+        money(r.var["99"]),
+        money(r.var["99.5"]),
+        money(r.tvar["95"]),
+        money(r.tvar["99"]),
+        money(r.tvar["99.5"])
+    );
+    let _ = writeln!(s, "\nReturn period   aggregate loss   largest occurrence");
+    for (a, o) in r.ep_curve.iter().zip(&r.occurrence_ep_curve) {
+        let _ = writeln!(
+            s,
+            "  {:>6}  {:>16}  {:>18}",
+            a.return_period,
+            money(a.loss),
+            money(o.loss)
+        );
+    }
+    let _ = writeln!(s, "\nBy coverage (expected annual, gross / layer):");
+    for (k, v) in &r.by_coverage {
+        let _ = writeln!(
+            s,
+            "  {k:<24} {:>14} / {:>14}",
+            money(v.gross),
+            money(v.layer)
+        );
+    }
+    if let Some(p) = prem {
+        let _ = writeln!(s, "\nPremium ({}):", p.model);
+        let _ = writeln!(s, "  pure premium       {:>14}", money(p.pure_premium));
+        let _ = writeln!(
+            s,
+            "  risk load          {:>14}  ({:.0} % of capital {})",
+            money(p.risk_load),
+            p.cost_of_capital * 100.0,
+            money(p.capital)
+        );
+        let _ = writeln!(
+            s,
+            "  expenses           {:>14}  ({:.0} %)",
+            money(p.expense_loading),
+            p.expense_ratio * 100.0
+        );
+        let _ = writeln!(
+            s,
+            "  profit             {:>14}  ({:.0} %)",
+            money(p.profit_loading),
+            p.profit_margin * 100.0
+        );
+        let _ = writeln!(s, "  technical premium  {:>14}", money(p.technical_premium));
+        let _ = writeln!(
+            s,
+            "  premium            {:>14} {c}{}",
+            money(p.premium),
+            p.rate_on_line.map_or(String::new(), |r| format!(
+                "  (rate on line {:.2} %)",
+                r * 100.0
+            ))
+        );
+        if !ilf.is_empty() {
+            let _ = writeln!(s, "\nIncreased-limit factors:");
+            for p in ilf {
+                let _ = writeln!(s, "  {:>14}  {:.3}", money(p.limit), p.factor);
+            }
+        }
+    }
+    s
+}
+
+pub(crate) fn portfolio_cmd(a: &PortfolioArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let severity = load_severity(a.severity_model.as_deref())?;
+    let catalogue = match &a.scenarios {
+        None => ScenarioCatalogue::builtin(),
+        Some(p) => ScenarioCatalogue::from_toml(&read(p, "scenario catalogue")?)
+            .map_err(|e| input_error(format!("{}: {e}", p.display())))?,
+    };
+    let book = Book::from_json(&read(&a.input, "book")?)
+        .map_err(|e| input_error(format!("{}: {e}", a.input.display())))?;
+    let portfolio = Portfolio::new(book, &severity, &catalogue)
+        .map_err(|e| input_error(format!("{}: {e}", a.input.display())))?;
+    let bar = progress_bar(a.trials, "simulating the book");
+    let r = portfolio
+        .run(a.trials, a.seed, a.top, &|y| bar.inc(y))
+        .map_err(sim_error);
+    bar.finish_and_clear();
+    let r = r?;
+    let text = match a.format {
+        Format::Json => serde_json::to_string_pretty(&r)? + "\n",
+        Format::Text => portfolio_text(&r, a.top),
+    };
+    emit(&text, a.output.as_deref(), out)
+}
+
+fn portfolio_text(r: &PortfolioResult, top: usize) -> String {
+    let c = &r.currency;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Book of {} insureds — {} years, seed {} ({})",
+        r.insureds, r.trials, r.seed, r.scenario_catalogue
+    );
+    let _ = writeln!(
+        s,
+        "Expected annual loss {} {c} (attritional {}, catastrophe {}); gross {}",
+        money(r.expected_loss),
+        money(r.attritional_expected_loss),
+        money(r.catastrophe_expected_loss),
+        money(r.gross_expected_loss)
+    );
+    let _ = writeln!(
+        s,
+        "PML 1-in-100 {}   1-in-200 {}   TVaR 99 % {}   TVaR 99.5 % {}",
+        money(r.pml["100"]),
+        money(r.pml["200"]),
+        money(r.tvar["99"]),
+        money(r.tvar["99.5"])
+    );
+    let _ = writeln!(s, "\nScenarios:");
+    for sc in &r.scenarios {
+        let _ = writeln!(
+            s,
+            "  {:<34} {:>6} exposed  p(year) {:>6.3}  EL {:>14}",
+            sc.id,
+            sc.exposed_insureds,
+            sc.annual_probability,
+            money(sc.expected_loss)
+        );
+    }
+    for (dim, groups) in &r.concentrations {
+        let _ = writeln!(s, "\nTop {dim} by share of tail capital (co-TVaR 99.5 %):");
+        for g in groups {
+            let _ = writeln!(
+                s,
+                "  {:<40} {:>5.1} %  {:>5} insureds  EL {:>14}",
+                g.key,
+                g.co_tvar_share * 100.0,
+                g.insureds,
+                money(g.expected_loss)
+            );
+        }
+    }
+    let _ = writeln!(s, "\nInsureds with the largest share of tail capital:");
+    for i in r.insured_results.iter().take(top) {
+        let _ = writeln!(
+            s,
+            "  {:<12} {:>6.2} %  EL {:>12}",
+            i.id,
+            i.co_tvar_share * 100.0,
+            money(i.expected_loss)
+        );
+    }
+    s
+}
+
+pub(crate) fn demo_cmd(cmd: &DemoCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cmd {
+        DemoCommand::Book {
+            size,
+            seed,
+            as_of,
+            output,
+        } => {
+            let kev = KevCatalog::from_json(KEV_SNAPSHOT)
+                .map_err(|e| anyhow::anyhow!("bundled KEV snapshot: {e}"))?;
+            let as_of = as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
+            let bar = progress_bar(*size, "rating synthetic insureds");
+            let book = demo::demo_book(*size as usize, *seed, &kev, as_of, &|n| bar.inc(n));
+            bar.finish_and_clear();
+            emit(
+                &(serde_json::to_string_pretty(&book)? + "\n"),
+                output.as_deref(),
+                out,
+            )
+        }
+    }
+}
