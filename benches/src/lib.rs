@@ -161,3 +161,38 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
     .validate()
     .expect("synthetic bundles are valid")
 }
+
+/// The issue-3 bench model: Poisson(0.3) × lognormal on the 90 % interval (50k, 5M).
+pub mod sim_model {
+    use cyrisk_sim::lognormal::LogNormal;
+    use cyrisk_sim::severity::{Coverage, EventModel, EventType};
+    use cyrisk_sim::terms::Layer;
+
+    pub const LAMBDA: f64 = 0.3;
+    pub const LO: f64 = 50_000.0;
+    pub const HI: f64 = 5_000_000.0;
+    pub const DEDUCTIBLE: f64 = 100_000.0;
+    pub const LIMIT: f64 = 2_000_000.0;
+
+    pub fn events() -> EventModel {
+        EventModel::single(
+            LogNormal::from_interval(LO, HI),
+            Coverage::BusinessInterruption,
+            EventType::Other,
+        )
+    }
+
+    pub fn layer() -> Layer {
+        Layer::new(DEDUCTIBLE, Some(LIMIT), None, Default::default()).expect("valid layer")
+    }
+}
+
+/// Peak resident set size of this process so far, in KiB (Linux `VmHWM`).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}

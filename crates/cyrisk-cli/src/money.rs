@@ -14,7 +14,7 @@ use cyrisk_sim::scenario::ScenarioFile;
 use cyrisk_sim::severity::{Coverage, EventModel, OrgExposure, SeverityModel};
 use cyrisk_sim::simulate::{SimResult, SimSpec, simulate};
 use cyrisk_sim::terms::Layer;
-use cyrisk_sim::{demo, error::SimError, panjer};
+use cyrisk_sim::{demo, error::SimError, exact};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -23,8 +23,12 @@ use crate::input_error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Method {
+    /// Simulate years.
     MonteCarlo,
-    Panjer,
+    /// Compute the aggregate distribution (compound distribution by FFT, the transform form
+    /// of Panjer's recursion).
+    #[value(alias = "panjer", alias = "fft")]
+    Exact,
 }
 
 /// What to simulate and the layer to apply.
@@ -72,7 +76,7 @@ pub(crate) struct SimArgs {
     /// A per-coverage sublimit, e.g. `extortion=500000` (repeatable).
     #[arg(long, value_parser = parse_sublimit)]
     sublimit: Vec<(Coverage, f64)>,
-    /// monte-carlo simulates years; panjer computes the aggregate distribution exactly.
+    /// monte-carlo simulates years; exact computes the aggregate distribution (FFT).
     #[arg(long, value_enum, default_value_t = Method::MonteCarlo)]
     method: Method,
     /// Negative binomial counts whose spread reflects the rating's confidence.
@@ -254,8 +258,8 @@ fn layer_of(a: &SimArgs) -> anyhow::Result<Layer> {
 
 fn run_sim(a: &SimArgs, src: &Source, layer: &Layer) -> anyhow::Result<SimResult> {
     match a.method {
-        Method::Panjer => {
-            panjer::aggregate(&src.events, src.frequency, layer, a.seed).map_err(sim_error)
+        Method::Exact => {
+            exact::aggregate(&src.events, src.frequency, layer, a.seed).map_err(sim_error)
         }
         Method::MonteCarlo => {
             let bar = if a.trials >= 2_000_000 {

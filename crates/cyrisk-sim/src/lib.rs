@@ -1,5 +1,5 @@
 //! cyrisk-sim: money. Event-level loss simulation for one organisation, the exact aggregate
-//! distribution by Panjer recursion, layer pricing, and portfolio accumulation with
+//! distribution (FFT form of Panjer's recursion), layer pricing, and portfolio accumulation with
 //! catastrophe scenarios.
 //!
 //! Pure and synchronous: values in, values out; parallel with rayon, reproducible for a seed
@@ -7,9 +7,9 @@
 
 pub mod demo;
 pub mod error;
+pub mod exact;
 pub mod frequency;
 pub mod lognormal;
-pub mod panjer;
 pub mod portfolio;
 pub mod pricing;
 pub mod scenario;

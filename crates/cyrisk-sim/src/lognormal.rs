@@ -1,5 +1,5 @@
 //! The lognormal severity: fitted from a 90 % interval, with the closed forms the tests and
-//! the Panjer discretisation use, and an optional generalised-Pareto (GPD) tail.
+//! the exact aggregate's discretisation use, and an optional generalised-Pareto (GPD) tail.
 
 use serde::{Deserialize, Serialize};
 use statrs::function::erf::{erfc, erfc_inv};
@@ -202,6 +202,19 @@ impl LogNormal {
         }
     }
 
+    /// P(X > x), computed directly (no 1 − CDF cancellation far in the tail).
+    pub fn sf(&self, x: f64) -> f64 {
+        if x <= 0.0 {
+            return 1.0;
+        }
+        match self.tail {
+            Some(t) if x > t.threshold => {
+                (1.0 - t.q) * gpd_survival(x - t.threshold, t.shape, t.scale)
+            }
+            _ => 0.5 * erfc((x.ln() - self.mu) / (self.sigma * std::f64::consts::SQRT_2)),
+        }
+    }
+
     /// The p-quantile.
     pub fn quantile(&self, p: f64) -> f64 {
         match self.tail {
@@ -245,7 +258,7 @@ impl LogNormal {
                 // E[min(X,x); X > u] = P(X>u) · (u + E[min(Y, y)]) with Y the GPD excess.
                 body + (1.0 - t.q) * (t.threshold + lev_gpd)
             }
-            _ => self.partial_expectation(x) + x * (1.0 - self.cdf(x)),
+            _ => self.partial_expectation(x) + x * self.sf(x),
         }
     }
 

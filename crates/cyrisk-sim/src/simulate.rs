@@ -60,7 +60,7 @@ pub struct LayerResult {
     pub attach_probability: f64,
 }
 
-/// The result of a simulation (or of the exact Panjer computation, same shape).
+/// The result of a simulation (or of the exact computation in `exact`, same shape).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimResult {
     pub method: &'static str,
