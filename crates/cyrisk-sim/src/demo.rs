@@ -11,12 +11,11 @@ use cyrisk_core::finding::{Finding, FindingState};
 use cyrisk_core::profile::{DataVolumes, Industry, Profile};
 use cyrisk_core::units::{Currency, Money, Probability};
 use cyrisk_core::{KevCatalog, RatingModel, rate};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::portfolio::{Book, Insured, Policy, ProductRef};
 use crate::severity::uniform;
-use crate::simulate::batch_rng;
+use crate::simulate::{SimRng, batch_rng};
 
 /// Internet-facing products and how common they are in the synthetic book.
 const PRODUCTS: [(&str, &str, f64); 8] = [
@@ -39,11 +38,11 @@ const REGIONS: [&str; 10] = [
 ];
 const LIMITS: [f64; 6] = [1.0e6, 2.0e6, 5.0e6, 1.0e7, 2.0e7, 5.0e7];
 
-fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
+fn pick<'a, T>(rng: &mut SimRng, items: &'a [T]) -> &'a T {
     &items[((uniform(rng) * items.len() as f64) as usize).min(items.len() - 1)]
 }
 
-fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
+fn chance(rng: &mut SimRng, p: f64) -> bool {
     uniform(rng) < p
 }
 

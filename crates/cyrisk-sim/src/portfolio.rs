@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use cyrisk_core::profile::Industry;
-use rand_chacha::ChaCha8Rng;
 use rand_distr::weighted::WeightedAliasIndex;
 use rand_distr::{Distribution, Gamma, Poisson, StandardNormal};
 use rayon::prelude::*;
@@ -20,7 +19,7 @@ use crate::error::{Result, check_finite_positive, check_unit, from_toml, invalid
 use crate::frequency::MAX_RATE;
 use crate::lognormal::LogNormal;
 use crate::severity::{EventModel, EventType, OrgExposure, OrgScale, SeverityModel, uniform};
-use crate::simulate::batch_rng;
+use crate::simulate::{SimRng, batch_rng};
 use crate::stats::{EpPoint, tail_stats};
 use crate::terms::Layer;
 
@@ -659,7 +658,7 @@ impl Portfolio {
 }
 
 /// A Poisson count for a small mean, by inversion.
-fn poisson_small(rng: &mut ChaCha8Rng, mean: f64) -> u32 {
+fn poisson_small(rng: &mut SimRng, mean: f64) -> u32 {
     if mean <= 0.0 {
         return 0;
     }

@@ -693,8 +693,7 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
+    use crate::simulate::{SimRng, batch_rng};
 
     const SHIPPED: &str = include_str!("../../../models/severity-v1.toml");
 
@@ -742,9 +741,9 @@ mod tests {
             revenue: 1e10,
             records: 1e7,
         });
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut rng = batch_rng(1, 0);
         let n = 20_000;
-        let mean = |em: &EventModel, rng: &mut ChaCha8Rng| {
+        let mean = |em: &EventModel, rng: &mut SimRng| {
             (0..n)
                 .map(|_| em.sample(rng))
                 .inspect(|e| assert!(e.by_coverage.iter().all(|v| *v >= 0.0)))

