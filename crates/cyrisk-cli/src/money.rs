@@ -32,7 +32,7 @@ pub(crate) enum Method {
 }
 
 /// What to simulate and the layer to apply.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct SimArgs {
     /// An assessment bundle: the rating gives the frequency, the profile the severity.
     #[arg(
@@ -200,7 +200,7 @@ fn source(a: &SimArgs) -> anyhow::Result<Source> {
             events,
             frequency,
             currency: severity.currency,
-            about: json!({ "scenario": s.name }),
+            about: json!({ "scenario": if s.name.trim().is_empty() { path.display().to_string() } else { s.name.clone() } }),
         });
     }
     let input = a
@@ -324,7 +324,7 @@ pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()
             .map_err(sim_error)?;
         let quick = SimArgs {
             trials: a.sim.trials.min(1_000_000),
-            ..clone_args(&a.sim)
+            ..a.sim.clone()
         };
         points.push((l, run_sim(&quick, &src, &ly)?.layer.expected_loss));
     }
@@ -341,28 +341,6 @@ pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()
         Format::Text => sim_text(&r, &src, Some(&prem), &ilf),
     };
     emit(&text, a.sim.output.as_deref(), out)
-}
-
-fn clone_args(a: &SimArgs) -> SimArgs {
-    SimArgs {
-        input: a.input.clone(),
-        scenario: a.scenario.clone(),
-        model: a.model.clone(),
-        severity_model: a.severity_model.clone(),
-        as_of: a.as_of,
-        kev: a.kev.clone(),
-        no_kev: a.no_kev,
-        trials: a.trials,
-        seed: a.seed,
-        deductible: a.deductible,
-        limit: a.limit,
-        aggregate_limit: a.aggregate_limit,
-        sublimit: a.sublimit.clone(),
-        method: a.method,
-        parameter_uncertainty: a.parameter_uncertainty,
-        format: a.format,
-        output: None,
-    }
 }
 
 fn money(v: f64) -> String {
@@ -401,7 +379,17 @@ fn sim_text(
         r.trials,
         r.seed
     );
-    let _ = writeln!(s, "Frequency: {:?}", r.frequency);
+    let _ = match r.frequency {
+        Frequency::Poisson { lambda } => {
+            writeln!(s, "Frequency: Poisson, {lambda:.4} events a year")
+        }
+        Frequency::NegativeBinomial { lambda, shape } => {
+            writeln!(
+                s,
+                "Frequency: negative binomial, {lambda:.4} events a year, shape {shape:.3}"
+            )
+        }
+    };
     let limit = r.layer.limit.map_or("unlimited".to_owned(), money);
     let agg = r.layer.aggregate_limit.map_or("none".to_owned(), money);
     let _ = writeln!(
