@@ -440,3 +440,116 @@ fn demo_book_is_reproducible_and_portfolio_runs_on_it() {
         &std::fs::read_to_string(&shipped).unwrap(),
     );
 }
+
+#[test]
+fn operator_commands_on_a_sqlite_database() {
+    let dir = scratch("operator-db");
+    let url = format!("sqlite://{}", dir.join("cyrisk.db").display());
+    let bundle = root().join("examples/power-utility.json");
+    let bundle = bundle.to_str().unwrap();
+    assert_eq!(cyrisk(&["migrate", "--database-url", &url]).code, 0);
+    let load = cyrisk(&[
+        "orgs",
+        "load",
+        bundle,
+        "--database-url",
+        &url,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(load.code, 0, "{}", load.stderr);
+    let v: serde_json::Value = serde_json::from_str(&load.stdout).unwrap();
+    let org = v["org_id"].as_str().unwrap().to_owned();
+    assert_eq!(v["created"], true);
+    let again: serde_json::Value = serde_json::from_str(
+        &cyrisk(&[
+            "orgs",
+            "load",
+            bundle,
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(again["org_id"], org.as_str());
+    assert_eq!(again["inputs_version"], 2);
+    let list: serde_json::Value = serde_json::from_str(
+        &cyrisk(&["orgs", "list", "--database-url", &url, "--format", "json"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let key = cyrisk(&[
+        "keys",
+        "create",
+        "--role",
+        "enterprise",
+        "--name",
+        "grid portal",
+        "--org",
+        &org,
+        "--database-url",
+        &url,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(key.code, 0, "{}", key.stderr);
+    let k: serde_json::Value = serde_json::from_str(&key.stdout).unwrap();
+    assert!(k["key"].as_str().unwrap().starts_with("cyk_") && k["id"].is_string());
+    let keys = cyrisk(&["keys", "list", "--database-url", &url, "--format", "json"]);
+    assert!(
+        !keys.stdout.contains(k["key"].as_str().unwrap()),
+        "the key itself is listed"
+    );
+    assert_eq!(
+        cyrisk(&[
+            "keys",
+            "revoke",
+            k["id"].as_str().unwrap(),
+            "--database-url",
+            &url
+        ])
+        .code,
+        0
+    );
+    let twice = cyrisk(&[
+        "keys",
+        "revoke",
+        k["id"].as_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(twice.code, 2, "{}", twice.stderr);
+
+    // Usage errors: exit 2 with a message, and a bad bundle never creates the database.
+    let bad = cyrisk(&[
+        "keys",
+        "create",
+        "--role",
+        "assessor",
+        "--name",
+        "x",
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--org"), "{}", bad.stderr);
+    let other = dir.join("other.db");
+    let bad_bundle = dir.join("bad.json");
+    std::fs::write(&bad_bundle, "{\"profile\": {}}").unwrap();
+    let run = cyrisk(&[
+        "orgs",
+        "load",
+        bad_bundle.to_str().unwrap(),
+        "--database-url",
+        &format!("sqlite://{}", other.display()),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(!other.exists(), "a rejected bundle created the database");
+    let run = cyrisk(&["orgs", "list", "--database-url", "mysql://nowhere"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("sqlite://"), "{}", run.stderr);
+}

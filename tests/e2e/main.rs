@@ -7,4 +7,5 @@ mod plan;
 mod portfolio;
 mod rating_props;
 mod simulation;
+mod store;
 mod support;

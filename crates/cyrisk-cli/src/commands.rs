@@ -43,6 +43,17 @@ enum Command {
     /// Generate demo data.
     #[command(subcommand)]
     Demo(crate::money::DemoCommand),
+    /// Create or upgrade the database schema.
+    Migrate {
+        #[command(flatten)]
+        db: crate::db::Db,
+    },
+    /// Organisations in the database.
+    #[command(subcommand)]
+    Orgs(crate::db::OrgsCommand),
+    /// API keys in the database.
+    #[command(subcommand)]
+    Keys(crate::db::KeysCommand),
     /// Print the JSON Schema of the assessment bundle format.
     Schema,
 }
@@ -143,6 +154,9 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Price(a) => crate::money::price_cmd(&a, out),
         Command::Portfolio(a) => crate::money::portfolio_cmd(&a, out),
         Command::Demo(cmd) => crate::money::demo_cmd(&cmd, out),
+        Command::Migrate { db } => crate::db::migrate(&db, out),
+        Command::Orgs(cmd) => crate::db::orgs(&cmd, out),
+        Command::Keys(cmd) => crate::db::keys(&cmd, out),
         Command::Schema => {
             writeln!(out, "{}", cyrisk_core::bundle::json_schema())?;
             Ok(())

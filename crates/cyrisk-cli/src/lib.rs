@@ -5,6 +5,7 @@
 //! written), 1 anything else.
 
 mod commands;
+mod db;
 mod money;
 mod output;
 

@@ -1,0 +1,535 @@
+//! Organisations and their inputs: loading an assessment bundle (one transaction), reading it
+//! back for rating, listing, and the findings' lifecycle history.
+
+use std::collections::HashMap;
+
+use cyrisk_core::bundle::AssessmentBundle;
+use cyrisk_core::finding::FindingState;
+use cyrisk_core::profile::Profile;
+use cyrisk_core::{
+    Bundle, asset::Asset, control::ControlResult, finding::Finding, incident::Incident,
+};
+use serde::Serialize;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row};
+
+use crate::{Result, Store, StoreError, new_id, now};
+
+/// Rows per multi-row INSERT (keeps parameters well under both backends' limits).
+const ROWS_PER_INSERT: usize = 500;
+
+/// What loading a bundle did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadSummary {
+    pub org_id: String,
+    pub created: bool,
+    pub inputs_version: i64,
+    pub assets: usize,
+    pub findings: usize,
+    pub findings_changed_state: usize,
+    pub controls: usize,
+    pub incidents: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgSummary {
+    pub id: String,
+    pub name: String,
+    pub industry: String,
+    pub inputs_version: i64,
+    pub updated_at: String,
+}
+
+/// One entry of a finding's lifecycle history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    pub state: String,
+    pub at: String,
+    pub actor: Option<String>,
+}
+
+fn json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Binds one row's values in order.
+fn bind_all<'q>(
+    mut q: Query<'q, Any, AnyArguments<'q>>,
+    values: Vec<Value>,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    for v in values {
+        q = match v {
+            Value::Text(s) => q.bind(s),
+            Value::OptText(s) => q.bind(s),
+            Value::Int(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+}
+
+/// `INSERT INTO table (cols) VALUES (…), (…) ON CONFLICT … DO UPDATE SET …` for a batch.
+fn upsert_sql(table: &str, cols: &[&str], key: &[&str], rows: usize) -> String {
+    let n = cols.len();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            format!(
+                "({})",
+                (1..=n)
+                    .map(|c| format!("${}", r * n + c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    let updates: Vec<String> = cols
+        .iter()
+        .filter(|c| !key.contains(c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
+        cols.join(", "),
+        values.join(", "),
+        key.join(", "),
+        updates.join(", ")
+    )
+}
+
+impl Store {
+    /// Creates or updates an organisation from a validated bundle, in one transaction.
+    /// The organisation is `org_id` if given, else the one with the same name, else new.
+    /// Assets, findings and incidents are upserted by id (nothing is deleted); controls are
+    /// replaced; a finding whose state is new or changed gets a history entry.
+    pub async fn load_bundle(
+        &self,
+        org_id: Option<&str>,
+        bundle: &Bundle,
+        actor: Option<&str>,
+    ) -> Result<LoadSummary> {
+        let raw = bundle.raw();
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        // Concurrent loads to one organisation must not lose a version increment: on
+        // PostgreSQL lock its row for the transaction (SQLite's write lock already serialises).
+        let lock = |sql: &str| match self.backend {
+            crate::Backend::Postgres => format!("{sql} FOR UPDATE"),
+            crate::Backend::Sqlite => sql.to_owned(),
+        };
+        let existing: Option<(String, i64)> = match org_id {
+            Some(id) => sqlx::query(&lock("SELECT id, inputs_version FROM organizations WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("inputs_version")?)))
+                .transpose()?,
+            None => sqlx::query(&lock(
+                "SELECT id, inputs_version FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1",
+            ))
+            .bind(&raw.profile.name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("inputs_version")?)))
+                .transpose()?,
+        };
+        let created = existing.is_none();
+        let id = existing
+            .as_ref()
+            .map(|(i, _)| i.clone())
+            .or_else(|| org_id.map(str::to_owned))
+            .unwrap_or_else(new_id);
+        let version = existing.as_ref().map_or(1, |(_, v)| v + 1);
+        let profile = json(&raw.profile)?;
+        let scan_date = raw.scan_date.map(|d| d.to_string());
+        if created {
+            sqlx::query(
+                "INSERT INTO organizations (id, name, industry, profile, scan_date, inputs_version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&id)
+            .bind(&raw.profile.name)
+            .bind(raw.profile.industry.as_str())
+            .bind(&profile)
+            .bind(scan_date)
+            .bind(version)
+            .bind(&at)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "UPDATE organizations SET name = $2, industry = $3, profile = $4, scan_date = COALESCE($5, scan_date), \
+                 inputs_version = $6, updated_at = $7 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(&raw.profile.name)
+            .bind(raw.profile.industry.as_str())
+            .bind(&profile)
+            .bind(scan_date)
+            .bind(version)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        // Assets.
+        let cols = ["org_id", "id", "internet_facing", "data", "updated_at"];
+        for chunk in raw.assets.chunks(ROWS_PER_INSERT) {
+            let sql = upsert_sql("assets", &cols, &["org_id", "id"], chunk.len());
+            let mut values = Vec::with_capacity(chunk.len() * cols.len());
+            for a in chunk {
+                values.extend([
+                    Value::Text(id.clone()),
+                    Value::Text(a.id.clone()),
+                    Value::Int(i64::from(a.internet_facing)),
+                    Value::Text(json(a)?),
+                    Value::Text(at.clone()),
+                ]);
+            }
+            bind_all(sqlx::query(&sql), values)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        // Findings, with history for new or changed states.
+        let previous: HashMap<String, String> =
+            sqlx::query("SELECT id, state FROM findings WHERE org_id = $1")
+                .bind(&id)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get::<String, _>("id")?,
+                        r.try_get::<String, _>("state")?,
+                    ))
+                })
+                .collect::<std::result::Result<_, sqlx::Error>>()?;
+        let cols = [
+            "org_id",
+            "id",
+            "asset_id",
+            "state",
+            "cve",
+            "kev",
+            "first_seen",
+            "data",
+            "updated_at",
+        ];
+        let mut changed: Vec<(&Finding, &str)> = Vec::new();
+        for chunk in raw.findings.chunks(ROWS_PER_INSERT) {
+            let sql = upsert_sql("findings", &cols, &["org_id", "id"], chunk.len());
+            let mut values = Vec::with_capacity(chunk.len() * cols.len());
+            for f in chunk {
+                let state = f.state.as_str();
+                if previous.get(&f.id).map(String::as_str) != Some(state) {
+                    changed.push((f, state));
+                }
+                values.extend([
+                    Value::Text(id.clone()),
+                    Value::Text(f.id.clone()),
+                    Value::Text(f.asset.clone()),
+                    Value::Text(state.to_owned()),
+                    Value::OptText(f.cve.as_ref().map(|c| c.as_str().to_owned())),
+                    Value::Int(i64::from(f.kev)),
+                    Value::Text(f.first_seen.to_string()),
+                    Value::Text(json(f)?),
+                    Value::Text(at.clone()),
+                ]);
+            }
+            bind_all(sqlx::query(&sql), values)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in changed.chunks(ROWS_PER_INSERT) {
+            let n = 5;
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        r * n + 1,
+                        r * n + 2,
+                        r * n + 3,
+                        r * n + 4,
+                        r * n + 5
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO finding_history (org_id, finding_id, state, at, actor) VALUES {}",
+                placeholders.join(", ")
+            );
+            let mut values = Vec::with_capacity(chunk.len() * n);
+            for (f, state) in chunk {
+                values.extend([
+                    Value::Text(id.clone()),
+                    Value::Text(f.id.clone()),
+                    Value::Text((*state).to_owned()),
+                    Value::Text(at.clone()),
+                    Value::OptText(actor.map(str::to_owned)),
+                ]);
+            }
+            bind_all(sqlx::query(&sql), values)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        // Controls are replaced as a set; incidents upserted by id.
+        sqlx::query("DELETE FROM controls WHERE org_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        for (seq, c) in raw.controls.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO controls (org_id, seq, control, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&id)
+            .bind(seq as i64)
+            .bind(c.control.as_str())
+            .bind(json(c)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for inc in &raw.incidents {
+            sqlx::query(
+                "INSERT INTO incidents (org_id, id, data) VALUES ($1, $2, $3) \
+                 ON CONFLICT (org_id, id) DO UPDATE SET data = excluded.data",
+            )
+            .bind(&id)
+            .bind(&inc.id)
+            .bind(json(inc)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        let summary = LoadSummary {
+            org_id: id.clone(),
+            created,
+            inputs_version: version,
+            assets: raw.assets.len(),
+            findings: raw.findings.len(),
+            findings_changed_state: changed.len(),
+            controls: raw.controls.len(),
+            incidents: raw.incidents.len(),
+        };
+        crate::keys::audit(
+            &mut tx,
+            actor,
+            "organization.load_bundle",
+            Some(&id),
+            &summary,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// The organisation's current inputs as a bundle (assets, findings and incidents sorted
+    /// by id, controls in load order).
+    pub async fn bundle(&self, org_id: &str) -> Result<AssessmentBundle> {
+        let row = sqlx::query("SELECT profile, scan_date FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "organization",
+                id: org_id.to_owned(),
+            })?;
+        let profile: Profile = parse(
+            "organization profile",
+            &row.try_get::<String, _>("profile")?,
+        )?;
+        let scan_date = row
+            .try_get::<Option<String>, _>("scan_date")?
+            .map(|d| {
+                d.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("scan_date {d:?}: {e}")))
+            })
+            .transpose()?;
+        let data = |sql: &'static str| {
+            let pool = self.pool.clone();
+            let org = org_id.to_owned();
+            async move {
+                sqlx::query(sql)
+                    .bind(org)
+                    .fetch_all(&pool)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.try_get::<String, _>("data"))
+                    .collect::<std::result::Result<Vec<String>, sqlx::Error>>()
+            }
+        };
+        let assets: Vec<Asset> = data("SELECT data FROM assets WHERE org_id = $1 ORDER BY id")
+            .await?
+            .iter()
+            .map(|t| parse("asset", t))
+            .collect::<Result<_>>()?;
+        let mut findings: Vec<Finding> = Vec::new();
+        for r in sqlx::query("SELECT data, state FROM findings WHERE org_id = $1 ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let mut f: Finding = parse("finding", &r.try_get::<String, _>("data")?)?;
+            // The state column is authoritative (lifecycle updates change it).
+            let state: String = r.try_get("state")?;
+            f.state = serde_json::from_value(serde_json::Value::String(state.clone()))
+                .map_err(|_| StoreError::Corrupt(format!("finding state {state:?}")))?;
+            findings.push(f);
+        }
+        let controls: Vec<ControlResult> =
+            data("SELECT data FROM controls WHERE org_id = $1 ORDER BY seq")
+                .await?
+                .iter()
+                .map(|t| parse("control", t))
+                .collect::<Result<_>>()?;
+        let incidents: Vec<Incident> =
+            data("SELECT data FROM incidents WHERE org_id = $1 ORDER BY id")
+                .await?
+                .iter()
+                .map(|t| parse("incident", t))
+                .collect::<Result<_>>()?;
+        Ok(AssessmentBundle {
+            schema_version: 1,
+            profile,
+            assets,
+            findings,
+            controls,
+            incidents,
+            scan_date,
+        })
+    }
+
+    pub async fn organization(&self, org_id: &str) -> Result<OrgSummary> {
+        let r = sqlx::query("SELECT id, name, industry, inputs_version, updated_at FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "organization", id: org_id.to_owned() })?;
+        org_summary(&r)
+    }
+
+    /// Organisations ordered by name, then id.
+    pub async fn list_organizations(&self, limit: i64, offset: i64) -> Result<Vec<OrgSummary>> {
+        sqlx::query(
+            "SELECT id, name, industry, inputs_version, updated_at FROM organizations ORDER BY name, id LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(org_summary)
+        .collect()
+    }
+
+    /// Moves a finding to a lifecycle state, with a history entry and an audit record.
+    pub async fn set_finding_state(
+        &self,
+        org_id: &str,
+        finding_id: &str,
+        state: FindingState,
+        actor: Option<&str>,
+    ) -> Result<()> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE findings SET state = $3, updated_at = $4 WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(finding_id)
+        .bind(state.as_str())
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "finding",
+                id: finding_id.to_owned(),
+            });
+        }
+        sqlx::query("UPDATE organizations SET inputs_version = inputs_version + 1, updated_at = $2 WHERE id = $1")
+            .bind(org_id)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO finding_history (org_id, finding_id, state, at, actor) VALUES ($1, $2, $3, $4, $5)")
+            .bind(org_id)
+            .bind(finding_id)
+            .bind(state.as_str())
+            .bind(&at)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+        crate::keys::audit(
+            &mut tx,
+            actor,
+            "finding.set_state",
+            Some(org_id),
+            &serde_json::json!({ "finding": finding_id, "state": state.as_str() }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A finding's lifecycle history, oldest first.
+    pub async fn finding_history(
+        &self,
+        org_id: &str,
+        finding_id: &str,
+    ) -> Result<Vec<StateChange>> {
+        sqlx::query("SELECT state, at, actor FROM finding_history WHERE org_id = $1 AND finding_id = $2 ORDER BY seq")
+            .bind(org_id)
+            .bind(finding_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| Ok(StateChange { state: r.try_get("state")?, at: r.try_get("at")?, actor: r.try_get("actor")? }))
+            .collect()
+    }
+
+    /// Rows per table for one organisation (for tests and diagnostics).
+    pub async fn counts(&self, org_id: &str) -> Result<[i64; 5]> {
+        let mut out = [0i64; 5];
+        for (i, table) in [
+            "assets",
+            "findings",
+            "controls",
+            "incidents",
+            "finding_history",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE org_id = $1");
+            out[i] = sqlx::query(&sql)
+                .bind(org_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        }
+        Ok(out)
+    }
+}
+
+fn org_summary(r: &sqlx::any::AnyRow) -> Result<OrgSummary> {
+    Ok(OrgSummary {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        industry: r.try_get("industry")?,
+        inputs_version: r.try_get("inputs_version")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}

@@ -1,0 +1,95 @@
+//! Computed ratings: immutable rows, so an organisation's rating history is an audit trail.
+
+use cyrisk_core::Rating;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{Result, Store, StoreError, new_id, now};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRating {
+    pub id: String,
+    pub org_id: String,
+    pub computed_at: String,
+    pub as_of: String,
+    /// The organisation's inputs version the rating was computed from.
+    pub inputs_version: i64,
+    pub model_id: String,
+    pub model_version: String,
+    pub score: i64,
+    pub grade: String,
+    pub rating: serde_json::Value,
+}
+
+impl Store {
+    pub async fn insert_rating(
+        &self,
+        org_id: &str,
+        rating: &Rating,
+        inputs_version: i64,
+    ) -> Result<StoredRating> {
+        let value = serde_json::to_value(rating).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let stored = StoredRating {
+            id: new_id(),
+            org_id: org_id.to_owned(),
+            computed_at: now(),
+            as_of: rating.as_of.to_string(),
+            inputs_version,
+            model_id: rating.model.id.clone(),
+            model_version: rating.model.version.clone(),
+            score: i64::from(rating.score),
+            grade: rating.grade.clone(),
+            rating: value,
+        };
+        sqlx::query(
+            "INSERT INTO ratings (id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&stored.id)
+        .bind(&stored.org_id)
+        .bind(&stored.computed_at)
+        .bind(&stored.as_of)
+        .bind(stored.inputs_version)
+        .bind(&stored.model_id)
+        .bind(&stored.model_version)
+        .bind(stored.score)
+        .bind(&stored.grade)
+        .bind(stored.rating.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(stored)
+    }
+
+    /// The newest ratings first.
+    pub async fn ratings(&self, org_id: &str, limit: i64) -> Result<Vec<StoredRating>> {
+        sqlx::query(
+            "SELECT id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating \
+             FROM ratings WHERE org_id = $1 ORDER BY computed_at DESC, id DESC LIMIT $2",
+        )
+        .bind(org_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let text: String = r.try_get("rating")?;
+            Ok(StoredRating {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                computed_at: r.try_get("computed_at")?,
+                as_of: r.try_get("as_of")?,
+                inputs_version: r.try_get("inputs_version")?,
+                model_id: r.try_get("model_id")?,
+                model_version: r.try_get("model_version")?,
+                score: r.try_get("score")?,
+                grade: r.try_get("grade")?,
+                rating: serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("rating: {e}")))?,
+            })
+        })
+        .collect()
+    }
+
+    pub async fn latest_rating(&self, org_id: &str) -> Result<Option<StoredRating>> {
+        Ok(self.ratings(org_id, 1).await?.into_iter().next())
+    }
+}

@@ -1,0 +1,348 @@
+//! The store conformance suite: every test runs against SQLite and, when
+//! `CYRISK_TEST_POSTGRES_URL` is set, against PostgreSQL (each test on a fresh database).
+//! Under CI (`CI` set) a missing or unreachable PostgreSQL fails the suite instead of
+//! skipping it.
+
+use cyrisk_core::finding::FindingState;
+use cyrisk_core::{Bundle, RatingModel, rate};
+use cyrisk_store::{Backend, Role, Store};
+
+use crate::support::{as_of, root, scratch};
+
+/// A fresh, migrated store per backend; PostgreSQL databases are dropped afterwards.
+struct Fresh {
+    store: Store,
+    drop_db: Option<(String, String)>,
+}
+
+async fn backends(name: &str) -> Vec<Fresh> {
+    let dir = scratch(&format!("store-{name}"));
+    let sqlite = format!("sqlite://{}", dir.join("cyrisk.db").display());
+    let mut out = vec![Fresh {
+        store: Store::open(&sqlite).await.expect("open SQLite"),
+        drop_db: None,
+    }];
+    match std::env::var("CYRISK_TEST_POSTGRES_URL") {
+        Ok(admin_url) => {
+            let db = format!("cyrisk_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Store::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e:?}"));
+            sqlx::query(&format!("CREATE DATABASE {db}"))
+                .execute(admin.pool())
+                .await
+                .expect("create test database");
+            admin.close().await;
+            let (base, _) = admin_url
+                .rsplit_once('/')
+                .expect("URL with a database name");
+            let url = format!("{base}/{db}");
+            out.push(Fresh {
+                store: Store::open(&url).await.expect("open PostgreSQL"),
+                drop_db: Some((admin_url, db)),
+            });
+        }
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but CYRISK_TEST_POSTGRES_URL is not: the PostgreSQL run must not be skipped"
+            )
+        }
+        Err(_) => eprintln!("CYRISK_TEST_POSTGRES_URL not set: store tests ran on SQLite only"),
+    }
+    out
+}
+
+async fn finish(fresh: Vec<Fresh>) {
+    for f in fresh {
+        f.store.close().await;
+        if let Some((admin_url, db)) = f.drop_db
+            && let Ok(admin) = Store::connect(&admin_url).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+                .execute(admin.pool())
+                .await;
+            admin.close().await;
+        }
+    }
+}
+
+fn example(name: &str) -> Bundle {
+    Bundle::from_json(
+        &std::fs::read_to_string(root().join(format!("examples/{name}.json"))).unwrap(),
+    )
+    .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn bundles_round_trip_and_rate_the_same() {
+    runtime().block_on(async {
+        let all = backends("roundtrip").await;
+        for f in &all {
+            let s = &f.store;
+            for name in ["sme-external-scan", "manufacturer", "power-utility"] {
+                let b = example(name);
+                let summary = s.load_bundle(None, &b, None).await.unwrap();
+                assert!(summary.created, "{:?}", s.backend());
+                let back = s.bundle(&summary.org_id).await.unwrap().validate().unwrap();
+                let m = RatingModel::builtin();
+                assert_eq!(
+                    rate(&back, &m, as_of()),
+                    rate(&b, &m, as_of()),
+                    "{name} on {:?}",
+                    s.backend()
+                );
+            }
+            let orgs = s.list_organizations(100, 0).await.unwrap();
+            assert_eq!(orgs.len(), 3);
+            assert!(orgs.windows(2).all(|w| w[0].name <= w[1].name));
+        }
+        finish(all).await;
+    });
+}
+
+#[test]
+fn reloading_updates_in_place_and_keeps_lifecycle_history() {
+    runtime().block_on(async {
+        let all = backends("reload").await;
+        for f in &all {
+            let s = &f.store;
+            let b = example("manufacturer");
+            let first = s.load_bundle(None, &b, Some("tester")).await.unwrap();
+            let counts = s.counts(&first.org_id).await.unwrap();
+            let again = s.load_bundle(None, &b, Some("tester")).await.unwrap();
+            assert_eq!(again.org_id, first.org_id, "same name → same organisation");
+            assert!(!again.created);
+            assert_eq!(again.inputs_version, first.inputs_version + 1);
+            assert_eq!(again.findings_changed_state, 0);
+            assert_eq!(
+                s.counts(&first.org_id).await.unwrap(),
+                counts,
+                "no duplicate rows on {:?}",
+                s.backend()
+            );
+
+            // A lifecycle change: history grows, the bundle reads back the new state.
+            s.set_finding_state(
+                &first.org_id,
+                "F-103",
+                FindingState::FixedPendingVerification,
+                Some("tester"),
+            )
+            .await
+            .unwrap();
+            let history = s.finding_history(&first.org_id, "F-103").await.unwrap();
+            assert_eq!(
+                history.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(),
+                ["open", "fixed_pending_verification"]
+            );
+            let back = s.bundle(&first.org_id).await.unwrap();
+            assert_eq!(
+                back.findings
+                    .iter()
+                    .find(|f| f.id == "F-103")
+                    .unwrap()
+                    .state,
+                FindingState::FixedPendingVerification
+            );
+            assert!(
+                s.set_finding_state(&first.org_id, "nope", FindingState::Closed, None)
+                    .await
+                    .is_err()
+            );
+
+            let audit = s.audit_log(10).await.unwrap();
+            assert_eq!(audit[0].action, "finding.set_state");
+            assert_eq!(audit[0].key_id.as_deref(), Some("tester"));
+            assert!(
+                audit
+                    .iter()
+                    .filter(|a| a.action == "organization.load_bundle")
+                    .count()
+                    >= 2
+            );
+        }
+        finish(all).await;
+    });
+}
+
+#[test]
+fn ratings_are_an_immutable_history() {
+    runtime().block_on(async {
+        let all = backends("ratings").await;
+        for f in &all {
+            let s = &f.store;
+            let b = example("power-utility");
+            let org = s.load_bundle(None, &b, None).await.unwrap();
+            let m = RatingModel::builtin();
+            let r1 = s
+                .insert_rating(&org.org_id, &rate(&b, &m, as_of()), org.inputs_version)
+                .await
+                .unwrap();
+            let r2 = s
+                .insert_rating(
+                    &org.org_id,
+                    &rate(&b, &m, as_of().pred_opt().unwrap()),
+                    org.inputs_version,
+                )
+                .await
+                .unwrap();
+            let history = s.ratings(&org.org_id, 10).await.unwrap();
+            assert_eq!(history.len(), 2);
+            assert_eq!(history[0].id, r2.id, "newest first");
+            assert_eq!(history[1], r1);
+            assert_eq!(
+                s.latest_rating(&org.org_id).await.unwrap().unwrap().id,
+                r2.id
+            );
+            assert_eq!(history[1].rating["score"], history[1].score);
+        }
+        finish(all).await;
+    });
+}
+
+#[test]
+fn api_keys_are_hashed_bound_and_revocable() {
+    runtime().block_on(async {
+        let all = backends("keys").await;
+        for f in &all {
+            let s = &f.store;
+            let org = s
+                .load_bundle(None, &example("sme-external-scan"), None)
+                .await
+                .unwrap();
+            let admin = s.create_key("ops", Role::Admin, None, None).await.unwrap();
+            let ent = s
+                .create_key(
+                    "acme portal",
+                    Role::Enterprise,
+                    Some(&org.org_id),
+                    Some(&admin.id),
+                )
+                .await
+                .unwrap();
+            assert!(
+                s.create_key("x", Role::Enterprise, None, None)
+                    .await
+                    .is_err(),
+                "enterprise keys need an org"
+            );
+            assert!(
+                s.create_key("x", Role::Assessor, Some("no-such-org"), None)
+                    .await
+                    .is_err()
+            );
+            assert!(
+                s.create_key("x", Role::Insurer, Some(&org.org_id), None)
+                    .await
+                    .is_err()
+            );
+
+            let p = s.authenticate(&ent.key).await.unwrap().unwrap();
+            assert_eq!(
+                (p.role, p.org_id.as_deref()),
+                (Role::Enterprise, Some(org.org_id.as_str()))
+            );
+            assert!(s.authenticate("cyk_wrong").await.unwrap().is_none());
+            // Only the hash is stored.
+            let stored: i64 = sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM api_keys WHERE key_hash = $1 OR prefix = $1",
+            )
+            .bind(&ent.key)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+            assert_eq!(stored, 0);
+
+            s.revoke_key(&ent.id, Some(&admin.id)).await.unwrap();
+            assert!(s.authenticate(&ent.key).await.unwrap().is_none());
+            assert!(
+                s.revoke_key(&ent.id, None).await.is_err(),
+                "revoking twice is an error"
+            );
+            let keys = s.list_keys().await.unwrap();
+            assert_eq!(keys.len(), 2);
+            assert!(
+                keys.iter()
+                    .any(|k| k.id == ent.id && k.revoked_at.is_some())
+            );
+            let audit = s.audit_log(10).await.unwrap();
+            assert_eq!(
+                (audit[0].action.as_str(), audit[0].key_id.as_deref()),
+                ("key.revoke", Some(admin.id.as_str()))
+            );
+        }
+        finish(all).await;
+    });
+}
+
+#[test]
+fn concurrent_loads_to_one_organisation_lose_nothing() {
+    runtime().block_on(async {
+        let all = backends("concurrent").await;
+        for f in &all {
+            let s = f.store.clone();
+            let base = example("manufacturer");
+            let org = s.load_bundle(None, &base, None).await.unwrap();
+            // Eight writers, each adding its own findings to the same organisation.
+            let mut tasks = Vec::new();
+            for w in 0..8 {
+                let s = s.clone();
+                let mut raw = base.raw().clone();
+                for f in &mut raw.findings {
+                    f.id = format!("w{w}-{}", f.id);
+                }
+                let b = raw.validate().unwrap();
+                let org_id = org.org_id.clone();
+                tasks.push(tokio::spawn(async move {
+                    s.load_bundle(Some(&org_id), &b, None).await
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            let counts = s.counts(&org.org_id).await.unwrap();
+            assert_eq!(
+                counts[1] as usize,
+                base.findings().len() * 9,
+                "findings on {:?}",
+                s.backend()
+            );
+            let o = s.organization(&org.org_id).await.unwrap();
+            assert_eq!(o.inputs_version, 9);
+        }
+        finish(all).await;
+    });
+}
+
+#[test]
+fn migrations_are_idempotent_and_bad_urls_are_refused() {
+    runtime().block_on(async {
+        let all = backends("migrate").await;
+        for f in &all {
+            f.store.migrate().await.unwrap();
+            f.store.migrate().await.unwrap();
+            if f.store.backend() == Backend::Sqlite {
+                let mode: String = sqlx::query_scalar::<_, String>("PRAGMA journal_mode")
+                    .fetch_one(f.store.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(mode.to_lowercase(), "wal");
+            }
+        }
+        finish(all).await;
+        let e = Store::connect("mysql://x").await.unwrap_err();
+        assert!(e.to_string().contains("mysql://x"), "{e}");
+        let e = Store::connect("postgres://u:hunter2@127.0.0.1:1/none")
+            .await
+            .unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "password leaked: {e}");
+    });
+}
