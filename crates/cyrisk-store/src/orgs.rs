@@ -17,7 +17,7 @@ use sqlx::{Any, Row};
 use crate::{Result, Store, StoreError, new_id, now};
 
 /// Rows per multi-row INSERT (keeps parameters well under both backends' limits).
-const ROWS_PER_INSERT: usize = 500;
+const ROWS_PER_INSERT: usize = 1000;
 
 /// What loading a bundle did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,20 +79,32 @@ enum Value {
     Int(i64),
 }
 
-/// `INSERT INTO table (cols) VALUES (…), (…) ON CONFLICT … DO UPDATE SET …` for a batch.
-fn upsert_sql(table: &str, cols: &[&str], key: &[&str], rows: usize) -> String {
-    let n = cols.len();
-    let values: Vec<String> = (0..rows)
+/// Placeholders for `rows` rows of `cols` values, in binding order: `$N` on PostgreSQL, `?` on
+/// SQLite (sqlx resolves each `$N` on SQLite through `sqlite3_bind_parameter_name`, which is
+/// linear in the parameter count: quadratic for a 500-row statement).
+fn placeholders(backend: crate::Backend, rows: usize, cols: usize) -> Vec<String> {
+    (0..rows)
         .map(|r| {
-            format!(
-                "({})",
-                (1..=n)
-                    .map(|c| format!("${}", r * n + c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            let row: Vec<String> = (1..=cols)
+                .map(|c| match backend {
+                    crate::Backend::Postgres => format!("${}", r * cols + c),
+                    crate::Backend::Sqlite => "?".to_owned(),
+                })
+                .collect();
+            format!("({})", row.join(", "))
         })
-        .collect();
+        .collect()
+}
+
+/// `INSERT INTO table (cols) VALUES (…), (…) ON CONFLICT … DO UPDATE SET …` for a batch.
+fn upsert_sql(
+    backend: crate::Backend,
+    table: &str,
+    cols: &[&str],
+    key: &[&str],
+    rows: usize,
+) -> String {
+    let values = placeholders(backend, rows, cols.len());
     let updates: Vec<String> = cols
         .iter()
         .filter(|c| !key.contains(c))
@@ -186,7 +198,13 @@ impl Store {
         // Assets.
         let cols = ["org_id", "id", "internet_facing", "data", "updated_at"];
         for chunk in raw.assets.chunks(ROWS_PER_INSERT) {
-            let sql = upsert_sql("assets", &cols, &["org_id", "id"], chunk.len());
+            let sql = upsert_sql(
+                self.backend,
+                "assets",
+                &cols,
+                &["org_id", "id"],
+                chunk.len(),
+            );
             let mut values = Vec::with_capacity(chunk.len() * cols.len());
             for a in chunk {
                 values.extend([
@@ -229,7 +247,13 @@ impl Store {
         ];
         let mut changed: Vec<(&Finding, &str)> = Vec::new();
         for chunk in raw.findings.chunks(ROWS_PER_INSERT) {
-            let sql = upsert_sql("findings", &cols, &["org_id", "id"], chunk.len());
+            let sql = upsert_sql(
+                self.backend,
+                "findings",
+                &cols,
+                &["org_id", "id"],
+                chunk.len(),
+            );
             let mut values = Vec::with_capacity(chunk.len() * cols.len());
             for f in chunk {
                 let state = f.state.as_str();
@@ -254,21 +278,9 @@ impl Store {
         }
         for chunk in changed.chunks(ROWS_PER_INSERT) {
             let n = 5;
-            let placeholders: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${})",
-                        r * n + 1,
-                        r * n + 2,
-                        r * n + 3,
-                        r * n + 4,
-                        r * n + 5
-                    )
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO finding_history (org_id, finding_id, state, at, actor) VALUES {}",
-                placeholders.join(", ")
+                placeholders(self.backend, chunk.len(), n).join(", ")
             );
             let mut values = Vec::with_capacity(chunk.len() * n);
             for (f, state) in chunk {
