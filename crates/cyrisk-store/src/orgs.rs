@@ -96,27 +96,40 @@ fn placeholders(backend: crate::Backend, rows: usize, cols: usize) -> Vec<String
         .collect()
 }
 
-/// `INSERT INTO table (cols) VALUES (…), (…) ON CONFLICT … DO UPDATE SET …` for a batch.
-fn upsert_sql(
+/// Inserts rows (upserting on `conflict` when given) in multi-row `VALUES` batches, one
+/// statement per [`ROWS_PER_INSERT`] rows. (On PostgreSQL one `jsonb` parameter per batch
+/// unpacked by `jsonb_to_recordset` was measured and was slower: 44k against 60k findings/s.)
+async fn write_rows(
+    tx: &mut sqlx::Transaction<'_, Any>,
     backend: crate::Backend,
     table: &str,
     cols: &[&str],
-    key: &[&str],
-    rows: usize,
-) -> String {
-    let values = placeholders(backend, rows, cols.len());
-    let updates: Vec<String> = cols
-        .iter()
-        .filter(|c| !key.contains(c))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    format!(
-        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
-        cols.join(", "),
-        values.join(", "),
-        key.join(", "),
-        updates.join(", ")
-    )
+    conflict: Option<&[&str]>,
+    rows: Vec<Vec<Value>>,
+) -> Result<()> {
+    let on_conflict = conflict.map_or(String::new(), |key| {
+        let updates: Vec<String> = cols
+            .iter()
+            .filter(|c| !key.contains(c))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!(
+            " ON CONFLICT ({}) DO UPDATE SET {}",
+            key.join(", "),
+            updates.join(", ")
+        )
+    });
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {}{on_conflict}",
+            cols.join(", "),
+            placeholders(backend, chunk.len(), cols.len()).join(", ")
+        );
+        bind_all(sqlx::query(&sql), chunk.concat())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -196,29 +209,26 @@ impl Store {
         }
 
         // Assets.
-        let cols = ["org_id", "id", "internet_facing", "data", "updated_at"];
-        for chunk in raw.assets.chunks(ROWS_PER_INSERT) {
-            let sql = upsert_sql(
-                self.backend,
-                "assets",
-                &cols,
-                &["org_id", "id"],
-                chunk.len(),
-            );
-            let mut values = Vec::with_capacity(chunk.len() * cols.len());
-            for a in chunk {
-                values.extend([
-                    Value::Text(id.clone()),
-                    Value::Text(a.id.clone()),
-                    Value::Int(i64::from(a.internet_facing)),
-                    Value::Text(json(a)?),
-                    Value::Text(at.clone()),
-                ]);
-            }
-            bind_all(sqlx::query(&sql), values)
-                .execute(&mut *tx)
-                .await?;
+        let mut rows = Vec::with_capacity(raw.assets.len());
+        for a in &raw.assets {
+            rows.push(vec![
+                Value::Text(id.clone()),
+                Value::Text(a.id.clone()),
+                Value::Int(i64::from(a.internet_facing)),
+                Value::Text(json(a)?),
+                Value::Text(at.clone()),
+            ]);
         }
+        let cols = ["org_id", "id", "internet_facing", "data", "updated_at"];
+        write_rows(
+            &mut tx,
+            self.backend,
+            "assets",
+            &cols,
+            Some(&["org_id", "id"]),
+            rows,
+        )
+        .await?;
 
         // Findings, with history for new or changed states.
         let previous: HashMap<String, String> =
@@ -234,6 +244,33 @@ impl Store {
                     ))
                 })
                 .collect::<std::result::Result<_, sqlx::Error>>()?;
+        let mut changed = 0usize;
+        let mut rows = Vec::with_capacity(raw.findings.len());
+        let mut history = Vec::new();
+        for f in &raw.findings {
+            let state = f.state.as_str();
+            if previous.get(&f.id).map(String::as_str) != Some(state) {
+                changed += 1;
+                history.push(vec![
+                    Value::Text(id.clone()),
+                    Value::Text(f.id.clone()),
+                    Value::Text(state.to_owned()),
+                    Value::Text(at.clone()),
+                    Value::OptText(actor.map(str::to_owned)),
+                ]);
+            }
+            rows.push(vec![
+                Value::Text(id.clone()),
+                Value::Text(f.id.clone()),
+                Value::Text(f.asset.clone()),
+                Value::Text(state.to_owned()),
+                Value::OptText(f.cve.as_ref().map(|c| c.as_str().to_owned())),
+                Value::Int(i64::from(f.kev)),
+                Value::Text(f.first_seen.to_string()),
+                Value::Text(json(f)?),
+                Value::Text(at.clone()),
+            ]);
+        }
         let cols = [
             "org_id",
             "id",
@@ -245,57 +282,25 @@ impl Store {
             "data",
             "updated_at",
         ];
-        let mut changed: Vec<(&Finding, &str)> = Vec::new();
-        for chunk in raw.findings.chunks(ROWS_PER_INSERT) {
-            let sql = upsert_sql(
-                self.backend,
-                "findings",
-                &cols,
-                &["org_id", "id"],
-                chunk.len(),
-            );
-            let mut values = Vec::with_capacity(chunk.len() * cols.len());
-            for f in chunk {
-                let state = f.state.as_str();
-                if previous.get(&f.id).map(String::as_str) != Some(state) {
-                    changed.push((f, state));
-                }
-                values.extend([
-                    Value::Text(id.clone()),
-                    Value::Text(f.id.clone()),
-                    Value::Text(f.asset.clone()),
-                    Value::Text(state.to_owned()),
-                    Value::OptText(f.cve.as_ref().map(|c| c.as_str().to_owned())),
-                    Value::Int(i64::from(f.kev)),
-                    Value::Text(f.first_seen.to_string()),
-                    Value::Text(json(f)?),
-                    Value::Text(at.clone()),
-                ]);
-            }
-            bind_all(sqlx::query(&sql), values)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for chunk in changed.chunks(ROWS_PER_INSERT) {
-            let n = 5;
-            let sql = format!(
-                "INSERT INTO finding_history (org_id, finding_id, state, at, actor) VALUES {}",
-                placeholders(self.backend, chunk.len(), n).join(", ")
-            );
-            let mut values = Vec::with_capacity(chunk.len() * n);
-            for (f, state) in chunk {
-                values.extend([
-                    Value::Text(id.clone()),
-                    Value::Text(f.id.clone()),
-                    Value::Text((*state).to_owned()),
-                    Value::Text(at.clone()),
-                    Value::OptText(actor.map(str::to_owned)),
-                ]);
-            }
-            bind_all(sqlx::query(&sql), values)
-                .execute(&mut *tx)
-                .await?;
-        }
+        write_rows(
+            &mut tx,
+            self.backend,
+            "findings",
+            &cols,
+            Some(&["org_id", "id"]),
+            rows,
+        )
+        .await?;
+        let cols = ["org_id", "finding_id", "state", "at", "actor"];
+        write_rows(
+            &mut tx,
+            self.backend,
+            "finding_history",
+            &cols,
+            None,
+            history,
+        )
+        .await?;
 
         // Controls are replaced as a set; incidents upserted by id.
         sqlx::query("DELETE FROM controls WHERE org_id = $1")
@@ -331,7 +336,7 @@ impl Store {
             inputs_version: version,
             assets: raw.assets.len(),
             findings: raw.findings.len(),
-            findings_changed_state: changed.len(),
+            findings_changed_state: changed,
             controls: raw.controls.len(),
             incidents: raw.incidents.len(),
         };
