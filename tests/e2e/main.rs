@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, a module per feature.
 
+mod api;
 mod architecture;
 mod cli;
 mod golden;

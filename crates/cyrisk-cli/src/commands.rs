@@ -43,6 +43,10 @@ enum Command {
     /// Generate demo data.
     #[command(subcommand)]
     Demo(crate::money::DemoCommand),
+    /// Serve the HTTP API (OpenAPI at /api/openapi.json, docs at /docs).
+    Serve(crate::serve::ServeArgs),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
     /// Create or upgrade the database schema.
     Migrate {
         #[command(flatten)]
@@ -154,6 +158,11 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Price(a) => crate::money::price_cmd(&a, out),
         Command::Portfolio(a) => crate::money::portfolio_cmd(&a, out),
         Command::Demo(cmd) => crate::money::demo_cmd(&cmd, out),
+        Command::Serve(a) => crate::serve::serve(&a, out),
+        Command::Openapi => {
+            write!(out, "{}", cyrisk_api::openapi_json())?;
+            Ok(())
+        }
         Command::Migrate { db } => crate::db::migrate(&db, out),
         Command::Orgs(cmd) => crate::db::orgs(&cmd, out),
         Command::Keys(cmd) => crate::db::keys(&cmd, out),

@@ -103,7 +103,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-async fn open(db: &Db) -> anyhow::Result<Store> {
+pub(crate) async fn open(db: &Db) -> anyhow::Result<Store> {
     Store::open(&db.database_url).await.map_err(store_error)
 }
 

@@ -8,6 +8,7 @@ mod commands;
 mod db;
 mod money;
 mod output;
+mod serve;
 
 use std::ffi::OsString;
 use std::io::Write;

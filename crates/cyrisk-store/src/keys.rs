@@ -233,6 +233,37 @@ impl Store {
         .transpose()
     }
 
+    /// Links an organisation to a key (an insurer that loaded it, quoted it or insures it).
+    pub async fn link(&self, key_id: &str, org_id: &str, reason: &str) -> Result<()> {
+        let sql = "INSERT INTO org_links (key_id, org_id, reason, created_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (key_id, org_id) DO NOTHING";
+        sqlx::query(sql)
+            .bind(key_id)
+            .bind(org_id)
+            .bind(reason)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a principal may see an organisation: admins all, enterprise and assessor keys
+    /// their own, insurers those linked to them.
+    pub async fn can_see(&self, p: &Principal, org_id: &str) -> Result<bool> {
+        Ok(match p.role {
+            Role::Admin => true,
+            Role::Enterprise | Role::Assessor => p.org_id.as_deref() == Some(org_id),
+            Role::Insurer => {
+                sqlx::query("SELECT 1 AS one FROM org_links WHERE key_id = $1 AND org_id = $2")
+                    .bind(&p.key_id)
+                    .bind(org_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .is_some()
+            }
+        })
+    }
+
     /// The newest audit records first.
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
         sqlx::query("SELECT seq, at, key_id, action, org_id, detail FROM audit_log ORDER BY seq DESC LIMIT $1")

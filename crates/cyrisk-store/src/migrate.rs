@@ -10,16 +10,30 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use crate::{Backend, Result, Store, StoreError};
 
 /// (version, description, SQL) per backend, in order. Never edit a released one.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "org links",
+        include_str!("../migrations/sqlite/0002_org_links.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "org links",
+        include_str!("../migrations/postgres/0002_org_links.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
@@ -53,5 +67,35 @@ impl Store {
         };
         let migrator = Migrator::new(source).await.map_err(StoreError::Migrate)?;
         migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{POSTGRES, SQLITE};
+
+    /// Every migration file on disk is embedded, in order, for both backends.
+    #[test]
+    fn all_migration_files_are_embedded() {
+        for (dir, embedded) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut files: Vec<String> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            files.sort();
+            assert_eq!(files.len(), embedded.len(), "{dir}: files {files:?}");
+            for (i, (file, (version, _, sql))) in files.iter().zip(embedded).enumerate() {
+                assert_eq!(*version, i as i64 + 1, "{dir}/{file}");
+                assert_eq!(
+                    std::fs::read_to_string(path.join(file)).unwrap(),
+                    *sql,
+                    "{dir}/{file} is not the embedded one"
+                );
+            }
+        }
     }
 }

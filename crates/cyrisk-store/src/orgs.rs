@@ -437,6 +437,39 @@ impl Store {
         org_summary(&r)
     }
 
+    /// The organisations a principal may see, ordered by name, then id.
+    pub async fn list_organizations_for(
+        &self,
+        p: &crate::Principal,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<OrgSummary>> {
+        let cols = "o.id, o.name, o.industry, o.inputs_version, o.updated_at";
+        let rows = match p.role {
+            crate::Role::Admin => return self.list_organizations(limit, offset).await,
+            crate::Role::Enterprise | crate::Role::Assessor => {
+                sqlx::query(&format!("SELECT {cols} FROM organizations o WHERE o.id = $1 ORDER BY o.name, o.id LIMIT $2 OFFSET $3"))
+                    .bind(p.org_id.clone().unwrap_or_default())
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            crate::Role::Insurer => {
+                sqlx::query(&format!(
+                    "SELECT {cols} FROM organizations o JOIN org_links l ON l.org_id = o.id WHERE l.key_id = $1 \
+                     ORDER BY o.name, o.id LIMIT $2 OFFSET $3"
+                ))
+                .bind(&p.key_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(org_summary).collect()
+    }
+
     /// Organisations ordered by name, then id.
     pub async fn list_organizations(&self, limit: i64, offset: i64) -> Result<Vec<OrgSummary>> {
         sqlx::query(

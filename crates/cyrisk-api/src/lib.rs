@@ -1,0 +1,179 @@
+//! cyrisk-api: the HTTP API. The router and the OpenAPI document come from the same handler
+//! declarations (utoipa-axum's `OpenApiRouter`); every error is problem+json; callers are
+//! API keys with roles and tenancy. CPU work (ratings, plans) runs off the async workers.
+
+mod auth;
+pub mod error;
+mod health;
+mod orgs;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use cyrisk_core::{KevCatalog, RatingModel};
+use cyrisk_store::Store;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+
+/// Counters behind `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub requests: AtomicU64,
+    pub server_errors: AtomicU64,
+}
+
+/// Everything a handler needs. Nothing here changes while serving, so replicas sharing one
+/// database behave as one service.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub model: Arc<RatingModel>,
+    pub kev: Arc<KevCatalog>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Limits and options of the service.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cyrisk",
+        version = "1",
+        description = "Cyber-insurance risk quantification: ratings, plans and (soon) quotes. Every error is application/problem+json with a stable `code`."
+    ),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "organizations", description = "Organisations and their inputs"),
+        (name = "ratings", description = "Live rating, rating history, remediation plan"),
+        (name = "operations", description = "Health, readiness, metrics")
+    )
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key from `cyrisk keys create`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(orgs::list_organizations))
+        .routes(routes!(orgs::load_bundle))
+        .routes(routes!(orgs::get_organization))
+        .routes(routes!(orgs::load_organization_bundle))
+        .routes(routes!(orgs::get_rating))
+        .routes(routes!(orgs::list_ratings))
+        .routes(routes!(orgs::get_plan))
+}
+
+/// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at
+/// `openapi/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The pretty-printed OpenAPI document.
+pub fn openapi_json() -> String {
+    openapi().to_pretty_json().unwrap_or_default() + "\n"
+}
+
+async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    state.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let res = next.run(req).await;
+    if res.status().is_server_error() {
+        state.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    res
+}
+
+/// Turns axum's own rejections (unknown route, wrong method, oversize body) into problems.
+async fn problems(req: Request, next: Next) -> Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let res = next.run(req).await;
+    let is_problem = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"application/json")
+        });
+    match res.status() {
+        s if is_problem || s.is_success() || s.is_redirection() => res,
+        StatusCode::NOT_FOUND => {
+            ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route").into_response()
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
+        .into_response(),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than the configured limit",
+        )
+        .into_response(),
+        s if s.is_client_error() => ApiError::new(
+            s,
+            "bad_request",
+            s.canonical_reason().unwrap_or("bad request"),
+        )
+        .into_response(),
+        s => ApiError::new(
+            s,
+            "internal",
+            "internal error; the cause is in the server log",
+        )
+        .into_response(),
+    }
+}
+
+/// The whole service: API, OpenAPI document and offline Swagger UI at `/docs`.
+pub fn app(state: AppState, options: &Options) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    router
+        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api))
+        .layer(middleware::from_fn(problems))
+        .layer(DefaultBodyLimit::max(options.body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state)
+}

@@ -1,0 +1,391 @@
+//! Organisations: list, get, load a bundle, the live rating, rating history, the plan.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use cyrisk_core::{AssessmentBundle, Bundle};
+use cyrisk_store::{LoadSummary, OrgSummary, Principal, Role, StoredRating};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+
+/// An organisation as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub industry: String,
+    /// Increases with every change to the organisation's inputs.
+    pub inputs_version: i64,
+    pub updated_at: String,
+}
+
+impl From<OrgSummary> for Organization {
+    fn from(o: OrgSummary) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            industry: o.industry,
+            inputs_version: o.inputs_version,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// What loading a bundle did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoadResult {
+    pub org_id: String,
+    pub created: bool,
+    pub inputs_version: i64,
+    pub assets: usize,
+    pub findings: usize,
+    pub findings_changed_state: usize,
+    pub controls: usize,
+    pub incidents: usize,
+}
+
+impl From<LoadSummary> for LoadResult {
+    fn from(s: LoadSummary) -> Self {
+        Self {
+            org_id: s.org_id,
+            created: s.created,
+            inputs_version: s.inputs_version,
+            assets: s.assets,
+            findings: s.findings,
+            findings_changed_state: s.findings_changed_state,
+            controls: s.controls,
+            incidents: s.incidents,
+        }
+    }
+}
+
+/// A stored rating: the full rating document with when and from what it was computed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RatingRecord {
+    pub id: String,
+    pub org_id: String,
+    pub computed_at: String,
+    pub as_of: String,
+    pub inputs_version: i64,
+    pub model_id: String,
+    pub model_version: String,
+    pub score: i64,
+    pub grade: String,
+    /// The rating: score, grade, probability, factors with points, reasons, confidence,
+    /// warnings and model (as `cyrisk rate --format json` prints it).
+    #[schema(value_type = Object)]
+    pub rating: serde_json::Value,
+}
+
+impl From<StoredRating> for RatingRecord {
+    fn from(r: StoredRating) -> Self {
+        Self {
+            id: r.id,
+            org_id: r.org_id,
+            computed_at: r.computed_at,
+            as_of: r.as_of,
+            inputs_version: r.inputs_version,
+            model_id: r.model_id,
+            model_version: r.model_version,
+            score: r.score,
+            grade: r.grade,
+            rating: r.rating,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// At most this many items (1–1000, default 100).
+    pub limit: Option<i64>,
+    /// Skip this many items.
+    pub offset: Option<i64>,
+}
+
+impl Page {
+    fn resolve(&self) -> Result<(i64, i64), ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("limit must be 1 to 1000, got {limit}"),
+            ));
+        }
+        if offset < 0 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("offset must be at least 0, got {offset}"),
+            ));
+        }
+        Ok((limit, offset))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanQuery {
+    /// How many fixes (1–1000, default 10).
+    pub top: Option<usize>,
+}
+
+/// Parses a bundle body, naming the offending field in the error.
+fn parse_bundle(body: &Bytes) -> Result<Bundle, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::invalid(format!("the body is not UTF-8: {e}")))?;
+    let bundle = AssessmentBundle::from_json(text).map_err(|e| ApiError::invalid(e.to_string()))?;
+    bundle
+        .validate()
+        .map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+/// 404 unless the caller may see the organisation (it may not know it exists).
+async fn visible(state: &AppState, p: &Principal, org_id: &str) -> Result<(), ApiError> {
+    if state.store.can_see(p, org_id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("organization"))
+    }
+}
+
+/// List the organisations the caller may see.
+#[utoipa::path(
+    get, path = "/api/v1/organizations", operation_id = "list_organizations", tag = "organizations",
+    params(Page),
+    responses(
+        (status = 200, description = "Organisations, by name", body = [Organization]),
+        (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list_organizations(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<Organization>>, ApiError> {
+    let (limit, offset) = page.resolve()?;
+    let orgs = state
+        .store
+        .list_organizations_for(&p, limit, offset)
+        .await?;
+    Ok(Json(orgs.into_iter().map(Organization::from).collect()))
+}
+
+/// Create or update an organisation from an assessment bundle (admins and insurers).
+#[utoipa::path(
+    post, path = "/api/v1/organizations/bundle", operation_id = "load_bundle", tag = "organizations",
+    request_body(content = Object, description = "An assessment bundle (JSON Schema: models/bundle.schema.json)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Loaded; the organisation with the bundle's name is updated, else created", body = LoadResult),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role may not create organisations", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid bundle; the detail names the field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn load_bundle(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    body: Bytes,
+) -> Result<Json<LoadResult>, ApiError> {
+    if !matches!(p.role, Role::Admin | Role::Insurer) {
+        return Err(ApiError::forbidden(
+            "only admin and insurer keys create organisations; use /organizations/{id}/bundle",
+        ));
+    }
+    let bundle = parse_bundle(&body)?;
+    let summary = state
+        .store
+        .load_bundle(None, &bundle, Some(&p.key_id))
+        .await?;
+    if p.role == Role::Insurer {
+        state
+            .store
+            .link(&p.key_id, &summary.org_id, "loaded")
+            .await?;
+    }
+    Ok(Json(summary.into()))
+}
+
+/// Update an organisation from an assessment bundle.
+#[utoipa::path(
+    post, path = "/api/v1/organizations/{id}/bundle", operation_id = "load_organization_bundle", tag = "organizations",
+    params(("id" = String, Path, description = "Organisation id")),
+    request_body(content = Object, description = "An assessment bundle (JSON Schema: models/bundle.schema.json)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Loaded", body = LoadResult),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid bundle; the detail names the field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn load_organization_bundle(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<LoadResult>, ApiError> {
+    visible(&state, &p, &id).await?;
+    let bundle = parse_bundle(&body)?;
+    Ok(Json(
+        state
+            .store
+            .load_bundle(Some(&id), &bundle, Some(&p.key_id))
+            .await?
+            .into(),
+    ))
+}
+
+/// Get one organisation.
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{id}", operation_id = "get_organization", tag = "organizations",
+    params(("id" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, description = "The organisation", body = Organization),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_organization(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Organization>, ApiError> {
+    visible(&state, &p, &id).await?;
+    Ok(Json(state.store.organization(&id).await?.into()))
+}
+
+/// The live rating: the latest stored one if the inputs have not changed since (and it is
+/// from today), else recomputed, stored and returned.
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{id}/rating", operation_id = "get_rating", tag = "ratings",
+    params(("id" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, description = "The current rating", body = RatingRecord),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_rating(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RatingRecord>, ApiError> {
+    visible(&state, &p, &id).await?;
+    let org = state.store.organization(&id).await?;
+    let today = chrono::Utc::now().date_naive();
+    if let Some(latest) = state.store.latest_rating(&id).await?
+        && latest.inputs_version == org.inputs_version
+        && latest.as_of == today.to_string()
+    {
+        return Ok(Json(latest.into()));
+    }
+    let mut bundle = state
+        .store
+        .bundle(&id)
+        .await?
+        .validate()
+        .map_err(ApiError::internal)?;
+    bundle.apply_kev(&state.kev);
+    let model = state.model.clone();
+    // The rating is CPU work: keep it off the async workers.
+    let rating = tokio::task::spawn_blocking(move || cyrisk_core::rate(&bundle, &model, today))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        state
+            .store
+            .insert_rating(&id, &rating, org.inputs_version)
+            .await?
+            .into(),
+    ))
+}
+
+/// Rating history, newest first: every rating ever computed, unchanged.
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{id}/ratings", operation_id = "list_ratings", tag = "ratings",
+    params(("id" = String, Path, description = "Organisation id"), Page),
+    responses(
+        (status = 200, description = "Stored ratings, newest first", body = [RatingRecord]),
+        (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list_ratings(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<RatingRecord>>, ApiError> {
+    let (limit, _) = page.resolve()?;
+    visible(&state, &p, &id).await?;
+    Ok(Json(
+        state
+            .store
+            .ratings(&id, limit)
+            .await?
+            .into_iter()
+            .map(RatingRecord::from)
+            .collect(),
+    ))
+}
+
+/// What to fix first: candidate fixes ranked by score gain.
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{id}/plan", operation_id = "get_plan", tag = "ratings",
+    params(("id" = String, Path, description = "Organisation id"), PlanQuery),
+    responses(
+        (status = 200, description = "The plan (as `cyrisk plan --format json` prints it)", body = Object),
+        (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_plan(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<PlanQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let top = q.top.unwrap_or(10);
+    if !(1..=1000).contains(&top) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("top must be 1 to 1000, got {top}"),
+        ));
+    }
+    visible(&state, &p, &id).await?;
+    let mut bundle = state
+        .store
+        .bundle(&id)
+        .await?
+        .validate()
+        .map_err(ApiError::internal)?;
+    bundle.apply_kev(&state.kev);
+    let model = state.model.clone();
+    let today = chrono::Utc::now().date_naive();
+    let plan = tokio::task::spawn_blocking(move || cyrisk_core::plan(&bundle, &model, today, top))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        serde_json::to_value(plan).map_err(ApiError::internal)?,
+    ))
+}

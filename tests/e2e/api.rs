@@ -1,0 +1,339 @@
+//! The HTTP API through the router itself (`tower::ServiceExt::oneshot`), each test on a fresh
+//! database: access control generated from the OpenAPI document, error bodies, the live rating,
+//! and the committed OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use cyrisk_api::{AppState, Metrics, Options};
+use cyrisk_core::{Bundle, KevCatalog, RatingModel};
+use cyrisk_store::{Role, Store};
+use tower::ServiceExt;
+
+use crate::support::{ensure_file_contents, root, scratch};
+
+struct World {
+    app: Router,
+    keys: Vec<(Role, String)>,
+    own: String,
+    other: String,
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("examples/{name}.json"))).unwrap()
+}
+
+/// A fresh SQLite database with two organisations and one key per role; the enterprise and
+/// assessor keys are bound to `own`, the insurer is linked to `own`.
+async fn world(name: &str, options: Options) -> World {
+    let dir = scratch(&format!("api-{name}"));
+    let store = Store::open(&format!("sqlite://{}", dir.join("cyrisk.db").display()))
+        .await
+        .unwrap();
+    let own = store
+        .load_bundle(
+            None,
+            &Bundle::from_json(&example("power-utility")).unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .org_id;
+    let other = store
+        .load_bundle(
+            None,
+            &Bundle::from_json(&example("manufacturer")).unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .org_id;
+    let mut keys = Vec::new();
+    for role in Role::ALL {
+        let org = matches!(role, Role::Enterprise | Role::Assessor).then_some(own.as_str());
+        let k = store
+            .create_key(role.as_str(), role, org, None)
+            .await
+            .unwrap();
+        if role == Role::Insurer {
+            store.link(&k.id, &own, "test").await.unwrap();
+        }
+        keys.push((role, k.key));
+    }
+    let kev = KevCatalog::from_json(
+        &std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap(),
+    )
+    .unwrap();
+    let state = AppState {
+        store,
+        model: Arc::new(RatingModel::builtin()),
+        kev: Arc::new(kev),
+        metrics: Arc::new(Metrics::default()),
+    };
+    World {
+        app: cyrisk_api::app(state, &options),
+        keys,
+        own,
+        other,
+    }
+}
+
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<String>,
+) -> (StatusCode, String, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let req = req
+        .header("content-type", "application/json")
+        .body(body.map_or(Body::empty(), Body::from))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, ctype, json)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The access policy, route by route. A route in the spec without a rule here fails the test.
+fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> StatusCode {
+    let public = ["/healthz", "/readyz", "/metrics"];
+    if public.contains(&path) {
+        return StatusCode::OK;
+    }
+    let Some(role) = role else {
+        return StatusCode::UNAUTHORIZED;
+    };
+    match (method, path) {
+        ("get", "/api/v1/organizations") => StatusCode::OK,
+        ("post", "/api/v1/organizations/bundle") => match role {
+            Role::Admin | Role::Insurer => StatusCode::OK,
+            Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+        },
+        (
+            "get" | "post",
+            "/api/v1/organizations/{id}"
+            | "/api/v1/organizations/{id}/bundle"
+            | "/api/v1/organizations/{id}/rating"
+            | "/api/v1/organizations/{id}/ratings"
+            | "/api/v1/organizations/{id}/plan",
+        ) => {
+            if role == Role::Admin || own_tenant {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        }
+        other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
+    }
+}
+
+#[test]
+fn access_matrix_covers_every_route_role_and_tenant() {
+    runtime().block_on(async {
+        let w = world("matrix", Options::default()).await;
+        let spec = serde_json::to_value(cyrisk_api::openapi()).unwrap();
+        let mut cases = 0;
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for method in ["get", "post", "put", "patch", "delete"] {
+                if item.get(method).is_none() {
+                    continue;
+                }
+                for own_tenant in [true, false] {
+                    let org = if own_tenant { &w.own } else { &w.other };
+                    let uri = path.replace("{id}", org);
+                    let body = (method == "post").then(|| example("power-utility"));
+                    let m: Method = method.to_uppercase().parse().unwrap();
+                    let callers: Vec<(Option<Role>, Option<&str>)> = std::iter::once((None, None))
+                        .chain(w.keys.iter().map(|(r, k)| (Some(*r), Some(k.as_str()))))
+                        .collect();
+                    for (role, key) in callers {
+                        let want = expected(method, path, role, own_tenant);
+                        let (got, ctype, body_json) =
+                            call(&w.app, m.clone(), &uri, key, body.clone()).await;
+                        assert_eq!(
+                            got,
+                            want,
+                            "{method} {path} as {role:?} ({}): {body_json}",
+                            if own_tenant { "own" } else { "other" }
+                        );
+                        if !got.is_success() {
+                            assert_eq!(ctype, "application/problem+json", "{method} {path}");
+                            assert_eq!(body_json["status"], got.as_u16());
+                            assert!(body_json["code"].is_string());
+                        }
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases >= 10 * 2 * 5, "only {cases} cases");
+    });
+}
+
+#[test]
+fn bad_bodies_and_queries_get_problem_details() {
+    runtime().block_on(async {
+        let w = world(
+            "errors",
+            Options {
+                body_limit: 64 * 1024,
+            },
+        )
+        .await;
+        let admin = w
+            .keys
+            .iter()
+            .find(|(r, _)| *r == Role::Admin)
+            .map(|(_, k)| k.as_str());
+        let post = |body: String| {
+            call(
+                &w.app,
+                Method::POST,
+                "/api/v1/organizations/bundle",
+                admin,
+                Some(body),
+            )
+        };
+        let (s, _, j) = post("{\"profile\": ".into()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(j["detail"].as_str().unwrap().contains("line 1"), "{j}");
+        let mut v: serde_json::Value = serde_json::from_str(&example("power-utility")).unwrap();
+        v["profile"]["annual_revenue"] = (-1).into();
+        let (s, _, j) = post(v.to_string()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            j["detail"]
+                .as_str()
+                .unwrap()
+                .contains("profile.annual_revenue"),
+            "{j}"
+        );
+        let mut v: serde_json::Value = serde_json::from_str(&example("power-utility")).unwrap();
+        v["surprise"] = 1.into();
+        let (s, _, j) = post(v.to_string()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(j["detail"].as_str().unwrap().contains("surprise"), "{j}");
+        let (s, ctype, j) = post(example("book-1000")).await; // ≈ 600 KiB > 64 KiB
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{j}");
+        assert_eq!(
+            (ctype.as_str(), j["code"].as_str()),
+            ("application/problem+json", Some("body_too_large"))
+        );
+        for uri in [
+            "/api/v1/organizations?limit=abc",
+            "/api/v1/organizations?limit=0",
+            "/api/v1/nope",
+        ] {
+            let (s, ctype, j) = call(&w.app, Method::GET, uri, admin, None).await;
+            assert!(s.is_client_error(), "{uri}: {s}");
+            assert_eq!(ctype, "application/problem+json", "{uri}: {j}");
+        }
+        let (s, _, j) = call(
+            &w.app,
+            Method::GET,
+            "/api/v1/organizations",
+            Some("cyk_not_a_key"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, j["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
+    });
+}
+
+#[test]
+fn live_rating_is_reused_until_the_inputs_change() {
+    runtime().block_on(async {
+        let w = world("rating", Options::default()).await;
+        let admin = w
+            .keys
+            .iter()
+            .find(|(r, _)| *r == Role::Admin)
+            .map(|(_, k)| k.as_str());
+        let uri = format!("/api/v1/organizations/{}/rating", w.own);
+        let (s, _, first) = call(&w.app, Method::GET, &uri, admin, None).await;
+        assert_eq!(s, StatusCode::OK, "{first}");
+        assert_eq!(first["score"], first["rating"]["score"]);
+        let (_, _, again) = call(&w.app, Method::GET, &uri, admin, None).await;
+        assert_eq!(
+            again["id"], first["id"],
+            "unchanged inputs: the stored rating"
+        );
+        let load = format!("/api/v1/organizations/{}/bundle", w.own);
+        let (s, _, _) = call(
+            &w.app,
+            Method::POST,
+            &load,
+            admin,
+            Some(example("power-utility")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, _, third) = call(&w.app, Method::GET, &uri, admin, None).await;
+        assert_ne!(third["id"], first["id"], "changed inputs: a new rating");
+        assert_eq!(third["inputs_version"], 2);
+        let (_, _, history) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/organizations/{}/ratings", w.own),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(history.as_array().unwrap().len(), 2);
+        let (_, _, plan) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/organizations/{}/plan?top=3", w.own),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(plan["items"].as_array().unwrap().len(), 3);
+    });
+}
+
+#[test]
+fn committed_openapi_document_is_current() {
+    let doc = cyrisk_api::openapi_json();
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(v["openapi"], "3.1.0");
+    for (path, item) in v["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["summary"].is_string() || op["description"].is_string(),
+                "{method} {path} has no summary"
+            );
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path} has no operationId"
+            );
+        }
+    }
+    ensure_file_contents(&root().join("openapi/openapi.json"), &doc);
+}
