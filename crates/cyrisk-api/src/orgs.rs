@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cyrisk_core::{AssessmentBundle, Bundle};
-use cyrisk_store::{LoadSummary, OrgSummary, Principal, Role, StoredRating};
+use cyrisk_store::{LoadSummary, OrgSummary, Principal, RawRating, Role, StoredRating};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -79,7 +79,26 @@ pub struct RatingRecord {
     /// The rating: score, grade, probability, factors with points, reasons, confidence,
     /// warnings and model (as `cyrisk rate --format json` prints it).
     #[schema(value_type = Object)]
-    pub rating: serde_json::Value,
+    pub rating: Box<serde_json::value::RawValue>,
+}
+
+impl TryFrom<RawRating> for RatingRecord {
+    type Error = ApiError;
+    fn try_from(r: RawRating) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: r.id,
+            org_id: r.org_id,
+            computed_at: r.computed_at,
+            as_of: r.as_of,
+            inputs_version: r.inputs_version,
+            model_id: r.model_id,
+            model_version: r.model_version,
+            score: r.score,
+            grade: r.grade,
+            rating: serde_json::value::RawValue::from_string(r.rating)
+                .map_err(ApiError::internal)?,
+        })
+    }
 }
 
 impl From<StoredRating> for RatingRecord {
@@ -94,7 +113,9 @@ impl From<StoredRating> for RatingRecord {
             model_version: r.model_version,
             score: r.score,
             grade: r.grade,
-            rating: r.rating,
+            rating: serde_json::value::to_raw_value(&r.rating).unwrap_or_else(|_| {
+                serde_json::value::RawValue::from_string("null".to_owned()).expect("valid JSON")
+            }),
         }
     }
 }
@@ -286,14 +307,18 @@ pub async fn get_rating(
     Path(id): Path<String>,
 ) -> Result<Json<RatingRecord>, ApiError> {
     visible(&state, &p, &id).await?;
-    let org = state.store.organization(&id).await?;
     let today = chrono::Utc::now().date_naive();
-    if let Some(latest) = state.store.latest_rating(&id).await?
-        && latest.inputs_version == org.inputs_version
+    // Hot path: one query, and the stored rating document passed through unparsed.
+    let Some((current_version, latest)) = state.store.current_rating_raw(&id).await? else {
+        return Err(ApiError::not_found("organization"));
+    };
+    if let Some(latest) = latest
+        && latest.inputs_version == current_version
         && latest.as_of == today.to_string()
     {
-        return Ok(Json(latest.into()));
+        return Ok(Json(latest.try_into()?));
     }
+    let org = state.store.organization(&id).await?;
     let mut bundle = state
         .store
         .bundle(&id)

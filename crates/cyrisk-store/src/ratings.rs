@@ -21,6 +21,21 @@ pub struct StoredRating {
     pub rating: serde_json::Value,
 }
 
+/// A stored rating with its document still as the stored JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRating {
+    pub id: String,
+    pub org_id: String,
+    pub computed_at: String,
+    pub as_of: String,
+    pub inputs_version: i64,
+    pub model_id: String,
+    pub model_version: String,
+    pub score: i64,
+    pub grade: String,
+    pub rating: String,
+}
+
 impl Store {
     pub async fn insert_rating(
         &self,
@@ -91,5 +106,45 @@ impl Store {
 
     pub async fn latest_rating(&self, org_id: &str) -> Result<Option<StoredRating>> {
         Ok(self.ratings(org_id, 1).await?.into_iter().next())
+    }
+
+    /// The hot path of the live rating, in one round trip: the organisation's current inputs
+    /// version and its latest rating with the rating document as stored text (no parsing).
+    /// `None` if there is no such organisation.
+    pub async fn current_rating_raw(
+        &self,
+        org_id: &str,
+    ) -> Result<Option<(i64, Option<RawRating>)>> {
+        let row = sqlx::query(
+            "SELECT o.inputs_version AS current_version, r.id, r.computed_at, r.as_of, r.inputs_version, r.model_id, \
+             r.model_version, r.score, r.grade, r.rating \
+             FROM organizations o LEFT JOIN ratings r ON r.id = ( \
+               SELECT id FROM ratings WHERE org_id = o.id ORDER BY computed_at DESC, id DESC LIMIT 1) \
+             WHERE o.id = $1",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let current: i64 = r.try_get("current_version")?;
+        let id: Option<String> = r.try_get("id")?;
+        let Some(id) = id else {
+            return Ok(Some((current, None)));
+        };
+        Ok(Some((
+            current,
+            Some(RawRating {
+                id,
+                org_id: org_id.to_owned(),
+                computed_at: r.try_get("computed_at")?,
+                as_of: r.try_get("as_of")?,
+                inputs_version: r.try_get("inputs_version")?,
+                model_id: r.try_get("model_id")?,
+                model_version: r.try_get("model_version")?,
+                score: r.try_get("score")?,
+                grade: r.try_get("grade")?,
+                rating: r.try_get("rating")?,
+            }),
+        )))
     }
 }
