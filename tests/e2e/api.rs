@@ -146,6 +146,24 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
                 StatusCode::NOT_FOUND
             }
         }
+        (
+            "get",
+            "/api/v1/organizations/{id}/findings"
+            | "/api/v1/organizations/{id}/findings/{finding_id}"
+            | "/api/v1/organizations/{id}/findings/{finding_id}/history",
+        ) => {
+            if role == Role::Admin || own_tenant {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        }
+        ("patch", "/api/v1/organizations/{id}/findings/{finding_id}") => match (role, own_tenant) {
+            (Role::Admin, _) => StatusCode::OK,
+            (_, false) => StatusCode::NOT_FOUND,
+            (Role::Insurer, true) => StatusCode::FORBIDDEN,
+            (_, true) => StatusCode::OK,
+        },
         other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
     }
 }
@@ -163,8 +181,14 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                 }
                 for own_tenant in [true, false] {
                     let org = if own_tenant { &w.own } else { &w.other };
-                    let uri = path.replace("{id}", org);
-                    let body = (method == "post").then(|| example("power-utility"));
+                    // A finding that exists in each organisation.
+                    let finding = if own_tenant { "P-2" } else { "F-101" };
+                    let uri = path.replace("{id}", org).replace("{finding_id}", finding);
+                    let body = match method {
+                        "post" => Some(example("power-utility")),
+                        "patch" => Some("{\"state\": \"verified\"}".to_owned()),
+                        _ => None,
+                    };
                     let m: Method = method.to_uppercase().parse().unwrap();
                     let callers: Vec<(Option<Role>, Option<&str>)> = std::iter::once((None, None))
                         .chain(w.keys.iter().map(|(r, k)| (Some(*r), Some(k.as_str()))))
@@ -336,4 +360,120 @@ fn committed_openapi_document_is_current() {
         }
     }
     ensure_file_contents(&root().join("openapi/openapi.json"), &doc);
+}
+
+#[test]
+fn findings_filter_page_and_move_through_their_lifecycle() {
+    runtime().block_on(async {
+        let w = world("findings", Options::default()).await;
+        let key = |role: Role| {
+            w.keys
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, k)| k.as_str())
+        };
+        let base = format!("/api/v1/organizations/{}/findings", w.own);
+        let (s, _, all) = call(&w.app, Method::GET, &base, key(Role::Enterprise), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(all.as_array().unwrap().len(), 6);
+        let (_, _, page) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}?limit=2&offset=1"),
+            key(Role::Enterprise),
+            None,
+        )
+        .await;
+        assert_eq!(
+            page.as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].clone())
+                .collect::<Vec<_>>(),
+            ["P-2", "P-3"]
+        );
+        let (_, _, open) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}?state=open"),
+            key(Role::Enterprise),
+            None,
+        )
+        .await;
+        assert!(
+            open.as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["state"] == "open")
+        );
+        let (s, _, j) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}?state=opened"),
+            key(Role::Enterprise),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+
+        let one = format!("{base}/P-2");
+        let (s, _, hist) = call(
+            &w.app,
+            Method::PATCH,
+            &one,
+            key(Role::Enterprise),
+            Some("{\"state\": \"remediation_requested\"}".into()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{hist}");
+        assert_eq!(
+            hist.as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["state"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["open", "remediation_requested"]
+        );
+        let (_, _, f) = call(&w.app, Method::GET, &one, key(Role::Assessor), None).await;
+        assert_eq!(f["state"], "remediation_requested");
+        for (body, what) in [
+            ("{\"state\": \"done\"}", "done"),
+            ("{\"status\": \"closed\"}", "status"),
+            ("nope", ""),
+        ] {
+            let (s, ctype, j) = call(
+                &w.app,
+                Method::PATCH,
+                &one,
+                key(Role::Enterprise),
+                Some(body.into()),
+            )
+            .await;
+            assert_eq!(
+                (s, ctype.as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json"),
+                "{body}"
+            );
+            assert!(j["detail"].as_str().unwrap().contains(what), "{j}");
+        }
+        let (s, _, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}/nope"),
+            key(Role::Admin),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        // The changed state moves the live rating: it is recomputed for the new inputs.
+        let (_, _, r) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/organizations/{}/rating", w.own),
+            key(Role::Admin),
+            None,
+        )
+        .await;
+        assert_eq!(r["inputs_version"], 2);
+    });
 }

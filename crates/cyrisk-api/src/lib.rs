@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod error;
+mod findings;
 mod health;
 mod orgs;
 
@@ -67,6 +68,7 @@ impl Default for Options {
     tags(
         (name = "organizations", description = "Organisations and their inputs"),
         (name = "ratings", description = "Live rating, rating history, remediation plan"),
+        (name = "findings", description = "Findings and their lifecycle"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -101,6 +103,12 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::get_rating))
         .routes(routes!(orgs::list_ratings))
         .routes(routes!(orgs::get_plan))
+        .routes(routes!(findings::list_findings))
+        .routes(routes!(
+            findings::get_finding,
+            findings::update_finding_state
+        ))
+        .routes(routes!(findings::list_finding_history))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

@@ -169,7 +169,7 @@ fn parse_bundle(body: &Bytes) -> Result<Bundle, ApiError> {
 }
 
 /// 404 unless the caller may see the organisation (it may not know it exists).
-async fn visible(state: &AppState, p: &Principal, org_id: &str) -> Result<(), ApiError> {
+pub(crate) async fn visible(state: &AppState, p: &Principal, org_id: &str) -> Result<(), ApiError> {
     if state.store.can_see(p, org_id).await? {
         Ok(())
     } else {

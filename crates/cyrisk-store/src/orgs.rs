@@ -534,6 +534,44 @@ impl Store {
         Ok(())
     }
 
+    /// Findings of an organisation, by id, optionally only those in `state` and/or with
+    /// `kev`; the state column is authoritative.
+    pub async fn list_findings(
+        &self,
+        org_id: &str,
+        state: Option<&str>,
+        kev: Option<bool>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Finding>> {
+        let rows = sqlx::query(
+            "SELECT data, state FROM findings WHERE org_id = $1 AND ($2 IS NULL OR state = $2) \
+             AND ($3 IS NULL OR kev = $3) ORDER BY id LIMIT $4 OFFSET $5",
+        )
+        .bind(org_id)
+        .bind(state)
+        .bind(kev.map(i64::from))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(finding_from_row).collect()
+    }
+
+    /// One finding.
+    pub async fn finding(&self, org_id: &str, finding_id: &str) -> Result<Finding> {
+        let row = sqlx::query("SELECT data, state FROM findings WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(finding_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "finding",
+                id: finding_id.to_owned(),
+            })?;
+        finding_from_row(&row)
+    }
+
     /// A finding's lifecycle history, oldest first.
     pub async fn finding_history(
         &self,
@@ -572,6 +610,15 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A finding from its stored JSON, with the state column (authoritative) applied.
+fn finding_from_row(r: &sqlx::any::AnyRow) -> Result<Finding> {
+    let mut f: Finding = parse("finding", &r.try_get::<String, _>("data")?)?;
+    let state: String = r.try_get("state")?;
+    f.state = serde_json::from_value(serde_json::Value::String(state.clone()))
+        .map_err(|_| StoreError::Corrupt(format!("finding state {state:?}")))?;
+    Ok(f)
 }
 
 fn org_summary(r: &sqlx::any::AnyRow) -> Result<OrgSummary> {
