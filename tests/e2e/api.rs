@@ -70,6 +70,8 @@ async fn world(name: &str, options: Options) -> World {
         store,
         model: Arc::new(RatingModel::builtin()),
         kev: Arc::new(kev),
+        severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
+        pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
         metrics: Arc::new(Metrics::default()),
     };
     World {
@@ -164,6 +166,18 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             (Role::Insurer, true) => StatusCode::FORBIDDEN,
             (_, true) => StatusCode::OK,
         },
+        ("post", "/api/v1/quotes") => match (role, own_tenant) {
+            (Role::Enterprise | Role::Assessor, _) => StatusCode::FORBIDDEN,
+            (Role::Admin, _) | (Role::Insurer, true) => StatusCode::OK,
+            (Role::Insurer, false) => StatusCode::NOT_FOUND,
+        },
+        ("get", "/api/v1/organizations/{id}/quotes") => {
+            if role == Role::Admin || own_tenant {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        }
         other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
     }
 }
@@ -185,6 +199,10 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                     let finding = if own_tenant { "P-2" } else { "F-101" };
                     let uri = path.replace("{id}", org).replace("{finding_id}", finding);
                     let body = match method {
+                        "post" if path == "/api/v1/quotes" => Some(
+                            serde_json::json!({ "organization_id": org, "deductible": 100000.0, "limit": 5000000.0, "trials": 2000 })
+                                .to_string(),
+                        ),
                         "post" => Some(example("power-utility")),
                         "patch" => Some("{\"state\": \"verified\"}".to_owned()),
                         _ => None,
@@ -475,5 +493,40 @@ fn findings_filter_page_and_move_through_their_lifecycle() {
         )
         .await;
         assert_eq!(r["inputs_version"], 2);
+    });
+}
+
+#[test]
+fn quotes_price_a_layer_and_are_stored_with_the_organisation() {
+    runtime().block_on(async {
+        let w = world("quotes", Options::default()).await;
+        let key = |role: Role| w.keys.iter().find(|(r, _)| *r == role).map(|(_, k)| k.as_str());
+        let request = |deductible: f64, limit: f64| {
+            serde_json::json!({ "organization_id": w.own, "deductible": deductible, "limit": limit, "trials": 20000, "seed": 7 }).to_string()
+        };
+        let (s, _, q1) = call(&w.app, Method::POST, "/api/v1/quotes", key(Role::Insurer), Some(request(100_000.0, 5_000_000.0))).await;
+        assert_eq!(s, StatusCode::OK, "{q1}");
+        let doc = &q1["quote"];
+        let prem = &doc["premium"];
+        assert!(prem["premium"].as_f64().unwrap() >= prem["technical_premium"].as_f64().unwrap().min(prem["minimum_premium"].as_f64().unwrap()));
+        assert_eq!(prem["pure_premium"], doc["simulation"]["layer"]["expected_loss"]);
+        assert_eq!(doc["layer"]["limit"], 5_000_000.0);
+        assert_eq!(doc["rating"]["id"], q1["rating_id"]);
+        // Same request, same inputs, same seed: the same price.
+        let (_, _, q2) = call(&w.app, Method::POST, "/api/v1/quotes", key(Role::Admin), Some(request(100_000.0, 5_000_000.0))).await;
+        assert_eq!(q2["quote"]["premium"], q1["quote"]["premium"]);
+        assert_ne!(q2["id"], q1["id"]);
+        let (_, _, list) = call(&w.app, Method::GET, &format!("/api/v1/organizations/{}/quotes", w.own), key(Role::Enterprise), None).await;
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        for (body, field) in [
+            (request(6_000_000.0, 5_000_000.0), "deductible"),
+            (request(0.0, -1.0), "limit"),
+            (serde_json::json!({ "organization_id": w.own, "limit": 1e6, "trials": 0 }).to_string(), "trials"),
+            (serde_json::json!({ "organization_id": w.own, "limit": 1e6, "deductable": 5 }).to_string(), "deductable"),
+        ] {
+            let (s, _, j) = call(&w.app, Method::POST, "/api/v1/quotes", key(Role::Admin), Some(body)).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+            assert!(j["detail"].as_str().unwrap().contains(field), "{field}: {j}");
+        }
     });
 }

@@ -7,6 +7,7 @@ pub mod error;
 mod findings;
 mod health;
 mod orgs;
+mod quotes;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,8 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use cyrisk_core::{KevCatalog, RatingModel};
+use cyrisk_sim::pricing::PricingModel;
+use cyrisk_sim::severity::SeverityModel;
 use cyrisk_store::Store;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -39,6 +42,8 @@ pub struct AppState {
     pub store: Store,
     pub model: Arc<RatingModel>,
     pub kev: Arc<KevCatalog>,
+    pub severity: Arc<SeverityModel>,
+    pub pricing: Arc<PricingModel>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -69,6 +74,7 @@ impl Default for Options {
         (name = "organizations", description = "Organisations and their inputs"),
         (name = "ratings", description = "Live rating, rating history, remediation plan"),
         (name = "findings", description = "Findings and their lifecycle"),
+        (name = "quotes", description = "Priced layers"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -109,6 +115,8 @@ fn api_router() -> OpenApiRouter<AppState> {
             findings::update_finding_state
         ))
         .routes(routes!(findings::list_finding_history))
+        .routes(routes!(quotes::create_quote))
+        .routes(routes!(quotes::list_quotes))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

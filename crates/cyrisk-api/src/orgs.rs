@@ -130,7 +130,7 @@ pub struct Page {
 }
 
 impl Page {
-    fn resolve(&self) -> Result<(i64, i64), ApiError> {
+    pub(crate) fn resolve(&self) -> Result<(i64, i64), ApiError> {
         let limit = self.limit.unwrap_or(100);
         let offset = self.offset.unwrap_or(0);
         if !(1..=1000).contains(&limit) {
@@ -307,21 +307,27 @@ pub async fn get_rating(
     Path(id): Path<String>,
 ) -> Result<Json<RatingRecord>, ApiError> {
     visible(&state, &p, &id).await?;
+    Ok(Json(live_rating(&state, &id).await?))
+}
+
+/// The current rating of an organisation the caller may see: the stored one if the inputs
+/// are unchanged and it is from today, else computed (on the blocking pool) and stored.
+pub(crate) async fn live_rating(state: &AppState, id: &str) -> Result<RatingRecord, ApiError> {
     let today = chrono::Utc::now().date_naive();
     // Hot path: one query, and the stored rating document passed through unparsed.
-    let Some((current_version, latest)) = state.store.current_rating_raw(&id).await? else {
+    let Some((current_version, latest)) = state.store.current_rating_raw(id).await? else {
         return Err(ApiError::not_found("organization"));
     };
     if let Some(latest) = latest
         && latest.inputs_version == current_version
         && latest.as_of == today.to_string()
     {
-        return Ok(Json(latest.try_into()?));
+        return latest.try_into();
     }
-    let org = state.store.organization(&id).await?;
+    let org = state.store.organization(id).await?;
     let mut bundle = state
         .store
-        .bundle(&id)
+        .bundle(id)
         .await?
         .validate()
         .map_err(ApiError::internal)?;
@@ -331,13 +337,11 @@ pub async fn get_rating(
     let rating = tokio::task::spawn_blocking(move || cyrisk_core::rate(&bundle, &model, today))
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(
-        state
-            .store
-            .insert_rating(&id, &rating, org.inputs_version)
-            .await?
-            .into(),
-    ))
+    Ok(state
+        .store
+        .insert_rating(id, &rating, org.inputs_version)
+        .await?
+        .into())
 }
 
 /// Rating history, newest first: every rating ever computed, unchanged.

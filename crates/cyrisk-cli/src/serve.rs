@@ -72,6 +72,8 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             store: store.clone(),
             model: Arc::new(RatingModel::builtin()),
             kev: Arc::new(kev),
+            severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
+            pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
             metrics: Arc::new(Metrics::default()),
         };
         let options = Options {

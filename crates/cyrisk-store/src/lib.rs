@@ -19,7 +19,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};
 pub use orgs::{LoadSummary, OrgSummary, StateChange};
-pub use ratings::{RawRating, StoredRating};
+pub use ratings::{RawRating, StoredQuote, StoredRating};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

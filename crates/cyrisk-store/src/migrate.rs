@@ -21,6 +21,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "org links",
         include_str!("../migrations/sqlite/0002_org_links.sql"),
     ),
+    (
+        3,
+        "quotes",
+        include_str!("../migrations/sqlite/0003_quotes.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -32,6 +37,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "org links",
         include_str!("../migrations/postgres/0002_org_links.sql"),
+    ),
+    (
+        3,
+        "quotes",
+        include_str!("../migrations/postgres/0003_quotes.sql"),
     ),
 ];
 

@@ -21,6 +21,17 @@ pub struct StoredRating {
     pub rating: serde_json::Value,
 }
 
+/// A stored quote: the priced layer as JSON, with the rating it was priced on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredQuote {
+    pub id: String,
+    pub org_id: String,
+    pub key_id: Option<String>,
+    pub created_at: String,
+    pub rating_id: String,
+    pub quote: String,
+}
+
 /// A stored rating with its document still as the stored JSON text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawRating {
@@ -102,6 +113,65 @@ impl Store {
             })
         })
         .collect()
+    }
+
+    /// Stores a quote (and audits it).
+    pub async fn insert_quote(
+        &self,
+        org_id: &str,
+        key_id: Option<&str>,
+        rating_id: &str,
+        quote: &serde_json::Value,
+    ) -> Result<StoredQuote> {
+        let q = StoredQuote {
+            id: new_id(),
+            org_id: org_id.to_owned(),
+            key_id: key_id.map(str::to_owned),
+            created_at: now(),
+            rating_id: rating_id.to_owned(),
+            quote: quote.to_string(),
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO quotes (id, org_id, key_id, created_at, rating_id, quote) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&q.id)
+            .bind(&q.org_id)
+            .bind(&q.key_id)
+            .bind(&q.created_at)
+            .bind(&q.rating_id)
+            .bind(&q.quote)
+            .execute(&mut *tx)
+            .await?;
+        crate::keys::audit(
+            &mut tx,
+            key_id,
+            "quote.create",
+            Some(org_id),
+            &serde_json::json!({ "quote": q.id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(q)
+    }
+
+    /// An organisation's quotes, newest first.
+    pub async fn quotes(&self, org_id: &str, limit: i64) -> Result<Vec<StoredQuote>> {
+        sqlx::query("SELECT id, org_id, key_id, created_at, rating_id, quote FROM quotes WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+            .bind(org_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(StoredQuote {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    key_id: r.try_get("key_id")?,
+                    created_at: r.try_get("created_at")?,
+                    rating_id: r.try_get("rating_id")?,
+                    quote: r.try_get("quote")?,
+                })
+            })
+            .collect()
     }
 
     pub async fn latest_rating(&self, org_id: &str) -> Result<Option<StoredRating>> {

@@ -1,0 +1,203 @@
+//! Quotes: the live rating, a loss simulation for the requested layer and its premium, stored
+//! with the organisation. The simulation runs on the blocking pool, never on async workers.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use cyrisk_sim::frequency::Frequency;
+use cyrisk_sim::pricing::premium;
+use cyrisk_sim::severity::OrgExposure;
+use cyrisk_sim::simulate::{SimSpec, simulate};
+use cyrisk_sim::terms::Layer;
+use cyrisk_store::{Role, StoredQuote};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::orgs::{Page, live_rating, visible};
+
+/// Most simulated years a quote may ask for.
+const MAX_QUOTE_TRIALS: u64 = 2_000_000;
+
+/// The layer to price for an organisation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    pub organization_id: String,
+    /// Per-occurrence deductible (default 0).
+    #[serde(default)]
+    pub deductible: f64,
+    /// Per-occurrence limit.
+    pub limit: f64,
+    /// Annual aggregate limit (default none).
+    #[serde(default)]
+    pub aggregate_limit: Option<f64>,
+    /// Simulated years (default 100,000; at most 2,000,000).
+    #[serde(default)]
+    pub trials: Option<u64>,
+    /// Random seed (default 1): the same request and inputs give the same quote.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// A stored quote.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Quote {
+    pub id: String,
+    pub org_id: String,
+    pub created_at: String,
+    /// The stored rating the quote was priced on.
+    pub rating_id: String,
+    /// The quote: rating summary, layer, simulation results (expected loss, VaR/TVaR, EP
+    /// curves, by coverage) and the premium with its components.
+    #[schema(value_type = Object)]
+    pub quote: Box<serde_json::value::RawValue>,
+}
+
+impl TryFrom<StoredQuote> for Quote {
+    type Error = ApiError;
+    fn try_from(q: StoredQuote) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: q.id,
+            org_id: q.org_id,
+            created_at: q.created_at,
+            rating_id: q.rating_id,
+            quote: serde_json::value::RawValue::from_string(q.quote).map_err(ApiError::internal)?,
+        })
+    }
+}
+
+/// Price a layer for an organisation (admin and insurer keys).
+#[utoipa::path(
+    post, path = "/api/v1/quotes", operation_id = "create_quote", tag = "quotes",
+    request_body(content = QuoteRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The stored quote", body = Quote),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys quote", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request; the detail names the field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create_quote(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    body: Bytes,
+) -> Result<Json<Quote>, ApiError> {
+    if !matches!(p.role, Role::Admin | Role::Insurer) {
+        return Err(ApiError::forbidden(
+            "only admin and insurer keys request quotes",
+        ));
+    }
+    let req: QuoteRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let layer = Layer::new(
+        req.deductible,
+        Some(req.limit),
+        req.aggregate_limit,
+        Default::default(),
+    )
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let trials = req.trials.unwrap_or(100_000);
+    if !(1..=MAX_QUOTE_TRIALS).contains(&trials) {
+        return Err(ApiError::invalid(format!(
+            "trials: must be 1 to {MAX_QUOTE_TRIALS}, got {trials}"
+        )));
+    }
+    let seed = req.seed.unwrap_or(1);
+    let id = req.organization_id;
+    visible(&state, &p, &id).await?;
+
+    let rating = live_rating(&state, &id).await?;
+    let rating_doc: serde_json::Value =
+        serde_json::from_str(rating.rating.get()).map_err(ApiError::internal)?;
+    let lambda = rating_doc["expected_incident_rate"]
+        .as_f64()
+        .ok_or_else(|| ApiError::internal("rating without a rate"))?;
+    let bundle = state.store.bundle(&id).await?;
+    let profile = bundle.profile.clone();
+    let size_band = serde_json::from_value(rating_doc["baseline"]["size_band"].clone())
+        .map_err(ApiError::internal)?;
+    let records = profile.data.as_ref().map_or_else(
+        || state.severity.default_records(size_band),
+        |d| d.personal_records as f64,
+    );
+    let exposure = OrgExposure {
+        industry: profile.industry,
+        revenue: profile.annual_revenue.get(),
+        records,
+    };
+    let (severity, pricing) = (state.severity.clone(), state.pricing.clone());
+    let sim_layer = layer.clone();
+    let (result, prem) = tokio::task::spawn_blocking(move || {
+        let events = severity.for_org(&exposure);
+        let frequency = Frequency::poisson(lambda)?;
+        let r = simulate(
+            &SimSpec {
+                events: &events,
+                frequency,
+                layer: &sim_layer,
+                trials,
+                seed,
+            },
+            &|_| {},
+        )?;
+        let prem = premium(&r, &pricing);
+        Ok::<_, cyrisk_sim::error::SimError>((r, prem))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
+
+    let doc = serde_json::json!({
+        "organization_id": id,
+        "currency": profile.currency.as_str(),
+        "rating": {
+            "id": rating.id, "as_of": rating.as_of, "score": rating.score, "grade": rating.grade,
+            "expected_incident_rate": lambda, "model": { "id": rating.model_id, "version": rating.model_version },
+        },
+        "layer": layer,
+        "simulation": result,
+        "premium": prem,
+    });
+    let stored = state
+        .store
+        .insert_quote(&id, Some(&p.key_id), &rating.id, &doc)
+        .await?;
+    if p.role == Role::Insurer {
+        state.store.link(&p.key_id, &id, "quoted").await?;
+    }
+    Ok(Json(stored.try_into()?))
+}
+
+/// An organisation's quotes, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{id}/quotes", operation_id = "list_quotes", tag = "quotes",
+    params(("id" = String, Path, description = "Organisation id"), Page),
+    responses(
+        (status = 200, description = "Stored quotes, newest first", body = [Quote]),
+        (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list_quotes(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<Quote>>, ApiError> {
+    let (limit, _) = page.resolve()?;
+    visible(&state, &p, &id).await?;
+    let quotes = state.store.quotes(&id, limit).await?;
+    Ok(Json(
+        quotes
+            .into_iter()
+            .map(Quote::try_from)
+            .collect::<Result<_, _>>()?,
+    ))
+}
