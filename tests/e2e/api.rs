@@ -166,6 +166,19 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             (Role::Insurer, true) => StatusCode::FORBIDDEN,
             (_, true) => StatusCode::OK,
         },
+        (
+            "get",
+            "/api/v1/organizations/{id}/assets"
+            | "/api/v1/organizations/{id}/assets/{asset_id}"
+            | "/api/v1/organizations/{id}/controls"
+            | "/api/v1/organizations/{id}/incidents",
+        ) => {
+            if role == Role::Admin || own_tenant {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        }
         ("post", "/api/v1/quotes") => match (role, own_tenant) {
             (Role::Enterprise | Role::Assessor, _) => StatusCode::FORBIDDEN,
             (Role::Admin, _) | (Role::Insurer, true) => StatusCode::OK,
@@ -197,7 +210,8 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                     let org = if own_tenant { &w.own } else { &w.other };
                     // A finding that exists in each organisation.
                     let finding = if own_tenant { "P-2" } else { "F-101" };
-                    let uri = path.replace("{id}", org).replace("{finding_id}", finding);
+                    let asset = if own_tenant { "portal" } else { "erp" };
+                    let uri = path.replace("{id}", org).replace("{finding_id}", finding).replace("{asset_id}", asset);
                     let body = match method {
                         "post" if path == "/api/v1/quotes" => Some(
                             serde_json::json!({ "organization_id": org, "deductible": 100000.0, "limit": 5000000.0, "trials": 2000 })
@@ -528,5 +542,80 @@ fn quotes_price_a_layer_and_are_stored_with_the_organisation() {
             assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
             assert!(j["detail"].as_str().unwrap().contains(field), "{field}: {j}");
         }
+    });
+}
+
+#[test]
+fn assets_controls_and_incidents_read_back_as_loaded() {
+    runtime().block_on(async {
+        let w = world("inputs", Options::default()).await;
+        let admin = w
+            .keys
+            .iter()
+            .find(|(r, _)| *r == Role::Admin)
+            .map(|(_, k)| k.as_str());
+        let base = format!("/api/v1/organizations/{}", w.own);
+        let bundle: serde_json::Value = serde_json::from_str(&example("power-utility")).unwrap();
+        let (_, _, assets) =
+            call(&w.app, Method::GET, &format!("{base}/assets"), admin, None).await;
+        assert_eq!(
+            assets.as_array().unwrap().len(),
+            bundle["assets"].as_array().unwrap().len()
+        );
+        let (_, _, exposed) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}/assets?internet_facing=true"),
+            admin,
+            None,
+        )
+        .await;
+        assert!(!exposed.as_array().unwrap().is_empty());
+        assert!(
+            exposed
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["internet_facing"] == true)
+        );
+        let (s, _, one) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}/assets/fgt-vpn"),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, one["product"].as_str()),
+            (StatusCode::OK, Some("FortiOS"))
+        );
+        let (s, _, _) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}/assets/nope"),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (_, _, controls) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}/controls"),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(controls, bundle["controls"]);
+        let (_, _, incidents) = call(
+            &w.app,
+            Method::GET,
+            &format!("{base}/incidents"),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(incidents.as_array().unwrap().len(), 1);
     });
 }

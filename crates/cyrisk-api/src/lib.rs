@@ -6,6 +6,7 @@ mod auth;
 pub mod error;
 mod findings;
 mod health;
+mod inputs;
 mod orgs;
 mod quotes;
 
@@ -74,6 +75,7 @@ impl Default for Options {
         (name = "organizations", description = "Organisations and their inputs"),
         (name = "ratings", description = "Live rating, rating history, remediation plan"),
         (name = "findings", description = "Findings and their lifecycle"),
+        (name = "inputs", description = "Assets, control results and incidents"),
         (name = "quotes", description = "Priced layers"),
         (name = "operations", description = "Health, readiness, metrics")
     )
@@ -115,6 +117,10 @@ fn api_router() -> OpenApiRouter<AppState> {
             findings::update_finding_state
         ))
         .routes(routes!(findings::list_finding_history))
+        .routes(routes!(inputs::list_assets))
+        .routes(routes!(inputs::get_asset))
+        .routes(routes!(inputs::list_controls))
+        .routes(routes!(inputs::list_incidents))
         .routes(routes!(quotes::create_quote))
         .routes(routes!(quotes::list_quotes))
 }

@@ -558,6 +558,64 @@ impl Store {
         rows.iter().map(finding_from_row).collect()
     }
 
+    /// Assets of an organisation, by id.
+    pub async fn list_assets(
+        &self,
+        org_id: &str,
+        internet_facing: Option<bool>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Asset>> {
+        sqlx::query(
+            "SELECT data FROM assets WHERE org_id = $1 AND ($2 IS NULL OR internet_facing = $2) ORDER BY id LIMIT $3 OFFSET $4",
+        )
+        .bind(org_id)
+        .bind(internet_facing.map(i64::from))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| parse("asset", &r.try_get::<String, _>("data")?))
+        .collect()
+    }
+
+    /// One asset.
+    pub async fn asset(&self, org_id: &str, asset_id: &str) -> Result<Asset> {
+        let r = sqlx::query("SELECT data FROM assets WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(asset_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "asset",
+                id: asset_id.to_owned(),
+            })?;
+        parse("asset", &r.try_get::<String, _>("data")?)
+    }
+
+    /// Control results of an organisation, in load order.
+    pub async fn list_controls(&self, org_id: &str) -> Result<Vec<ControlResult>> {
+        sqlx::query("SELECT data FROM controls WHERE org_id = $1 ORDER BY seq")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| parse("control", &r.try_get::<String, _>("data")?))
+            .collect()
+    }
+
+    /// Incidents of an organisation, by id.
+    pub async fn list_incidents(&self, org_id: &str) -> Result<Vec<Incident>> {
+        sqlx::query("SELECT data FROM incidents WHERE org_id = $1 ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| parse("incident", &r.try_get::<String, _>("data")?))
+            .collect()
+    }
+
     /// One finding.
     pub async fn finding(&self, org_id: &str, finding_id: &str) -> Result<Finding> {
         let row = sqlx::query("SELECT data, state FROM findings WHERE org_id = $1 AND id = $2")
