@@ -68,7 +68,7 @@ impl Default for Options {
     info(
         title = "cyrisk",
         version = "1",
-        description = "Cyber-insurance risk quantification: ratings, plans and (soon) quotes. Every error is application/problem+json with a stable `code`."
+        description = "Cyber-insurance risk quantification: organisations and their inputs, live ratings with their history, remediation plans and priced quotes. Authenticate with an API key (`Authorization: Bearer …`). Every error is application/problem+json with a stable `code`."
     ),
     modifiers(&SecurityAddon),
     tags(
