@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use cyrisk_core::finding::FindingState;
 use cyrisk_store::Role;
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::orgs::visible;
+use crate::orgs::{page_bounds, visible};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -77,15 +76,7 @@ pub async fn list_findings(
     Path(id): Path<String>,
     Query(q): Query<FindingQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    let offset = q.offset.unwrap_or(0);
-    if !(1..=1000).contains(&limit) || offset < 0 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit must be 1 to 1000 and offset at least 0",
-        ));
-    }
+    let (limit, offset) = page_bounds(q.limit, q.offset)?;
     let filter = q.state.as_deref().map(parse_state).transpose()?;
     visible(&state, &p, &id).await?;
     let findings = state

@@ -3,14 +3,13 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::orgs::visible;
+use crate::orgs::{page_bounds, visible};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -44,15 +43,7 @@ pub async fn list_assets(
     Path(id): Path<String>,
     Query(q): Query<AssetQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    let offset = q.offset.unwrap_or(0);
-    if !(1..=1000).contains(&limit) || offset < 0 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit must be 1 to 1000 and offset at least 0",
-        ));
-    }
+    let (limit, offset) = page_bounds(q.limit, q.offset)?;
     visible(&state, &p, &id).await?;
     json(
         &state

@@ -131,24 +131,29 @@ pub struct Page {
 
 impl Page {
     pub(crate) fn resolve(&self) -> Result<(i64, i64), ApiError> {
-        let limit = self.limit.unwrap_or(100);
-        let offset = self.offset.unwrap_or(0);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("limit must be 1 to 1000, got {limit}"),
-            ));
-        }
-        if offset < 0 {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("offset must be at least 0, got {offset}"),
-            ));
-        }
-        Ok((limit, offset))
+        page_bounds(self.limit, self.offset)
     }
+}
+
+/// Paging parameters checked once for every listing: limit 1–1000 (default 100), offset ≥ 0.
+pub(crate) fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(100);
+    let offset = offset.unwrap_or(0);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("limit must be 1 to 1000, got {limit}"),
+        ));
+    }
+    if offset < 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("offset must be at least 0, got {offset}"),
+        ));
+    }
+    Ok((limit, offset))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,12 +1,14 @@
 //! Kill the server (SIGKILL) in the middle of a large bundle load: after a restart the
 //! organisation has either all of that batch or none of it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cyrisk_store::Store;
+
+mod common;
+use common::{cli, serve};
 
 const ASSETS: usize = 4_000;
 const FINDINGS: usize = 80_000;
@@ -28,18 +30,6 @@ fn big_bundle() -> String {
         "scan_date": "2026-11-01", "assets": assets, "findings": findings
     })
     .to_string()
-}
-
-fn cli(args: &[&str]) -> String {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = cyrisk_cli::run(
-        std::iter::once("cyrisk").chain(args.iter().copied()),
-        &mut out,
-        &mut err,
-    );
-    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
-    String::from_utf8(out).unwrap()
 }
 
 #[test]
@@ -69,22 +59,7 @@ fn sigkill_during_a_bundle_load_leaves_all_or_nothing() {
             "json",
         ]))
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cyrisk"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--database-url", &url])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .expect("listening line")
-            .to_owned();
+        let (mut child, addr) = serve(&url);
         let mut stream = TcpStream::connect(&addr).unwrap();
         write!(
             stream,

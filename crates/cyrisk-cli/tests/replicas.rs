@@ -2,43 +2,13 @@
 //! loads to the same organisation through both lose nothing, and each sees the other's writes.
 //! Needs `CYRISK_TEST_POSTGRES_URL`; under CI its absence is a failure, not a skip.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 
 use cyrisk_store::Store;
 
-fn cli(args: &[&str]) -> String {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let code = cyrisk_cli::run(
-        std::iter::once("cyrisk").chain(args.iter().copied()),
-        &mut out,
-        &mut err,
-    );
-    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
-    String::from_utf8(out).unwrap()
-}
-
-fn serve(url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cyrisk"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--database-url", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .expect("listening line")
-        .to_owned();
-    (child, addr)
-}
+mod common;
+use common::{cli, serve};
 
 /// A minimal HTTP/1.1 client (one request per connection): status and body.
 fn request(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, String) {

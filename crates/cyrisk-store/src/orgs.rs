@@ -374,49 +374,23 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(format!("scan_date {d:?}: {e}")))
             })
             .transpose()?;
-        let data = |sql: &'static str| {
-            let pool = self.pool.clone();
-            let org = org_id.to_owned();
-            async move {
-                sqlx::query(sql)
-                    .bind(org)
-                    .fetch_all(&pool)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.try_get::<String, _>("data"))
-                    .collect::<std::result::Result<Vec<String>, sqlx::Error>>()
-            }
-        };
-        let assets: Vec<Asset> = data("SELECT data FROM assets WHERE org_id = $1 ORDER BY id")
-            .await?
-            .iter()
-            .map(|t| parse("asset", t))
-            .collect::<Result<_>>()?;
-        let mut findings: Vec<Finding> = Vec::new();
-        for r in sqlx::query("SELECT data, state FROM findings WHERE org_id = $1 ORDER BY id")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let mut f: Finding = parse("finding", &r.try_get::<String, _>("data")?)?;
-            // The state column is authoritative (lifecycle updates change it).
-            let state: String = r.try_get("state")?;
-            f.state = serde_json::from_value(serde_json::Value::String(state.clone()))
-                .map_err(|_| StoreError::Corrupt(format!("finding state {state:?}")))?;
-            findings.push(f);
-        }
-        let controls: Vec<ControlResult> =
-            data("SELECT data FROM controls WHERE org_id = $1 ORDER BY seq")
+        let assets: Vec<Asset> = self
+            .json_rows(
+                "SELECT data FROM assets WHERE org_id = $1 ORDER BY id",
+                org_id,
+                "asset",
+            )
+            .await?;
+        let findings: Vec<Finding> =
+            sqlx::query("SELECT data, state FROM findings WHERE org_id = $1 ORDER BY id")
+                .bind(org_id)
+                .fetch_all(&self.pool)
                 .await?
                 .iter()
-                .map(|t| parse("control", t))
+                .map(finding_from_row)
                 .collect::<Result<_>>()?;
-        let incidents: Vec<Incident> =
-            data("SELECT data FROM incidents WHERE org_id = $1 ORDER BY id")
-                .await?
-                .iter()
-                .map(|t| parse("incident", t))
-                .collect::<Result<_>>()?;
+        let controls = self.list_controls(org_id).await?;
+        let incidents = self.list_incidents(org_id).await?;
         Ok(AssessmentBundle {
             schema_version: 1,
             profile,
@@ -596,23 +570,37 @@ impl Store {
 
     /// Control results of an organisation, in load order.
     pub async fn list_controls(&self, org_id: &str) -> Result<Vec<ControlResult>> {
-        sqlx::query("SELECT data FROM controls WHERE org_id = $1 ORDER BY seq")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| parse("control", &r.try_get::<String, _>("data")?))
-            .collect()
+        self.json_rows(
+            "SELECT data FROM controls WHERE org_id = $1 ORDER BY seq",
+            org_id,
+            "control",
+        )
+        .await
     }
 
     /// Incidents of an organisation, by id.
     pub async fn list_incidents(&self, org_id: &str) -> Result<Vec<Incident>> {
-        sqlx::query("SELECT data FROM incidents WHERE org_id = $1 ORDER BY id")
+        self.json_rows(
+            "SELECT data FROM incidents WHERE org_id = $1 ORDER BY id",
+            org_id,
+            "incident",
+        )
+        .await
+    }
+
+    /// The `data` column of every row a one-parameter query returns, parsed as `T`.
+    async fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        org_id: &str,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        sqlx::query(sql)
             .bind(org_id)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| parse("incident", &r.try_get::<String, _>("data")?))
+            .map(|r| parse(what, &r.try_get::<String, _>("data")?))
             .collect()
     }
 
