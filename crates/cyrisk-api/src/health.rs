@@ -26,7 +26,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
     match state.store.ping().await {
         Ok(()) => Ok("ready"),
         Err(e) => {
-            eprintln!("cyrisk-api: not ready: {e}");
+            tracing::warn!(error = %e, "not ready");
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",

@@ -136,12 +136,29 @@ pub fn openapi_json() -> String {
     openapi().to_pretty_json().unwrap_or_default() + "\n"
 }
 
-async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Counts requests for `/metrics`, and runs each request in a `tracing` span named by its
+/// method and route (the route template, never the ids in it), ending with its status and time.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     state.metrics.requests.fetch_add(1, Ordering::Relaxed);
-    let res = next.run(req).await;
-    if res.status().is_server_error() {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let span = tracing::info_span!("request", method = %req.method(), route = %route);
+    let started = std::time::Instant::now();
+    let res = next.run(req).instrument(span.clone()).await;
+    let status = res.status();
+    if status.is_server_error() {
         state.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
     }
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "done"
+        );
+    });
     res
 }
 
@@ -196,6 +213,6 @@ pub fn app(state: AppState, options: &Options) -> Router {
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api))
         .layer(middleware::from_fn(problems))
         .layer(DefaultBodyLimit::max(options.body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -13,6 +13,8 @@ use common::{cli, serve};
 /// A minimal HTTP/1.1 client (one request per connection): status and body.
 fn request(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

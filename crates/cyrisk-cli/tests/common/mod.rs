@@ -16,10 +16,13 @@ pub fn cli(args: &[&str]) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// Starts `cyrisk serve` on an ephemeral port; returns the child and its address.
+/// Starts `cyrisk serve` on an ephemeral port; returns the child and its address. Every
+/// request is logged (`RUST_LOG=info`), so a server that cannot write its log (a held stderr
+/// lock once did that) fails the tests that talk to it.
 pub fn serve(url: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cyrisk"))
         .args(["serve", "--addr", "127.0.0.1:0", "--database-url", url])
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
