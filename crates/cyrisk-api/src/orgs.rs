@@ -372,11 +372,11 @@ pub async fn list_ratings(
     Ok(Json(
         state
             .store
-            .ratings(&id, limit)
+            .ratings_raw(&id, limit)
             .await?
             .into_iter()
-            .map(RatingRecord::from)
-            .collect(),
+            .map(RatingRecord::try_from)
+            .collect::<Result<_, _>>()?,
     ))
 }
 

@@ -47,6 +47,43 @@ pub struct RawRating {
     pub rating: String,
 }
 
+impl RawRating {
+    /// The rating columns of a row (`id` and `org_id` given, as queries select them
+    /// differently).
+    fn from_row(r: &sqlx::any::AnyRow, id: String, org_id: String) -> Result<Self> {
+        Ok(Self {
+            id,
+            org_id,
+            computed_at: r.try_get("computed_at")?,
+            as_of: r.try_get("as_of")?,
+            inputs_version: r.try_get("inputs_version")?,
+            model_id: r.try_get("model_id")?,
+            model_version: r.try_get("model_version")?,
+            score: r.try_get("score")?,
+            grade: r.try_get("grade")?,
+            rating: r.try_get("rating")?,
+        })
+    }
+
+    /// With the rating document parsed.
+    pub fn parse(self) -> Result<StoredRating> {
+        let rating = serde_json::from_str(&self.rating)
+            .map_err(|e| StoreError::Corrupt(format!("rating: {e}")))?;
+        Ok(StoredRating {
+            id: self.id,
+            org_id: self.org_id,
+            computed_at: self.computed_at,
+            as_of: self.as_of,
+            inputs_version: self.inputs_version,
+            model_id: self.model_id,
+            model_version: self.model_version,
+            score: self.score,
+            grade: self.grade,
+            rating,
+        })
+    }
+}
+
 impl Store {
     pub async fn insert_rating(
         &self,
@@ -88,6 +125,15 @@ impl Store {
 
     /// The newest ratings first.
     pub async fn ratings(&self, org_id: &str, limit: i64) -> Result<Vec<StoredRating>> {
+        self.ratings_raw(org_id, limit)
+            .await?
+            .into_iter()
+            .map(RawRating::parse)
+            .collect()
+    }
+
+    /// The newest ratings first, each rating document as stored (no parsing).
+    pub async fn ratings_raw(&self, org_id: &str, limit: i64) -> Result<Vec<RawRating>> {
         sqlx::query(
             "SELECT id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating \
              FROM ratings WHERE org_id = $1 ORDER BY computed_at DESC, id DESC LIMIT $2",
@@ -96,22 +142,8 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?
-        .into_iter()
-        .map(|r| {
-            let text: String = r.try_get("rating")?;
-            Ok(StoredRating {
-                id: r.try_get("id")?,
-                org_id: r.try_get("org_id")?,
-                computed_at: r.try_get("computed_at")?,
-                as_of: r.try_get("as_of")?,
-                inputs_version: r.try_get("inputs_version")?,
-                model_id: r.try_get("model_id")?,
-                model_version: r.try_get("model_version")?,
-                score: r.try_get("score")?,
-                grade: r.try_get("grade")?,
-                rating: serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("rating: {e}")))?,
-            })
-        })
+        .iter()
+        .map(|r| RawRating::from_row(r, r.try_get("id")?, r.try_get("org_id")?))
         .collect()
     }
 
@@ -203,18 +235,7 @@ impl Store {
         };
         Ok(Some((
             current,
-            Some(RawRating {
-                id,
-                org_id: org_id.to_owned(),
-                computed_at: r.try_get("computed_at")?,
-                as_of: r.try_get("as_of")?,
-                inputs_version: r.try_get("inputs_version")?,
-                model_id: r.try_get("model_id")?,
-                model_version: r.try_get("model_version")?,
-                score: r.try_get("score")?,
-                grade: r.try_get("grade")?,
-                rating: r.try_get("rating")?,
-            }),
+            Some(RawRating::from_row(&r, id, org_id.to_owned())?),
         )))
     }
 }
