@@ -141,6 +141,13 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             | "/api/v1/organizations/{id}/rating"
             | "/api/v1/organizations/{id}/ratings"
             | "/api/v1/organizations/{id}/plan",
+        )
+        | (
+            "post",
+            "/api/v1/organizations/{id}/assets"
+            | "/api/v1/organizations/{id}/findings"
+            | "/api/v1/organizations/{id}/controls"
+            | "/api/v1/organizations/{id}/incidents",
         ) => {
             if role == Role::Admin || own_tenant {
                 StatusCode::OK
@@ -216,6 +223,15 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                         "post" if path == "/api/v1/quotes" => Some(
                             serde_json::json!({ "organization_id": org, "deductible": 100000.0, "limit": 5000000.0, "trials": 2000 })
                                 .to_string(),
+                        ),
+                        "post" if path.ends_with("/assets") => Some(r#"[{"id": "new-host", "kind": "host"}]"#.to_owned()),
+                        "post" if path.ends_with("/findings") => Some(
+                            serde_json::json!([{ "id": "NEW-1", "asset": asset, "first_seen": "2026-01-01", "severity": "high" }])
+                                .to_string(),
+                        ),
+                        "post" if path.ends_with("/controls") => Some(r#"[{"control": "mfa", "outcome": "pass"}]"#.to_owned()),
+                        "post" if path.ends_with("/incidents") => Some(
+                            r#"[{"id": "INC-NEW", "type": "outage", "impact": "minor", "started": "2026-01-01"}]"#.to_owned(),
                         ),
                         "post" => Some(example("power-utility")),
                         "patch" => Some("{\"state\": \"verified\"}".to_owned()),
@@ -617,5 +633,76 @@ fn assets_controls_and_incidents_read_back_as_loaded() {
         )
         .await;
         assert_eq!(incidents.as_array().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn bulk_upserts_move_the_live_rating_and_name_bad_items() {
+    runtime().block_on(async {
+        let w = world("upserts", Options::default()).await;
+        let key = w
+            .keys
+            .iter()
+            .find(|(r, _)| *r == Role::Enterprise)
+            .map(|(_, k)| k.as_str());
+        let base = format!("/api/v1/organizations/{}", w.own);
+        let (_, _, before) = call(&w.app, Method::GET, &format!("{base}/rating"), key, None).await;
+        let post = |what: &str, body: serde_json::Value| {
+            let uri = format!("{base}/{what}");
+            let app = w.app.clone();
+            async move { call(&app, Method::POST, &uri, key, Some(body.to_string())).await }
+        };
+        // Wrong type deep in an item: 422 naming the item and field.
+        let (s, ctype, j) = post(
+            "findings",
+            serde_json::json!([{ "id": "X", "asset": "portal", "first_seen": "yesterday", "severity": "high" }]),
+        )
+        .await;
+        assert_eq!(
+            (s, ctype.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json")
+        );
+        assert!(
+            j["detail"].as_str().unwrap().contains("findings[0].first_seen"),
+            "{j}"
+        );
+        // Not an array.
+        let (s, _, _) = post("assets", serde_json::json!({ "id": "a", "kind": "host" })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        // A dangling reference.
+        let (s, _, j) = post(
+            "findings",
+            serde_json::json!([{ "id": "X", "asset": "ghost", "first_seen": "2026-01-01", "severity": "high" }]),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(j["detail"].as_str().unwrap().contains("findings[0].asset"), "{j}");
+
+        // A new internet-facing server with an open critical finding lowers the live score.
+        let (s, _, a) = post(
+            "assets",
+            serde_json::json!([{ "id": "new-rdp", "kind": "host", "internet_facing": true,
+                                 "services": [{ "port": 3389, "name": "ms-wbt-server" }] }]),
+        )
+        .await;
+        assert_eq!((s, a["created"].as_u64()), (StatusCode::OK, Some(1)), "{a}");
+        let (s, _, f) = post(
+            "findings",
+            serde_json::json!([{ "id": "RDP-1", "asset": "new-rdp", "first_seen": "2025-06-01",
+                                 "cve": "CVE-2019-0708",
+                                 "cvss_vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "kev": true }]),
+        )
+        .await;
+        assert_eq!((s, f["created"].as_u64()), (StatusCode::OK, Some(1)), "{f}");
+        let (_, _, after) = call(&w.app, Method::GET, &format!("{base}/rating"), key, None).await;
+        assert!(after["inputs_version"].as_i64() > before["inputs_version"].as_i64());
+        assert!(
+            after["score"].as_i64().unwrap() < before["score"].as_i64().unwrap(),
+            "{} → {}",
+            before["score"],
+            after["score"]
+        );
+        let (s, _, got) = call(&w.app, Method::GET, &format!("{base}/findings/RDP-1"), key, None).await;
+        assert_eq!((s, got["asset"].as_str()), (StatusCode::OK, Some("new-rdp")));
     });
 }

@@ -346,3 +346,132 @@ fn migrations_are_idempotent_and_bad_urls_are_refused() {
         assert!(!e.to_string().contains("hunter2"), "password leaked: {e}");
     });
 }
+
+#[test]
+fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
+    use cyrisk_core::{asset::Asset, control::ControlResult, finding::Finding};
+    use cyrisk_store::InputsBatch;
+    runtime().block_on(async {
+        let all = backends("upsert").await;
+        for f in &all {
+            let s = &f.store;
+            let org = s
+                .load_bundle(None, &example("manufacturer"), None)
+                .await
+                .unwrap();
+            let before = s.counts(&org.org_id).await.unwrap();
+            let finding = |id: &str, asset: &str| -> Finding {
+                serde_json::from_value(serde_json::json!({
+                    "id": id, "asset": asset, "first_seen": "2026-01-05", "severity": "high"
+                }))
+                .unwrap()
+            };
+            // A finding on an asset that exists nowhere: refused, naming the item; nothing
+            // written, not even the valid first finding of the batch.
+            let bad = InputsBatch {
+                findings: vec![finding("N-1", "erp"), finding("N-2", "nowhere")],
+                ..Default::default()
+            };
+            let err = s
+                .upsert_inputs(&org.org_id, &bad, Some("tester"))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("findings[1].asset"), "{err}");
+            assert_eq!(s.counts(&org.org_id).await.unwrap(), before);
+            assert_eq!(
+                s.organization(&org.org_id).await.unwrap().inputs_version,
+                org.inputs_version
+            );
+
+            // A new asset and a finding on it in one batch, plus one on a stored asset.
+            let asset: Asset =
+                serde_json::from_value(serde_json::json!({ "id": "vpn-2", "kind": "security_device", "internet_facing": true }))
+                    .unwrap();
+            let batch = InputsBatch {
+                assets: vec![asset],
+                findings: vec![finding("N-1", "erp"), finding("N-2", "vpn-2")],
+                ..Default::default()
+            };
+            let done = s
+                .upsert_inputs(&org.org_id, &batch, Some("tester"))
+                .await
+                .unwrap();
+            assert_eq!((done.created, done.updated), (3, 0), "{:?}", s.backend());
+            assert_eq!(done.findings_changed_state, 2);
+            assert_eq!(done.inputs_version, org.inputs_version + 1);
+            let after = s.counts(&org.org_id).await.unwrap();
+            assert_eq!(after[0], before[0] + 1);
+            assert_eq!(after[1], before[1] + 2);
+
+            // The same batch again updates in place and records no state change; a state
+            // change is recorded in the history.
+            let again = s.upsert_inputs(&org.org_id, &batch, None).await.unwrap();
+            assert_eq!((again.created, again.updated), (0, 3));
+            assert_eq!(again.findings_changed_state, 0);
+            let mut closed = finding("N-1", "erp");
+            closed.state = FindingState::Closed;
+            closed.fixed_at = Some("2026-02-01".parse().unwrap());
+            let moved = s
+                .upsert_inputs(
+                    &org.org_id,
+                    &InputsBatch {
+                        findings: vec![closed],
+                        ..Default::default()
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            assert_eq!(moved.findings_changed_state, 1);
+            let history = s.finding_history(&org.org_id, "N-1").await.unwrap();
+            assert_eq!(
+                history.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(),
+                ["open", "closed"]
+            );
+            // The stored inputs still form a valid bundle.
+            s.bundle(&org.org_id).await.unwrap().validate().unwrap();
+
+            // A control result replaces the stored one for the same control and scope.
+            let controls_before = s.list_controls(&org.org_id).await.unwrap();
+            let mfa: ControlResult =
+                serde_json::from_value(serde_json::json!({ "control": "mfa", "outcome": "pass" }))
+                    .unwrap();
+            let c = s
+                .upsert_inputs(
+                    &org.org_id,
+                    &InputsBatch {
+                        controls: vec![mfa.clone()],
+                        ..Default::default()
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            let controls = s.list_controls(&org.org_id).await.unwrap();
+            let existed = controls_before
+                .iter()
+                .any(|x| x.control == mfa.control && x.scope.is_none());
+            assert_eq!(c.updated, usize::from(existed));
+            assert_eq!(controls.len(), controls_before.len() + usize::from(!existed));
+            assert_eq!(
+                controls
+                    .iter()
+                    .filter(|x| x.control == mfa.control && x.scope.is_none())
+                    .collect::<Vec<_>>(),
+                [&mfa]
+            );
+            // An empty batch is refused; an unknown organisation is not found.
+            assert!(
+                s.upsert_inputs(&org.org_id, &InputsBatch::default(), None)
+                    .await
+                    .is_err()
+            );
+            assert!(matches!(
+                s.upsert_inputs("nope", &batch, None).await,
+                Err(cyrisk_store::StoreError::NotFound { .. })
+            ));
+        }
+        finish(all).await;
+    });
+}

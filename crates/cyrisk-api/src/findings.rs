@@ -13,6 +13,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::orgs::{page_bounds, visible};
+use crate::schemas::FindingDoc;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -62,7 +63,7 @@ fn parse_state(s: &str) -> Result<FindingState, ApiError> {
     get, path = "/api/v1/organizations/{id}/findings", operation_id = "list_findings", tag = "findings",
     params(("id" = String, Path, description = "Organisation id"), FindingQuery),
     responses(
-        (status = 200, description = "Findings, by id (the bundle's finding format)", body = [Object]),
+        (status = 200, description = "Findings, by id (the bundle's finding format)", body = [FindingDoc]),
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -93,7 +94,7 @@ pub async fn list_findings(
     get, path = "/api/v1/organizations/{id}/findings/{finding_id}", operation_id = "get_finding", tag = "findings",
     params(("id" = String, Path, description = "Organisation id"), ("finding_id" = String, Path, description = "Finding id")),
     responses(
-        (status = 200, description = "The finding (the bundle's finding format)", body = Object),
+        (status = 200, description = "The finding (the bundle's finding format)", body = FindingDoc),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller, or no such finding", body = Problem, content_type = "application/problem+json"),
     ),

@@ -1,15 +1,19 @@
-//! An organisation's other inputs: assets, control results and incidents (read; they are
-//! written through the bundle endpoints, which upsert in one transaction).
+//! An organisation's inputs piece by piece: assets, control results and incidents (list, get),
+//! and bulk upserts of those and of findings, each batch one transaction.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use cyrisk_store::{InputsBatch, UpsertSummary};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::orgs::{page_bounds, visible};
+use crate::schemas::{AssetDoc, ControlResultDoc, FindingDoc, IncidentDoc};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -30,7 +34,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<Json<serde_json::Value>, ApiError>
     get, path = "/api/v1/organizations/{id}/assets", operation_id = "list_assets", tag = "inputs",
     params(("id" = String, Path, description = "Organisation id"), AssetQuery),
     responses(
-        (status = 200, description = "Assets, by id (the bundle's asset format)", body = [Object]),
+        (status = 200, description = "Assets, by id", body = [AssetDoc]),
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -58,7 +62,7 @@ pub async fn list_assets(
     get, path = "/api/v1/organizations/{id}/assets/{asset_id}", operation_id = "get_asset", tag = "inputs",
     params(("id" = String, Path, description = "Organisation id"), ("asset_id" = String, Path, description = "Asset id")),
     responses(
-        (status = 200, description = "The asset", body = Object),
+        (status = 200, description = "The asset", body = AssetDoc),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller, or no such asset", body = Problem, content_type = "application/problem+json"),
     ),
@@ -78,7 +82,7 @@ pub async fn get_asset(
     get, path = "/api/v1/organizations/{id}/controls", operation_id = "list_controls", tag = "inputs",
     params(("id" = String, Path, description = "Organisation id")),
     responses(
-        (status = 200, description = "Control results (the bundle's format)", body = [Object]),
+        (status = 200, description = "Control results, in the order recorded", body = [ControlResultDoc]),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
     ),
@@ -98,7 +102,7 @@ pub async fn list_controls(
     get, path = "/api/v1/organizations/{id}/incidents", operation_id = "list_incidents", tag = "inputs",
     params(("id" = String, Path, description = "Organisation id")),
     responses(
-        (status = 200, description = "Incidents (the bundle's format)", body = [Object]),
+        (status = 200, description = "Incidents, by id", body = [IncidentDoc]),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
     ),
@@ -111,4 +115,193 @@ pub async fn list_incidents(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     visible(&state, &p, &id).await?;
     json(&state.store.list_incidents(&id).await?)
+}
+
+/// What a bulk upsert did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpsertResult {
+    pub org_id: String,
+    /// The organisation's inputs version after the write.
+    pub inputs_version: i64,
+    /// Items that did not exist before.
+    pub created: usize,
+    /// Items that replaced a stored one.
+    pub updated: usize,
+    /// Findings whose lifecycle state is new or changed (each got a history entry).
+    pub findings_changed_state: usize,
+}
+
+impl From<UpsertSummary> for UpsertResult {
+    fn from(s: UpsertSummary) -> Self {
+        Self {
+            org_id: s.org_id,
+            inputs_version: s.inputs_version,
+            created: s.created,
+            updated: s.updated,
+            findings_changed_state: s.findings_changed_state,
+        }
+    }
+}
+
+/// Parses a JSON array of `what` items, naming the offending item and field on error
+/// (`findings[3].first_seen: …`).
+fn parse_items<T: DeserializeOwned>(body: &Bytes, what: &str) -> Result<Vec<T>, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ApiError::invalid(format!("{what}{path}: {}", e.into_inner()))
+    })
+}
+
+async fn upsert(
+    state: &AppState,
+    p: &cyrisk_store::Principal,
+    id: &str,
+    batch: InputsBatch,
+) -> Result<Json<UpsertResult>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .upsert_inputs(id, &batch, Some(&p.key_id))
+            .await?
+            .into(),
+    ))
+}
+
+/// Create or update assets (bulk upsert by id; one transaction).
+#[utoipa::path(
+    post, path = "/api/v1/organizations/{id}/assets", operation_id = "upsert_assets", tag = "inputs",
+    params(("id" = String, Path, description = "Organisation id")),
+    request_body(content = [AssetDoc], description = "Assets (one or many), keyed by id", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Written", body = UpsertResult),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid item; the detail names it and the field (`assets[2].last_seen`); nothing written", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn upsert_assets(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<UpsertResult>, ApiError> {
+    visible(&state, &p, &id).await?;
+    let assets = parse_items(&body, "assets")?;
+    upsert(
+        &state,
+        &p,
+        &id,
+        InputsBatch {
+            assets,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Create or update findings (bulk upsert by id; one transaction). A finding may refer to an
+/// asset stored earlier; a new or changed state is recorded in the finding's history.
+#[utoipa::path(
+    post, path = "/api/v1/organizations/{id}/findings", operation_id = "upsert_findings", tag = "findings",
+    params(("id" = String, Path, description = "Organisation id")),
+    request_body(content = [FindingDoc], description = "Findings (one or many), keyed by id", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Written", body = UpsertResult),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid item (e.g. `findings[0].asset` refers to no asset); nothing written", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn upsert_findings(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<UpsertResult>, ApiError> {
+    visible(&state, &p, &id).await?;
+    let findings = parse_items(&body, "findings")?;
+    upsert(
+        &state,
+        &p,
+        &id,
+        InputsBatch {
+            findings,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Record control results (a result replaces the stored one for the same control and scope).
+#[utoipa::path(
+    post, path = "/api/v1/organizations/{id}/controls", operation_id = "upsert_controls", tag = "inputs",
+    params(("id" = String, Path, description = "Organisation id")),
+    request_body(content = [ControlResultDoc], description = "Control results (one or many)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Written", body = UpsertResult),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid item (e.g. `controls[0].level`); nothing written", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn upsert_controls(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<UpsertResult>, ApiError> {
+    visible(&state, &p, &id).await?;
+    let controls = parse_items(&body, "controls")?;
+    upsert(
+        &state,
+        &p,
+        &id,
+        InputsBatch {
+            controls,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Create or update incidents (bulk upsert by id; one transaction).
+#[utoipa::path(
+    post, path = "/api/v1/organizations/{id}/incidents", operation_id = "upsert_incidents", tag = "inputs",
+    params(("id" = String, Path, description = "Organisation id")),
+    request_body(content = [IncidentDoc], description = "Incidents (one or many), keyed by id", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Written", body = UpsertResult),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid item (e.g. `incidents[0].contained`); nothing written", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn upsert_incidents(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<UpsertResult>, ApiError> {
+    visible(&state, &p, &id).await?;
+    let incidents = parse_items(&body, "incidents")?;
+    upsert(
+        &state,
+        &p,
+        &id,
+        InputsBatch {
+            incidents,
+            ..Default::default()
+        },
+    )
+    .await
 }

@@ -9,6 +9,7 @@ mod health;
 mod inputs;
 mod orgs;
 mod quotes;
+mod schemas;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,16 +112,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::get_rating))
         .routes(routes!(orgs::list_ratings))
         .routes(routes!(orgs::get_plan))
-        .routes(routes!(findings::list_findings))
+        .routes(routes!(findings::list_findings, inputs::upsert_findings))
         .routes(routes!(
             findings::get_finding,
             findings::update_finding_state
         ))
         .routes(routes!(findings::list_finding_history))
-        .routes(routes!(inputs::list_assets))
+        .routes(routes!(inputs::list_assets, inputs::upsert_assets))
         .routes(routes!(inputs::get_asset))
-        .routes(routes!(inputs::list_controls))
-        .routes(routes!(inputs::list_incidents))
+        .routes(routes!(inputs::list_controls, inputs::upsert_controls))
+        .routes(routes!(inputs::list_incidents, inputs::upsert_incidents))
         .routes(routes!(quotes::create_quote))
         .routes(routes!(quotes::list_quotes))
 }

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::schemas::{BundleDoc, PlanDoc, RatingDoc};
 
 /// An organisation as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -78,7 +79,7 @@ pub struct RatingRecord {
     pub grade: String,
     /// The rating: score, grade, probability, factors with points, reasons, confidence,
     /// warnings and model (as `cyrisk rate --format json` prints it).
-    #[schema(value_type = Object)]
+    #[schema(value_type = RatingDoc)]
     pub rating: Box<serde_json::value::RawValue>,
 }
 
@@ -209,7 +210,7 @@ pub async fn list_organizations(
 /// Create or update an organisation from an assessment bundle (admins and insurers).
 #[utoipa::path(
     post, path = "/api/v1/organizations/bundle", operation_id = "load_bundle", tag = "organizations",
-    request_body(content = Object, description = "An assessment bundle (JSON Schema: models/bundle.schema.json)", content_type = "application/json"),
+    request_body(content = BundleDoc, description = "An assessment bundle (JSON Schema: models/bundle.schema.json)", content_type = "application/json"),
     responses(
         (status = 200, description = "Loaded; the organisation with the bundle's name is updated, else created", body = LoadResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
@@ -247,7 +248,7 @@ pub async fn load_bundle(
 #[utoipa::path(
     post, path = "/api/v1/organizations/{id}/bundle", operation_id = "load_organization_bundle", tag = "organizations",
     params(("id" = String, Path, description = "Organisation id")),
-    request_body(content = Object, description = "An assessment bundle (JSON Schema: models/bundle.schema.json)", content_type = "application/json"),
+    request_body(content = BundleDoc, description = "An assessment bundle (JSON Schema: models/bundle.schema.json)", content_type = "application/json"),
     responses(
         (status = 200, description = "Loaded", body = LoadResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
@@ -385,7 +386,7 @@ pub async fn list_ratings(
     get, path = "/api/v1/organizations/{id}/plan", operation_id = "get_plan", tag = "ratings",
     params(("id" = String, Path, description = "Organisation id"), PlanQuery),
     responses(
-        (status = 200, description = "The plan (as `cyrisk plan --format json` prints it)", body = Object),
+        (status = 200, description = "The plan (as `cyrisk plan --format json` prints it)", body = PlanDoc),
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),

@@ -52,8 +52,48 @@ pub struct Quote {
     pub rating_id: String,
     /// The quote: rating summary, layer, simulation results (expected loss, VaR/TVaR, EP
     /// curves, by coverage) and the premium with its components.
-    #[schema(value_type = Object)]
+    #[schema(value_type = QuoteDocument)]
     pub quote: Box<serde_json::value::RawValue>,
+}
+
+/// What a quote holds (stored as it was computed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuoteDocument {
+    pub organization_id: String,
+    /// ISO 4217 code of every amount in the quote.
+    pub currency: String,
+    pub rating: QuotedRating,
+    /// The layer priced: deductible, limit, aggregate limit, sublimits by coverage.
+    #[schema(value_type = Object)]
+    pub layer: serde_json::Value,
+    /// The Monte Carlo result: trials, gross and layer expected loss and standard deviation,
+    /// VaR/TVaR at 95/99/99.5 %, attachment probability, aggregate and occurrence
+    /// exceedance curves, and the same by coverage and by event type.
+    #[schema(value_type = Object)]
+    pub simulation: serde_json::Value,
+    /// The premium and its parts: expected loss, cost of capital, expense and profit
+    /// loadings, minimum premium applied or not, rate on line.
+    #[schema(value_type = Object)]
+    pub premium: serde_json::Value,
+}
+
+/// The stored rating a quote was priced on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotedRating {
+    pub id: String,
+    pub as_of: String,
+    pub score: i64,
+    pub grade: String,
+    /// λ, the expected number of material incidents a year.
+    pub expected_incident_rate: f64,
+    pub model: ModelVersion,
+}
+
+/// A model's id and version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelVersion {
+    pub id: String,
+    pub version: String,
 }
 
 impl TryFrom<StoredQuote> for Quote {
@@ -152,20 +192,32 @@ pub async fn create_quote(
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::invalid(e.to_string()))?;
 
-    let doc = serde_json::json!({
-        "organization_id": id,
-        "currency": profile.currency.as_str(),
-        "rating": {
-            "id": rating.id, "as_of": rating.as_of, "score": rating.score, "grade": rating.grade,
-            "expected_incident_rate": lambda, "model": { "id": rating.model_id, "version": rating.model_version },
+    let doc = QuoteDocument {
+        organization_id: id.clone(),
+        currency: profile.currency.as_str().to_owned(),
+        rating: QuotedRating {
+            id: rating.id.clone(),
+            as_of: rating.as_of.clone(),
+            score: rating.score,
+            grade: rating.grade.clone(),
+            expected_incident_rate: lambda,
+            model: ModelVersion {
+                id: rating.model_id.clone(),
+                version: rating.model_version.clone(),
+            },
         },
-        "layer": layer,
-        "simulation": result,
-        "premium": prem,
-    });
+        layer: serde_json::to_value(&layer).map_err(ApiError::internal)?,
+        simulation: serde_json::to_value(&result).map_err(ApiError::internal)?,
+        premium: serde_json::to_value(&prem).map_err(ApiError::internal)?,
+    };
     let stored = state
         .store
-        .insert_quote(&id, Some(&p.key_id), &rating.id, &doc)
+        .insert_quote(
+            &id,
+            Some(&p.key_id),
+            &rating.id,
+            &serde_json::to_value(&doc).map_err(ApiError::internal)?,
+        )
         .await?;
     if p.role == Role::Insurer {
         state.store.link(&p.key_id, &id, "quoted").await?;

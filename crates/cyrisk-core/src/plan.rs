@@ -15,7 +15,7 @@ use crate::rating::features::{self, FindingTerms};
 use crate::rating::{ModelRef, evaluate, prepare};
 
 /// A fix the plan can propose.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     /// Fix one finding and verify the fix.
@@ -28,7 +28,7 @@ pub enum Action {
     PassControl { control: &'static str },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PlanItem {
     pub rank: usize,
     pub action: Action,
@@ -39,7 +39,7 @@ pub struct PlanItem {
     pub new_expected_incident_rate: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub organization: String,
     pub as_of: NaiveDate,

@@ -49,11 +49,11 @@ pub struct StateChange {
     pub actor: Option<String>,
 }
 
-fn json<T: Serialize>(v: &T) -> Result<String> {
+pub(crate) fn json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
@@ -128,6 +128,145 @@ async fn write_rows(
         bind_all(sqlx::query(&sql), chunk.concat())
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// Upserts assets by (organisation, id).
+pub(crate) async fn write_assets(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    backend: crate::Backend,
+    org_id: &str,
+    assets: &[Asset],
+    at: &str,
+) -> Result<()> {
+    let mut rows = Vec::with_capacity(assets.len());
+    for a in assets {
+        rows.push(vec![
+            Value::Text(org_id.to_owned()),
+            Value::Text(a.id.clone()),
+            Value::Int(i64::from(a.internet_facing)),
+            Value::Text(json(a)?),
+            Value::Text(at.to_owned()),
+        ]);
+    }
+    let cols = ["org_id", "id", "internet_facing", "data", "updated_at"];
+    write_rows(tx, backend, "assets", &cols, Some(&["org_id", "id"]), rows).await
+}
+
+/// Upserts findings by (organisation, id), with a history entry for each finding whose state
+/// is new or changed; returns how many those are.
+pub(crate) async fn write_findings(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    backend: crate::Backend,
+    org_id: &str,
+    findings: &[Finding],
+    at: &str,
+    actor: Option<&str>,
+) -> Result<usize> {
+    let previous: HashMap<String, String> =
+        sqlx::query("SELECT id, state FROM findings WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("id")?,
+                    r.try_get::<String, _>("state")?,
+                ))
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()?;
+    let mut changed = 0usize;
+    let mut rows = Vec::with_capacity(findings.len());
+    let mut history = Vec::new();
+    for f in findings {
+        let state = f.state.as_str();
+        if previous.get(&f.id).map(String::as_str) != Some(state) {
+            changed += 1;
+            history.push(vec![
+                Value::Text(org_id.to_owned()),
+                Value::Text(f.id.clone()),
+                Value::Text(state.to_owned()),
+                Value::Text(at.to_owned()),
+                Value::OptText(actor.map(str::to_owned)),
+            ]);
+        }
+        rows.push(vec![
+            Value::Text(org_id.to_owned()),
+            Value::Text(f.id.clone()),
+            Value::Text(f.asset.clone()),
+            Value::Text(state.to_owned()),
+            Value::OptText(f.cve.as_ref().map(|c| c.as_str().to_owned())),
+            Value::Int(i64::from(f.kev)),
+            Value::Text(f.first_seen.to_string()),
+            Value::Text(json(f)?),
+            Value::Text(at.to_owned()),
+        ]);
+    }
+    let cols = [
+        "org_id",
+        "id",
+        "asset_id",
+        "state",
+        "cve",
+        "kev",
+        "first_seen",
+        "data",
+        "updated_at",
+    ];
+    write_rows(
+        tx,
+        backend,
+        "findings",
+        &cols,
+        Some(&["org_id", "id"]),
+        rows,
+    )
+    .await?;
+    let cols = ["org_id", "finding_id", "state", "at", "actor"];
+    write_rows(tx, backend, "finding_history", &cols, None, history).await?;
+    Ok(changed)
+}
+
+/// Replaces an organisation's control results with `controls`, in that order.
+pub(crate) async fn replace_controls(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    org_id: &str,
+    controls: &[ControlResult],
+) -> Result<()> {
+    sqlx::query("DELETE FROM controls WHERE org_id = $1")
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
+    for (seq, c) in controls.iter().enumerate() {
+        sqlx::query("INSERT INTO controls (org_id, seq, control, data) VALUES ($1, $2, $3, $4)")
+            .bind(org_id)
+            .bind(seq as i64)
+            .bind(c.control.as_str())
+            .bind(json(c)?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Upserts incidents by (organisation, id).
+pub(crate) async fn write_incidents(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    org_id: &str,
+    incidents: &[Incident],
+) -> Result<()> {
+    for inc in incidents {
+        sqlx::query(
+            "INSERT INTO incidents (org_id, id, data) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_id, id) DO UPDATE SET data = excluded.data",
+        )
+        .bind(org_id)
+        .bind(&inc.id)
+        .bind(json(inc)?)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -208,127 +347,12 @@ impl Store {
             .await?;
         }
 
-        // Assets.
-        let mut rows = Vec::with_capacity(raw.assets.len());
-        for a in &raw.assets {
-            rows.push(vec![
-                Value::Text(id.clone()),
-                Value::Text(a.id.clone()),
-                Value::Int(i64::from(a.internet_facing)),
-                Value::Text(json(a)?),
-                Value::Text(at.clone()),
-            ]);
-        }
-        let cols = ["org_id", "id", "internet_facing", "data", "updated_at"];
-        write_rows(
-            &mut tx,
-            self.backend,
-            "assets",
-            &cols,
-            Some(&["org_id", "id"]),
-            rows,
-        )
-        .await?;
-
-        // Findings, with history for new or changed states.
-        let previous: HashMap<String, String> =
-            sqlx::query("SELECT id, state FROM findings WHERE org_id = $1")
-                .bind(&id)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<String, _>("id")?,
-                        r.try_get::<String, _>("state")?,
-                    ))
-                })
-                .collect::<std::result::Result<_, sqlx::Error>>()?;
-        let mut changed = 0usize;
-        let mut rows = Vec::with_capacity(raw.findings.len());
-        let mut history = Vec::new();
-        for f in &raw.findings {
-            let state = f.state.as_str();
-            if previous.get(&f.id).map(String::as_str) != Some(state) {
-                changed += 1;
-                history.push(vec![
-                    Value::Text(id.clone()),
-                    Value::Text(f.id.clone()),
-                    Value::Text(state.to_owned()),
-                    Value::Text(at.clone()),
-                    Value::OptText(actor.map(str::to_owned)),
-                ]);
-            }
-            rows.push(vec![
-                Value::Text(id.clone()),
-                Value::Text(f.id.clone()),
-                Value::Text(f.asset.clone()),
-                Value::Text(state.to_owned()),
-                Value::OptText(f.cve.as_ref().map(|c| c.as_str().to_owned())),
-                Value::Int(i64::from(f.kev)),
-                Value::Text(f.first_seen.to_string()),
-                Value::Text(json(f)?),
-                Value::Text(at.clone()),
-            ]);
-        }
-        let cols = [
-            "org_id",
-            "id",
-            "asset_id",
-            "state",
-            "cve",
-            "kev",
-            "first_seen",
-            "data",
-            "updated_at",
-        ];
-        write_rows(
-            &mut tx,
-            self.backend,
-            "findings",
-            &cols,
-            Some(&["org_id", "id"]),
-            rows,
-        )
-        .await?;
-        let cols = ["org_id", "finding_id", "state", "at", "actor"];
-        write_rows(
-            &mut tx,
-            self.backend,
-            "finding_history",
-            &cols,
-            None,
-            history,
-        )
-        .await?;
+        write_assets(&mut tx, self.backend, &id, &raw.assets, &at).await?;
+        let changed = write_findings(&mut tx, self.backend, &id, &raw.findings, &at, actor).await?;
 
         // Controls are replaced as a set; incidents upserted by id.
-        sqlx::query("DELETE FROM controls WHERE org_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        for (seq, c) in raw.controls.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO controls (org_id, seq, control, data) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&id)
-            .bind(seq as i64)
-            .bind(c.control.as_str())
-            .bind(json(c)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for inc in &raw.incidents {
-            sqlx::query(
-                "INSERT INTO incidents (org_id, id, data) VALUES ($1, $2, $3) \
-                 ON CONFLICT (org_id, id) DO UPDATE SET data = excluded.data",
-            )
-            .bind(&id)
-            .bind(&inc.id)
-            .bind(json(inc)?)
-            .execute(&mut *tx)
-            .await?;
-        }
+        replace_controls(&mut tx, &id, &raw.controls).await?;
+        write_incidents(&mut tx, &id, &raw.incidents).await?;
 
         let summary = LoadSummary {
             org_id: id.clone(),

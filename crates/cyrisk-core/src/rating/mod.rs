@@ -21,7 +21,7 @@ pub use features::{
 };
 
 /// A computed rating.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Rating {
     pub organization: String,
     pub as_of: NaiveDate,
@@ -43,7 +43,7 @@ pub struct Rating {
 }
 
 /// The reference organisation of the same industry and size the score is measured against.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Baseline {
     pub industry: Industry,
     pub size_band: SizeBand,
@@ -51,7 +51,7 @@ pub struct Baseline {
     pub score: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FactorResult {
     pub name: &'static str,
     pub family: &'static str,
@@ -68,14 +68,14 @@ pub struct FactorResult {
     pub inputs: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Reason {
     pub factor: &'static str,
     pub points: f64,
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfidenceLevel {
     Low,
@@ -83,7 +83,7 @@ pub enum ConfidenceLevel {
     High,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Confidence {
     pub level: ConfidenceLevel,
     /// completeness × freshness, in [0, 1].
@@ -101,13 +101,13 @@ pub struct Confidence {
     pub missing: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Warning {
     pub code: &'static str,
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct InputSummary {
     pub assets: usize,
     pub findings: usize,
@@ -120,7 +120,7 @@ pub struct InputSummary {
     pub newest_control_evidence: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ModelRef {
     pub id: String,
     pub version: String,

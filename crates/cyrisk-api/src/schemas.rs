@@ -1,0 +1,157 @@
+//! OpenAPI schemas for the domain documents (assessment bundle and its parts, rating, plan).
+//! They are defined once, in `cyrisk-core`, with `schemars` (the same JSON Schema as
+//! `models/bundle.schema.json`); here they are translated into OpenAPI components so that the
+//! core stays free of HTTP concerns and the two descriptions cannot drift apart.
+
+use std::borrow::Cow;
+
+use schemars::JsonSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{PartialSchema, ToSchema};
+
+/// The schema of `T` (its nested types referenced as `#/components/schemas/Name`) and those
+/// nested types' schemas.
+fn translate<T: JsonSchema>() -> (RefOr<Schema>, Vec<(String, RefOr<Schema>)>) {
+    let root = schemars::schema_for!(T);
+    let text = serde_json::to_string(&root)
+        .expect("a JSON Schema serialises")
+        .replace("\"#/$defs/", "\"#/components/schemas/");
+    let mut root: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    const_to_enum(&mut root);
+    let map = root.as_object_mut().expect("a schema object");
+    map.remove("$schema");
+    map.remove("title");
+    let defs = map
+        .remove("$defs")
+        .and_then(|d| d.as_object().cloned())
+        .unwrap_or_default();
+    let parse = |v: serde_json::Value| -> RefOr<Schema> {
+        serde_json::from_value(v).expect("schemars output is an OpenAPI 3.1 schema")
+    };
+    let nested = defs.into_iter().map(|(k, v)| (k, parse(v))).collect();
+    (parse(root), nested)
+}
+
+/// Rewrites `"const": x` as the equivalent `"enum": [x]`, which utoipa's schema model keeps
+/// (it has no `const`).
+fn const_to_enum(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if let Some(c) = map.remove("const") {
+                map.insert("enum".into(), serde_json::Value::Array(vec![c]));
+            }
+            map.values_mut().for_each(const_to_enum);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(const_to_enum),
+        _ => {}
+    }
+}
+
+macro_rules! document {
+    ($(#[$doc:meta])* $wrapper:ident => $ty:ty, $name:literal) => {
+        $(#[$doc])*
+        pub struct $wrapper;
+
+        impl PartialSchema for $wrapper {
+            fn schema() -> RefOr<Schema> {
+                translate::<$ty>().0
+            }
+        }
+
+        impl ToSchema for $wrapper {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                schemas.extend(translate::<$ty>().1);
+            }
+        }
+    };
+}
+
+document!(
+    /// An assessment bundle (`models/bundle.schema.json`).
+    BundleDoc => cyrisk_core::AssessmentBundle, "AssessmentBundle"
+);
+document!(
+    /// An asset, as in a bundle.
+    AssetDoc => cyrisk_core::asset::Asset, "Asset"
+);
+document!(
+    /// A finding, as in a bundle.
+    FindingDoc => cyrisk_core::finding::Finding, "Finding"
+);
+document!(
+    /// A control result, as in a bundle.
+    ControlResultDoc => cyrisk_core::control::ControlResult, "ControlResult"
+);
+document!(
+    /// An incident, as in a bundle.
+    IncidentDoc => cyrisk_core::incident::Incident, "Incident"
+);
+document!(
+    /// A rating, as `cyrisk rate --format json` prints it.
+    RatingDoc => cyrisk_core::Rating, "Rating"
+);
+document!(
+    /// A remediation plan, as `cyrisk plan --format json` prints it.
+    PlanDoc => cyrisk_core::Plan, "Plan"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI translation keeps every keyword of the JSON Schema (with `const` spelled
+    /// as a one-value `enum`): nothing of the documented contract is silently dropped.
+    fn lossless<T: JsonSchema>() {
+        let mut want = serde_json::to_value(schemars::schema_for!(T)).unwrap();
+        const_to_enum(&mut want);
+        let want = serde_json::from_str::<serde_json::Value>(
+            &want
+                .to_string()
+                .replace("\"#/$defs/", "\"#/components/schemas/"),
+        )
+        .unwrap();
+        let (root, nested) = translate::<T>();
+        let mut got = serde_json::to_value(root).unwrap();
+        let defs: serde_json::Map<_, _> = nested
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::to_value(v).unwrap()))
+            .collect();
+        let map = got.as_object_mut().unwrap();
+        if !defs.is_empty() {
+            map.insert("$defs".into(), defs.into());
+        }
+        for key in ["$schema", "title"] {
+            if let Some(v) = want.get(key) {
+                map.insert(key.into(), v.clone());
+            }
+        }
+        // Numbers compare by value (`10` and `10.0` are the same bound).
+        assert_eq!(numbers_as_floats(got), numbers_as_floats(want));
+    }
+
+    fn numbers_as_floats(v: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::Number(n) => n.as_f64().map_or(Value::Number(n), |f| f.into()),
+            Value::Array(a) => a.into_iter().map(numbers_as_floats).collect(),
+            Value::Object(m) => m
+                .into_iter()
+                .map(|(k, v)| (k, numbers_as_floats(v)))
+                .collect(),
+            other => other,
+        }
+    }
+
+    #[test]
+    fn translations_are_lossless() {
+        lossless::<cyrisk_core::AssessmentBundle>();
+        lossless::<cyrisk_core::Rating>();
+        lossless::<cyrisk_core::Plan>();
+        lossless::<cyrisk_core::finding::Finding>();
+    }
+}
