@@ -16,7 +16,12 @@ use crate::support::{ensure_file_contents, root, scratch};
 
 struct World {
     app: Router,
+    store: Store,
     keys: Vec<(Role, String)>,
+    /// The insurer key's id.
+    insurer_id: String,
+    /// An insurer key no caller uses, linked to nothing.
+    spare_insurer_id: String,
     own: String,
     other: String,
 }
@@ -51,6 +56,7 @@ async fn world(name: &str, options: Options) -> World {
         .unwrap()
         .org_id;
     let mut keys = Vec::new();
+    let mut insurer_id = String::new();
     for role in Role::ALL {
         let org = matches!(role, Role::Enterprise | Role::Assessor).then_some(own.as_str());
         let k = store
@@ -59,9 +65,15 @@ async fn world(name: &str, options: Options) -> World {
             .unwrap();
         if role == Role::Insurer {
             store.link(&k.id, &own, "test").await.unwrap();
+            insurer_id.clone_from(&k.id);
         }
         keys.push((role, k.key));
     }
+    let spare_insurer_id = store
+        .create_key("spare insurer", Role::Insurer, None, None)
+        .await
+        .unwrap()
+        .id;
     let kev = KevCatalog::from_json(
         &std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap(),
     )
@@ -75,8 +87,11 @@ async fn world(name: &str, options: Options) -> World {
         metrics: Arc::new(Metrics::default()),
     };
     World {
-        app: cyrisk_api::app(state, &options),
+        app: cyrisk_api::app(state.clone(), &options),
+        store: state.store,
         keys,
+        insurer_id,
+        spare_insurer_id,
         own,
         other,
     }
@@ -191,7 +206,12 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             (Role::Admin, _) | (Role::Insurer, true) => StatusCode::OK,
             (Role::Insurer, false) => StatusCode::NOT_FOUND,
         },
-        ("get", "/api/v1/organizations/{id}/quotes") => {
+        ("post", "/api/v1/policies") => match (role, own_tenant) {
+            (Role::Enterprise | Role::Assessor, _) => StatusCode::FORBIDDEN,
+            (Role::Admin, _) | (Role::Insurer, true) => StatusCode::CREATED,
+            (Role::Insurer, false) => StatusCode::NOT_FOUND,
+        },
+        ("get", "/api/v1/organizations/{id}/quotes" | "/api/v1/organizations/{id}/policies") => {
             if role == Role::Admin || own_tenant {
                 StatusCode::OK
             } else {
@@ -224,6 +244,11 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             serde_json::json!({ "organization_id": org, "deductible": 100000.0, "limit": 5000000.0, "trials": 2000 })
                                 .to_string(),
                         ),
+                        "post" if path == "/api/v1/policies" => Some(
+                            serde_json::json!({ "organization_id": org, "starts_on": "2026-01-01", "ends_on": "2026-12-31",
+                                                "deductible": 100000.0, "limit": 5000000.0, "premium": 42000.0 })
+                                .to_string(),
+                        ),
                         "post" if path.ends_with("/assets") => Some(r#"[{"id": "new-host", "kind": "host"}]"#.to_owned()),
                         "post" if path.ends_with("/findings") => Some(
                             serde_json::json!([{ "id": "NEW-1", "asset": asset, "first_seen": "2026-01-01", "severity": "high" }])
@@ -243,8 +268,17 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                         .collect();
                     for (role, key) in callers {
                         let want = expected(method, path, role, own_tenant);
-                        let (got, ctype, body_json) =
-                            call(&w.app, m.clone(), &uri, key, body.clone()).await;
+                        // An admin binds a policy for an insurer key that is not a caller here,
+                        // so the callers' tenancy stays as set up.
+                        let body = match (path.as_str(), role) {
+                            ("/api/v1/policies", Some(Role::Admin)) => body.as_deref().map(|b| {
+                                let mut v: serde_json::Value = serde_json::from_str(b).unwrap();
+                                v["insurer_key_id"] = w.spare_insurer_id.clone().into();
+                                v.to_string()
+                            }),
+                            _ => body.clone(),
+                        };
+                        let (got, ctype, body_json) = call(&w.app, m.clone(), &uri, key, body).await;
                         assert_eq!(
                             got,
                             want,
@@ -704,5 +738,137 @@ fn bulk_upserts_move_the_live_rating_and_name_bad_items() {
         );
         let (s, _, got) = call(&w.app, Method::GET, &format!("{base}/findings/RDP-1"), key, None).await;
         assert_eq!((s, got["asset"].as_str()), (StatusCode::OK, Some("new-rdp")));
+    });
+}
+
+#[test]
+fn policies_and_assignments_grant_exactly_the_organisations_they_name() {
+    runtime().block_on(async {
+        let w = world("tenancy", Options::default()).await;
+        let key = |role: Role| {
+            w.keys
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, k)| k.as_str())
+        };
+        let (admin, insurer, assessor, enterprise) = (
+            key(Role::Admin),
+            key(Role::Insurer),
+            key(Role::Assessor),
+            key(Role::Enterprise),
+        );
+        let other = format!("/api/v1/organizations/{}", w.other);
+        let get = |uri: String, k: Option<&str>| {
+            let app = w.app.clone();
+            let k = k.map(str::to_owned);
+            async move { call(&app, Method::GET, &uri, k.as_deref(), None).await.0 }
+        };
+        assert_eq!(
+            get(format!("{other}/rating"), insurer).await,
+            StatusCode::NOT_FOUND
+        );
+
+        // Bad policies: dates out of order, a non-insurer key, binding for another insurer.
+        let post = |body: serde_json::Value, k: Option<&str>| {
+            let app = w.app.clone();
+            let k = k.map(str::to_owned);
+            async move {
+                call(
+                    &app,
+                    Method::POST,
+                    "/api/v1/policies",
+                    k.as_deref(),
+                    Some(body.to_string()),
+                )
+                .await
+            }
+        };
+        let policy = serde_json::json!({
+            "organization_id": w.other, "insurer_key_id": w.insurer_id,
+            "starts_on": "2026-01-01", "ends_on": "2026-12-31", "limit": 1e7, "premium": 5e4
+        });
+        let mut bad = policy.clone();
+        bad["ends_on"] = "2025-12-31".into();
+        let (s, _, j) = post(bad, admin).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(j["detail"].as_str().unwrap().contains("ends_on"), "{j}");
+        let mut bad = policy.clone();
+        bad["insurer_key_id"] = w.spare_insurer_id.clone().into();
+        let (s, _, _) = post(bad, insurer).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let mut bad = policy.clone();
+        bad["starts_on"] = "soon".into();
+        let (s, _, j) = post(bad, admin).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(j["detail"].as_str().unwrap().contains("starts_on"), "{j}");
+
+        // An admin binds a policy for the insurer on the other organisation: now it sees it,
+        // and lists its policy there.
+        let (s, _, created) = post(policy, admin).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        assert_eq!(created["currency"], "CNY");
+        assert_eq!(
+            get(format!("{other}/rating"), insurer).await,
+            StatusCode::OK
+        );
+        let (_, _, list) = call(
+            &w.app,
+            Method::GET,
+            &format!("{other}/policies"),
+            insurer,
+            None,
+        )
+        .await;
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["id"], created["id"]);
+        let (_, _, orgs) = call(&w.app, Method::GET, "/api/v1/organizations", insurer, None).await;
+        assert_eq!(orgs.as_array().unwrap().len(), 2);
+
+        // The assessor sees the other organisation only once assigned to it; the enterprise
+        // key never does.
+        assert_eq!(
+            get(format!("{other}/findings"), assessor).await,
+            StatusCode::NOT_FOUND
+        );
+        let assessor_id = w
+            .store
+            .list_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.role == Role::Assessor)
+            .unwrap()
+            .id;
+        w.store
+            .assign(&assessor_id, &w.other, Some("test"))
+            .await
+            .unwrap();
+        assert_eq!(
+            get(format!("{other}/findings"), assessor).await,
+            StatusCode::OK
+        );
+        let (_, _, orgs) = call(&w.app, Method::GET, "/api/v1/organizations", assessor, None).await;
+        assert_eq!(orgs.as_array().unwrap().len(), 2);
+        assert_eq!(
+            get(format!("{other}/findings"), enterprise).await,
+            StatusCode::NOT_FOUND
+        );
+        // Only assessor keys are assigned.
+        let insurer_err = w
+            .store
+            .assign(&w.insurer_id, &w.other, None)
+            .await
+            .unwrap_err();
+        assert!(
+            insurer_err.to_string().contains("only assessor keys"),
+            "{insurer_err}"
+        );
+        // Writes are audited with the acting key.
+        let log = w.store.audit_log(10).await.unwrap();
+        assert!(log.iter().any(|e| e.action == "policy.create"));
+        assert!(
+            log.iter()
+                .any(|e| e.action == "key.assign" && e.key_id.as_deref() == Some("test"))
+        );
     });
 }

@@ -524,6 +524,84 @@ fn operator_commands_on_a_sqlite_database() {
     ]);
     assert_eq!(twice.code, 2, "{}", twice.stderr);
 
+    // A revoked key cannot be assigned, nor an insurer key; an assessor key can.
+    let revoked = cyrisk(&[
+        "keys",
+        "assign",
+        k["id"].as_str().unwrap(),
+        "--org",
+        &org,
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(revoked.code, 2, "{}", revoked.stderr);
+    assert!(revoked.stderr.contains("not found"), "{}", revoked.stderr);
+    let insurer: serde_json::Value = serde_json::from_str(
+        &cyrisk(&[
+            "keys",
+            "create",
+            "--role",
+            "insurer",
+            "--name",
+            "uw",
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let refused = cyrisk(&[
+        "keys",
+        "assign",
+        insurer["id"].as_str().unwrap(),
+        "--org",
+        &org,
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("only assessor keys"),
+        "{}",
+        refused.stderr
+    );
+    let assessor: serde_json::Value = serde_json::from_str(
+        &cyrisk(&[
+            "keys",
+            "create",
+            "--role",
+            "assessor",
+            "--name",
+            "audit firm",
+            "--org",
+            &org,
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let assigned = cyrisk(&[
+        "keys",
+        "assign",
+        assessor["id"].as_str().unwrap(),
+        "--org",
+        &org,
+        "--database-url",
+        &url,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(assigned.code, 0, "{}", assigned.stderr);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&assigned.stdout).unwrap()["assigned"],
+        org.as_str()
+    );
+
     // Usage errors: exit 2 with a message, and a bad bundle never creates the database.
     let bad = cyrisk(&[
         "keys",

@@ -475,3 +475,60 @@ fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
         finish(all).await;
     });
 }
+
+#[test]
+fn policies_link_their_insurer_and_know_their_phase() {
+    use cyrisk_store::{NewPolicy, PolicyPhase};
+    runtime().block_on(async {
+        let all = backends("policies").await;
+        for f in &all {
+            let s = &f.store;
+            let org = s
+                .load_bundle(None, &example("manufacturer"), None)
+                .await
+                .unwrap()
+                .org_id;
+            let insurer = s.create_key("uw", Role::Insurer, None, None).await.unwrap();
+            let p = cyrisk_store::Principal {
+                key_id: insurer.id.clone(),
+                role: Role::Insurer,
+                org_id: None,
+            };
+            assert!(!s.can_see(&p, &org).await.unwrap());
+            let new = NewPolicy {
+                org_id: org.clone(),
+                insurer_key_id: insurer.id.clone(),
+                quote_id: None,
+                starts_on: "2026-01-01".parse().unwrap(),
+                ends_on: "2026-12-31".parse().unwrap(),
+                currency: "CNY".into(),
+                deductible: 1e5,
+                limit: 5e6,
+                premium: 4.2e4,
+            };
+            let bound = s.create_policy(&new, Some("tester")).await.unwrap();
+            assert!(s.can_see(&p, &org).await.unwrap(), "{:?}", s.backend());
+            assert_eq!(s.policies(&org).await.unwrap(), std::slice::from_ref(&bound));
+            let day = |d: &str| d.parse().unwrap();
+            assert_eq!(bound.phase(day("2025-12-31")), PolicyPhase::Pending);
+            assert_eq!(bound.phase(day("2026-06-30")), PolicyPhase::Active);
+            assert_eq!(bound.phase(day("2027-01-01")), PolicyPhase::Expired);
+            // Refused: an unknown quote, a key that is not an insurer's, a negative premium.
+            let mut bad = new.clone();
+            bad.quote_id = Some("nope".into());
+            assert!(s.create_policy(&bad, None).await.is_err());
+            let mut bad = new.clone();
+            bad.insurer_key_id = s
+                .create_key("ent", Role::Enterprise, Some(&org), None)
+                .await
+                .unwrap()
+                .id;
+            assert!(s.create_policy(&bad, None).await.is_err());
+            let mut bad = new.clone();
+            bad.premium = -1.0;
+            assert!(s.create_policy(&bad, None).await.is_err());
+            assert_eq!(s.policies(&org).await.unwrap().len(), 1);
+        }
+        finish(all).await;
+    });
+}

@@ -143,9 +143,9 @@ impl From<UpsertSummary> for UpsertResult {
     }
 }
 
-/// Parses a JSON array of `what` items, naming the offending item and field on error
-/// (`findings[3].first_seen: …`).
-fn parse_items<T: DeserializeOwned>(body: &Bytes, what: &str) -> Result<Vec<T>, ApiError> {
+/// Parses a JSON body, naming the offending field on error, prefixed by `what`
+/// (`findings[3].first_seen: …` for an array of findings).
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -190,7 +190,7 @@ pub async fn upsert_assets(
     body: Bytes,
 ) -> Result<Json<UpsertResult>, ApiError> {
     visible(&state, &p, &id).await?;
-    let assets = parse_items(&body, "assets")?;
+    let assets = parse_json(&body, "assets")?;
     upsert(
         &state,
         &p,
@@ -225,7 +225,7 @@ pub async fn upsert_findings(
     body: Bytes,
 ) -> Result<Json<UpsertResult>, ApiError> {
     visible(&state, &p, &id).await?;
-    let findings = parse_items(&body, "findings")?;
+    let findings = parse_json(&body, "findings")?;
     upsert(
         &state,
         &p,
@@ -259,7 +259,7 @@ pub async fn upsert_controls(
     body: Bytes,
 ) -> Result<Json<UpsertResult>, ApiError> {
     visible(&state, &p, &id).await?;
-    let controls = parse_items(&body, "controls")?;
+    let controls = parse_json(&body, "controls")?;
     upsert(
         &state,
         &p,
@@ -293,7 +293,7 @@ pub async fn upsert_incidents(
     body: Bytes,
 ) -> Result<Json<UpsertResult>, ApiError> {
     visible(&state, &p, &id).await?;
-    let incidents = parse_items(&body, "incidents")?;
+    let incidents = parse_json(&body, "incidents")?;
     upsert(
         &state,
         &p,

@@ -8,6 +8,7 @@ mod findings;
 mod health;
 mod inputs;
 mod orgs;
+mod policies;
 mod quotes;
 mod schemas;
 
@@ -77,7 +78,7 @@ impl Default for Options {
         (name = "ratings", description = "Live rating, rating history, remediation plan"),
         (name = "findings", description = "Findings and their lifecycle"),
         (name = "inputs", description = "Assets, control results and incidents"),
-        (name = "quotes", description = "Priced layers"),
+        (name = "quotes", description = "Priced layers and bound policies"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -124,6 +125,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(inputs::list_incidents, inputs::upsert_incidents))
         .routes(routes!(quotes::create_quote))
         .routes(routes!(quotes::list_quotes))
+        .routes(routes!(policies::create_policy))
+        .routes(routes!(policies::list_policies))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

@@ -70,6 +70,18 @@ pub(crate) enum KeysCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Assign an assessor key to one more organisation (an engagement).
+    Assign {
+        /// The assessor key's id.
+        id: String,
+        /// The organisation to assign it to.
+        #[arg(long = "org", value_name = "ID")]
+        org: String,
+        #[command(flatten)]
+        db: Db,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Revoke a key by id.
     Revoke {
         id: String,
@@ -218,6 +230,25 @@ pub(crate) fn keys(cmd: &KeysCommand, out: &mut dyn Write) -> anyhow::Result<()>
                             )?;
                         }
                     }
+                }
+            }
+            KeysCommand::Assign {
+                id,
+                org,
+                db,
+                format,
+            } => {
+                let store = open(db).await?;
+                store
+                    .assign(id, org, Some("cli"))
+                    .await
+                    .map_err(store_error)?;
+                store.close().await;
+                match format {
+                    Format::Json => {
+                        writeln!(out, "{}", serde_json::json!({ "key": id, "assigned": org }))?
+                    }
+                    Format::Text => writeln!(out, "assigned key {id} to organisation {org}")?,
                 }
             }
             KeysCommand::Revoke { id, db, format } => {

@@ -247,13 +247,61 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a principal may see an organisation: admins all, enterprise and assessor keys
-    /// their own, insurers those linked to them.
+    /// Assigns an assessor key to one more organisation (an engagement), with an audit record.
+    pub async fn assign(&self, key_id: &str, org_id: &str, actor: Option<&str>) -> Result<()> {
+        self.organization(org_id).await?;
+        let mut tx = self.begin_write().await?;
+        let role: Option<String> =
+            sqlx::query("SELECT role FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
+                .bind(key_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("role"))
+                .transpose()?;
+        match role.as_deref() {
+            None => {
+                return Err(StoreError::NotFound {
+                    what: "active key",
+                    id: key_id.to_owned(),
+                });
+            }
+            Some(r) if r != Role::Assessor.as_str() => {
+                return Err(StoreError::Invalid(format!(
+                    "only assessor keys are assigned to organisations; {key_id} is an {r} key"
+                )));
+            }
+            Some(_) => {}
+        }
+        sqlx::query(
+            "INSERT INTO org_links (key_id, org_id, reason, created_at) VALUES ($1, $2, 'assigned', $3) \
+             ON CONFLICT (key_id, org_id) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(org_id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            actor,
+            "key.assign",
+            Some(org_id),
+            &serde_json::json!({ "key": key_id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether a principal may see an organisation: admins all, enterprise keys their own,
+    /// assessor keys the one they were created for and those assigned to them, insurers those
+    /// linked to them (loaded, quoted or insured by a policy).
     pub async fn can_see(&self, p: &Principal, org_id: &str) -> Result<bool> {
         Ok(match p.role {
             Role::Admin => true,
-            Role::Enterprise | Role::Assessor => p.org_id.as_deref() == Some(org_id),
-            Role::Insurer => {
+            Role::Enterprise => p.org_id.as_deref() == Some(org_id),
+            Role::Assessor if p.org_id.as_deref() == Some(org_id) => true,
+            Role::Insurer | Role::Assessor => {
                 sqlx::query("SELECT 1 AS one FROM org_links WHERE key_id = $1 AND org_id = $2")
                     .bind(&p.key_id)
                     .bind(org_id)

@@ -11,6 +11,7 @@ mod inputs;
 mod keys;
 mod migrate;
 mod orgs;
+mod policies;
 mod ratings;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 pub use inputs::{InputsBatch, UpsertSummary};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};
 pub use orgs::{LoadSummary, OrgSummary, StateChange};
+pub use policies::{NewPolicy, Policy, PolicyPhase};
 pub use ratings::{RawRating, StoredQuote, StoredRating};
 
 /// Which database a store talks to.

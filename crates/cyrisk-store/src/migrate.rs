@@ -26,6 +26,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "quotes",
         include_str!("../migrations/sqlite/0003_quotes.sql"),
     ),
+    (
+        4,
+        "policies",
+        include_str!("../migrations/sqlite/0004_policies.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -42,6 +47,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "quotes",
         include_str!("../migrations/postgres/0003_quotes.sql"),
+    ),
+    (
+        4,
+        "policies",
+        include_str!("../migrations/postgres/0004_policies.sql"),
     ),
 ];
 

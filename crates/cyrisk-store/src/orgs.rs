@@ -445,7 +445,7 @@ impl Store {
         let cols = "o.id, o.name, o.industry, o.inputs_version, o.updated_at";
         let rows = match p.role {
             crate::Role::Admin => return self.list_organizations(limit, offset).await,
-            crate::Role::Enterprise | crate::Role::Assessor => {
+            crate::Role::Enterprise => {
                 sqlx::query(&format!("SELECT {cols} FROM organizations o WHERE o.id = $1 ORDER BY o.name, o.id LIMIT $2 OFFSET $3"))
                     .bind(p.org_id.clone().unwrap_or_default())
                     .bind(limit)
@@ -453,12 +453,14 @@ impl Store {
                     .fetch_all(&self.pool)
                     .await?
             }
-            crate::Role::Insurer => {
+            crate::Role::Insurer | crate::Role::Assessor => {
                 sqlx::query(&format!(
-                    "SELECT {cols} FROM organizations o JOIN org_links l ON l.org_id = o.id WHERE l.key_id = $1 \
-                     ORDER BY o.name, o.id LIMIT $2 OFFSET $3"
+                    "SELECT {cols} FROM organizations o WHERE o.id = $2 \
+                     OR EXISTS (SELECT 1 FROM org_links l WHERE l.key_id = $1 AND l.org_id = o.id) \
+                     ORDER BY o.name, o.id LIMIT $3 OFFSET $4"
                 ))
                 .bind(&p.key_id)
+                .bind(p.org_id.clone())
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(&self.pool)

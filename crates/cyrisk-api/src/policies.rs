@@ -1,0 +1,188 @@
+//! Policies: an insurer binds a layer on an organisation for a period (pre-policy quotes,
+//! in-force monitoring, post-policy history). Binding links the insurer to the organisation.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use cyrisk_store::{NewPolicy, Policy, PolicyPhase, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::inputs::parse_json;
+use crate::orgs::visible;
+
+/// A policy to bind.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    pub organization_id: String,
+    /// The insurer key the policy belongs to: required for admin keys, and for an insurer
+    /// key it may only be its own id (the default).
+    #[serde(default)]
+    pub insurer_key_id: Option<String>,
+    /// The quote the policy was bound from (a quote of the same organisation).
+    #[serde(default)]
+    pub quote_id: Option<String>,
+    /// First day of cover.
+    pub starts_on: NaiveDate,
+    /// Last day of cover (after `starts_on`).
+    pub ends_on: NaiveDate,
+    /// ISO 4217 code (default: the organisation's currency).
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Per-occurrence deductible.
+    #[serde(default)]
+    pub deductible: f64,
+    /// Per-occurrence limit.
+    pub limit: f64,
+    /// Annual premium.
+    pub premium: f64,
+}
+
+/// A bound policy and where it is in its life today.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyRecord {
+    pub id: String,
+    pub org_id: String,
+    pub insurer_key_id: String,
+    pub quote_id: Option<String>,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub currency: String,
+    pub deductible: f64,
+    pub limit: f64,
+    pub premium: f64,
+    pub created_at: String,
+    pub cancelled_at: Option<String>,
+    /// `pending` (not started), `active` (in force), `expired` or `cancelled`, as of today.
+    #[schema(value_type = String)]
+    pub phase: PolicyPhase,
+}
+
+impl From<Policy> for PolicyRecord {
+    fn from(p: Policy) -> Self {
+        let phase = p.phase(chrono::Utc::now().date_naive());
+        Self {
+            id: p.id,
+            org_id: p.org_id,
+            insurer_key_id: p.insurer_key_id,
+            quote_id: p.quote_id,
+            starts_on: p.starts_on,
+            ends_on: p.ends_on,
+            currency: p.currency,
+            deductible: p.deductible,
+            limit: p.limit,
+            premium: p.premium,
+            created_at: p.created_at,
+            cancelled_at: p.cancelled_at,
+            phase,
+        }
+    }
+}
+
+/// Bind a policy on an organisation (admin and insurer keys). An insurer binds for itself on
+/// an organisation it may see; an admin binds for any insurer key, which links that insurer
+/// to the organisation.
+#[utoipa::path(
+    post, path = "/api/v1/policies", operation_id = "create_policy", tag = "quotes",
+    request_body(content = PolicyRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The bound policy", body = PolicyRecord),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys bind policies, an insurer only for itself", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request; the detail names the field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create_policy(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<PolicyRecord>), ApiError> {
+    if !matches!(p.role, Role::Admin | Role::Insurer) {
+        return Err(ApiError::forbidden(
+            "only admin and insurer keys bind policies",
+        ));
+    }
+    let req: PolicyRequest = parse_json(&body, "")?;
+    let insurer = match (p.role, req.insurer_key_id) {
+        (Role::Insurer, None) => p.key_id.clone(),
+        (Role::Insurer, Some(k)) if k == p.key_id => k,
+        (Role::Insurer, Some(_)) => {
+            return Err(ApiError::forbidden(
+                "an insurer key binds policies only for itself",
+            ));
+        }
+        (_, Some(k)) => k,
+        (_, None) => {
+            return Err(ApiError::invalid(
+                "insurer_key_id: required when an admin key binds a policy",
+            ));
+        }
+    };
+    visible(&state, &p, &req.organization_id).await?;
+    let currency = match req.currency {
+        Some(c) => c,
+        None => state
+            .store
+            .bundle(&req.organization_id)
+            .await?
+            .profile
+            .currency
+            .as_str()
+            .to_owned(),
+    };
+    let policy = state
+        .store
+        .create_policy(
+            &NewPolicy {
+                org_id: req.organization_id,
+                insurer_key_id: insurer,
+                quote_id: req.quote_id,
+                starts_on: req.starts_on,
+                ends_on: req.ends_on,
+                currency,
+                deductible: req.deductible,
+                limit: req.limit,
+                premium: req.premium,
+            },
+            Some(&p.key_id),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(policy.into())))
+}
+
+/// An organisation's policies, oldest start first. Insurers see only their own.
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{id}/policies", operation_id = "list_policies", tag = "quotes",
+    params(("id" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, description = "Policies, by start date", body = [PolicyRecord]),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list_policies(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<PolicyRecord>>, ApiError> {
+    visible(&state, &p, &id).await?;
+    Ok(Json(
+        state
+            .store
+            .policies(&id)
+            .await?
+            .into_iter()
+            .filter(|x| p.role != Role::Insurer || x.insurer_key_id == p.key_id)
+            .map(PolicyRecord::from)
+            .collect(),
+    ))
+}
