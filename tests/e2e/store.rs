@@ -508,7 +508,10 @@ fn policies_link_their_insurer_and_know_their_phase() {
             };
             let bound = s.create_policy(&new, Some("tester")).await.unwrap();
             assert!(s.can_see(&p, &org).await.unwrap(), "{:?}", s.backend());
-            assert_eq!(s.policies(&org).await.unwrap(), std::slice::from_ref(&bound));
+            assert_eq!(
+                s.policies(&org).await.unwrap(),
+                std::slice::from_ref(&bound)
+            );
             let day = |d: &str| d.parse().unwrap();
             assert_eq!(bound.phase(day("2025-12-31")), PolicyPhase::Pending);
             assert_eq!(bound.phase(day("2026-06-30")), PolicyPhase::Active);
