@@ -87,6 +87,8 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
                 owner: None,
                 first_seen: Some(today - Duration::days(900)),
                 last_seen: Some(today - Duration::days(rng.below(250) as i64)),
+                os: None,
+                stale: false,
             }
         })
         .collect();
@@ -117,6 +119,8 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
                 state,
                 first_seen,
                 fixed_at,
+                source: None,
+                evidence: None,
             }
         })
         .collect();

@@ -108,6 +108,8 @@ fn arb_asset(i: usize) -> impl Strategy<Value = Asset> {
                 owner: None,
                 first_seen: seen.map(|s| day(s + 100)),
                 last_seen: seen.map(day),
+                os: None,
+                stale: false,
             },
         )
 }
@@ -144,6 +146,8 @@ fn arb_finding(i: usize, assets: usize) -> impl Strategy<Value = Finding> {
                     state,
                     first_seen,
                     fixed_at: fixed_after.map(|d| first_seen + Duration::days(d)),
+                    source: None,
+                    evidence: None,
                 }
             },
         )
@@ -323,6 +327,8 @@ proptest! {
             state: FindingState::Open,
             first_seen: day(age),
             fixed_at: None,
+            source: None,
+            evidence: None,
         });
         let after = score_of(&valid(b), &m, as_of());
         prop_assert!(after <= before + EPS, "score rose from {before} to {after}");

@@ -6,6 +6,7 @@ mod auth;
 pub mod error;
 mod findings;
 mod health;
+pub mod imports;
 mod inputs;
 mod orgs;
 mod policies;
@@ -120,6 +121,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(findings::list_finding_history))
         .routes(routes!(inputs::list_assets, inputs::upsert_assets))
+        .routes(routes!(imports::import_file))
         .routes(routes!(inputs::get_asset))
         .routes(routes!(inputs::list_controls, inputs::upsert_controls))
         .routes(routes!(inputs::list_incidents, inputs::upsert_incidents))

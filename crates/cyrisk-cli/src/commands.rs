@@ -58,6 +58,8 @@ enum Command {
     /// API keys in the database.
     #[command(subcommand)]
     Keys(crate::db::KeysCommand),
+    /// Import a scan or spreadsheet into an organisation: reconcile, re-rate, summarise.
+    Import(crate::import::ImportArgs),
     /// Print the JSON Schema of the assessment bundle format.
     Schema,
 }
@@ -166,6 +168,7 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Migrate { db } => crate::db::migrate(&db, out),
         Command::Orgs(cmd) => crate::db::orgs(&cmd, out),
         Command::Keys(cmd) => crate::db::keys(&cmd, out),
+        Command::Import(a) => crate::import::import(&a, out),
         Command::Schema => {
             writeln!(out, "{}", cyrisk_core::bundle::json_schema())?;
             Ok(())

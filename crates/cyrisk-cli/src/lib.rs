@@ -6,6 +6,7 @@
 
 mod commands;
 mod db;
+mod import;
 mod money;
 mod output;
 mod serve;

@@ -75,16 +75,7 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 key.key
             )?;
         }
-        let kev = KevCatalog::from_json(KEV_SNAPSHOT)
-            .map_err(|e| anyhow::anyhow!("bundled KEV snapshot: {e}"))?;
-        let state = AppState {
-            store: store.clone(),
-            model: Arc::new(RatingModel::builtin()),
-            kev: Arc::new(kev),
-            severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
-            pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
-            metrics: Arc::new(Metrics::default()),
-        };
+        let state = app_state(store.clone())?;
         let options = Options {
             body_limit: (a.body_limit_mib * 1024 * 1024) as usize,
         };
@@ -106,5 +97,19 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .await?;
         store.close().await;
         Ok(())
+    })
+}
+
+/// The service's state over a store: the built-in models and the bundled KEV snapshot.
+pub(crate) fn app_state(store: cyrisk_store::Store) -> anyhow::Result<AppState> {
+    let kev = KevCatalog::from_json(KEV_SNAPSHOT)
+        .map_err(|e| anyhow::anyhow!("bundled KEV snapshot: {e}"))?;
+    Ok(AppState {
+        store,
+        model: Arc::new(RatingModel::builtin()),
+        kev: Arc::new(kev),
+        severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
+        pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
+        metrics: Arc::new(Metrics::default()),
     })
 }

@@ -124,6 +124,13 @@ pub struct Asset {
     pub first_seen: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<NaiveDate>,
+    /// Operating system as a scanner reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// Not seen by any scan for longer than the configured time: a zombie candidate (set by
+    /// scan imports; cleared when a scan sees it again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 impl Asset {

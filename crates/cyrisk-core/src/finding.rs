@@ -180,6 +180,12 @@ pub struct Finding {
     pub first_seen: NaiveDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_at: Option<NaiveDate>,
+    /// Where it came from: the scanner and its check (`nessus:134862`), or a CSV file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// What the scanner saw (its plugin output), kept as evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 #[cfg(test)]

@@ -141,6 +141,8 @@ fn insured(
             owner: None,
             first_seen: Some(day(1500.0)),
             last_seen: Some(day(uniform(rng) * 20.0)),
+            os: None,
+            stale: false,
         });
         let cves = kev.cves_for(&p.vendor, &p.product);
         if !cves.is_empty() && chance(rng, 0.15) {
@@ -161,6 +163,8 @@ fn insured(
                 },
                 first_seen: day(uniform(rng) * 200.0),
                 fixed_at: None,
+                source: None,
+                evidence: None,
             });
         }
     }
@@ -190,6 +194,8 @@ fn insured(
             owner: None,
             first_seen: Some(day(300.0)),
             last_seen: Some(day(3.0)),
+            os: None,
+            stale: false,
         });
     }
     let mut controls = Vec::new();

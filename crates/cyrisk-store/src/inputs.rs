@@ -58,8 +58,21 @@ impl Store {
                 "nothing to write: the batch is empty".into(),
             ));
         }
-        let at = now();
         let mut tx = self.begin_write().await?;
+        let summary = self.upsert_in(&mut tx, org_id, batch, actor).await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// [`Store::upsert_inputs`] inside the caller's write transaction (not committed).
+    pub(crate) async fn upsert_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        org_id: &str,
+        batch: &InputsBatch,
+        actor: Option<&str>,
+    ) -> Result<UpsertSummary> {
+        let at = now();
         let lock = match self.backend {
             crate::Backend::Postgres => " FOR UPDATE",
             crate::Backend::Sqlite => "",
@@ -68,7 +81,7 @@ impl Store {
             "SELECT profile, inputs_version FROM organizations WHERE id = $1{lock}"
         ))
         .bind(org_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| StoreError::NotFound {
             what: "organization",
@@ -83,23 +96,19 @@ impl Store {
         // Stored assets (for references) and the ids of everything else already stored.
         let stored_assets: Vec<Asset> = sqlx::query("SELECT data FROM assets WHERE org_id = $1")
             .bind(org_id)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?
             .iter()
             .map(|r| parse("asset", &r.try_get::<String, _>("data")?))
             .collect::<Result<_>>()?;
         let stored_findings =
-            id_set(&mut tx, "SELECT id FROM findings WHERE org_id = $1", org_id).await?;
-        let stored_incidents = id_set(
-            &mut tx,
-            "SELECT id FROM incidents WHERE org_id = $1",
-            org_id,
-        )
-        .await?;
+            id_set(tx, "SELECT id FROM findings WHERE org_id = $1", org_id).await?;
+        let stored_incidents =
+            id_set(tx, "SELECT id FROM incidents WHERE org_id = $1", org_id).await?;
         let stored_controls: Vec<ControlResult> =
             sqlx::query("SELECT data FROM controls WHERE org_id = $1 ORDER BY seq")
                 .bind(org_id)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?
                 .iter()
                 .map(|r| parse("control", &r.try_get::<String, _>("data")?))
@@ -169,18 +178,17 @@ impl Store {
             }
         }
 
-        write_assets(&mut tx, self.backend, org_id, &batch.assets, &at).await?;
-        let changed =
-            write_findings(&mut tx, self.backend, org_id, &batch.findings, &at, actor).await?;
+        write_assets(tx, self.backend, org_id, &batch.assets, &at).await?;
+        let changed = write_findings(tx, self.backend, org_id, &batch.findings, &at, actor).await?;
         if !batch.controls.is_empty() {
-            replace_controls(&mut tx, org_id, &controls).await?;
+            replace_controls(tx, org_id, &controls).await?;
         }
-        write_incidents(&mut tx, org_id, &batch.incidents).await?;
+        write_incidents(tx, org_id, &batch.incidents).await?;
         sqlx::query("UPDATE organizations SET inputs_version = $2, updated_at = $3 WHERE id = $1")
             .bind(org_id)
             .bind(version)
             .bind(&at)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let summary = UpsertSummary {
             org_id: org_id.to_owned(),
@@ -190,7 +198,7 @@ impl Store {
             findings_changed_state: changed,
         };
         crate::keys::audit(
-            &mut tx,
+            tx,
             actor,
             "organization.upsert_inputs",
             Some(org_id),
@@ -204,7 +212,6 @@ impl Store {
             }),
         )
         .await?;
-        tx.commit().await?;
         Ok(summary)
     }
 }

@@ -7,6 +7,7 @@
 //! backend has its own migrations (`migrations/{sqlite,postgres}`), embedded in the binary.
 //! Every bulk write is one transaction: all or nothing.
 
+mod imports;
 mod inputs;
 mod keys;
 mod migrate;
@@ -19,6 +20,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+pub use imports::ImportOutcome;
 pub use inputs::{InputsBatch, UpsertSummary};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};
 pub use orgs::{LoadSummary, OrgSummary, StateChange};

@@ -31,6 +31,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "policies",
         include_str!("../migrations/sqlite/0004_policies.sql"),
     ),
+    (
+        5,
+        "imports",
+        include_str!("../migrations/sqlite/0005_imports.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -52,6 +57,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "policies",
         include_str!("../migrations/postgres/0004_policies.sql"),
+    ),
+    (
+        5,
+        "imports",
+        include_str!("../migrations/postgres/0005_imports.sql"),
     ),
 ];
 

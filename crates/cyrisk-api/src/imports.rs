@@ -1,0 +1,274 @@
+//! Scan and spreadsheet imports, shared by `cyrisk import` and `POST
+//! /organizations/{id}/imports`: parse (streamed, on a blocking thread), reconcile with the
+//! stored inputs, write in one transaction keyed by the file's hash (importing the same file
+//! twice changes nothing), then re-rate the organisation.
+
+use std::io::BufRead;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use cyrisk_ingest::reconcile::{self, Counts};
+use cyrisk_ingest::{IngestError, RejectedRow, Scan};
+use cyrisk_store::{ImportOutcome, InputsBatch, Principal};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::orgs::{live_rating, visible};
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    /// Nessus v2 (`.nessus`) XML.
+    Nessus,
+    /// Nmap XML (`nmap -oX`).
+    Nmap,
+    /// A CSV of assets or of findings (told apart by the header).
+    Csv,
+}
+
+impl std::str::FromStr for ImportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nessus" => Ok(Self::Nessus),
+            "nmap" => Ok(Self::Nmap),
+            "csv" => Ok(Self::Csv),
+            other => Err(format!("unknown format {other:?}: nessus, nmap or csv")),
+        }
+    }
+}
+
+/// How to import.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    pub format: ImportFormat,
+    /// Keep a CSV's good rows when some are bad (else one bad row fails the file).
+    pub skip_bad_rows: bool,
+    /// Mark stored assets unseen for this many days as stale.
+    pub stale_after_days: i64,
+    /// The scan was run from the internet: every asset it saw is internet-facing.
+    pub internet_facing: bool,
+    /// The date an undated scan is taken from (today).
+    pub today: chrono::NaiveDate,
+}
+
+/// What an import changed (the same from the CLI's `--format json` and the API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImportSummary {
+    pub format: String,
+    /// SHA-256 of the file: importing the same file again changes nothing.
+    pub content_hash: String,
+    /// This file had been imported before; nothing was changed (the counts are from then).
+    #[serde(default)]
+    pub duplicate: bool,
+    pub assets_created: usize,
+    pub assets_updated: usize,
+    pub assets_stale: usize,
+    pub findings_opened: usize,
+    pub findings_still_open: usize,
+    pub findings_closed: usize,
+    pub findings_fix_verified: usize,
+    /// Findings in the file.
+    pub findings_in_file: usize,
+    /// Informational items kept as asset facts (not findings).
+    pub facts: usize,
+    /// Risky exposed services seen (remote access, databases, file sharing, admin panels,
+    /// perimeter appliances).
+    pub risky_services: usize,
+    pub rows_rejected: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub rejected: Vec<RejectedRow>,
+    /// Scanned assets the inventory never declared.
+    pub unknown_assets: Vec<String>,
+    /// Stored assets marked stale by this import.
+    pub stale_assets: Vec<String>,
+    /// The organisation's inputs version and rating after the import.
+    pub inputs_version: Option<i64>,
+    pub score: Option<i64>,
+    pub grade: Option<String>,
+}
+
+/// Parses a file of the given format.
+pub fn parse_scan<R: BufRead>(input: R, o: &ImportOptions) -> Result<Scan, IngestError> {
+    let mut scan = match o.format {
+        ImportFormat::Nessus => cyrisk_ingest::nessus::parse(
+            input,
+            cyrisk_ingest::nessus::Options {
+                default_date: o.today,
+            },
+        )?,
+        ImportFormat::Nmap => cyrisk_ingest::nmap::parse(
+            input,
+            cyrisk_ingest::nmap::Options {
+                default_date: o.today,
+            },
+        )?,
+        ImportFormat::Csv => cyrisk_ingest::csv::parse(input, o.skip_bad_rows)?,
+    };
+    if o.internet_facing {
+        for a in &mut scan.assets {
+            a.internet_facing = true;
+        }
+    }
+    Ok(scan)
+}
+
+fn summary_of(scan: &Scan, counts: Counts, hash: &str) -> ImportSummary {
+    ImportSummary {
+        format: scan.format.as_str().to_owned(),
+        content_hash: hash.to_owned(),
+        duplicate: false,
+        assets_created: counts.assets_created,
+        assets_updated: counts.assets_updated,
+        assets_stale: counts.assets_stale,
+        findings_opened: counts.findings_opened,
+        findings_still_open: counts.findings_still_open,
+        findings_closed: counts.findings_closed,
+        findings_fix_verified: counts.findings_fix_verified,
+        findings_in_file: scan.findings.len(),
+        facts: scan.facts.len(),
+        risky_services: scan.exposures.len(),
+        rows_rejected: scan.rejected.len(),
+        rejected: scan.rejected.clone(),
+        unknown_assets: counts.unknown_assets,
+        stale_assets: counts.stale_assets,
+        inputs_version: None,
+        score: None,
+        grade: None,
+    }
+}
+
+/// Reconciles a parsed scan into an organisation and re-rates it.
+pub async fn apply_scan(
+    state: &AppState,
+    org_id: &str,
+    scan: Scan,
+    content_hash: &str,
+    actor: Option<&str>,
+    o: &ImportOptions,
+) -> Result<ImportSummary, ApiError> {
+    let options = reconcile::Options {
+        default_date: o.today,
+        stale_after_days: o.stale_after_days,
+    };
+    let outcome = state
+        .store
+        .import(
+            org_id,
+            content_hash,
+            scan.format.as_str(),
+            actor,
+            |stored| {
+                let r = reconcile::reconcile(stored, &scan, options);
+                let summary = summary_of(&scan, r.counts, content_hash);
+                Ok((
+                    InputsBatch {
+                        assets: r.assets,
+                        findings: r.findings,
+                        ..Default::default()
+                    },
+                    summary,
+                ))
+            },
+        )
+        .await?;
+    let mut summary = match outcome {
+        ImportOutcome::Applied { summary, .. } => summary,
+        ImportOutcome::Duplicate { mut summary, .. } => {
+            summary.duplicate = true;
+            summary
+        }
+    };
+    let rating = live_rating(state, org_id).await?;
+    summary.inputs_version = Some(rating.inputs_version);
+    summary.score = Some(rating.score);
+    summary.grade = Some(rating.grade);
+    Ok(summary)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `nessus`, `nmap` or `csv`.
+    pub format: String,
+    /// CSV only: keep the good rows when some are bad (default false: one bad row fails the
+    /// file and nothing is written).
+    #[serde(default)]
+    pub skip_bad_rows: bool,
+    /// Mark stored assets unseen for this many days as stale (default 90).
+    pub stale_after_days: Option<i64>,
+    /// The scan ran from the internet: every asset it saw is internet-facing (default false).
+    #[serde(default)]
+    pub internet_facing: bool,
+}
+
+/// Import a scan or spreadsheet (the file is the body).
+#[utoipa::path(
+    post, path = "/api/v1/organizations/{id}/imports", operation_id = "import_file", tag = "inputs",
+    params(("id" = String, Path, description = "Organisation id"), ImportQuery),
+    request_body(content = String, description = "The file: Nessus v2 XML, Nmap XML or CSV", content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "What changed, and the new rating", body = ImportSummary),
+        (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The file cannot be read; the detail names the position; nothing written", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn import_file(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> Result<Json<ImportSummary>, ApiError> {
+    let format: ImportFormat = q.format.parse().map_err(|e: String| {
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", e)
+    })?;
+    let stale_after_days = q.stale_after_days.unwrap_or(90);
+    if !(1..=3650).contains(&stale_after_days) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("stale_after_days must be 1 to 3650, got {stale_after_days}"),
+        ));
+    }
+    visible(&state, &p, &id).await?;
+    import_bytes(
+        &state,
+        &p,
+        &id,
+        body,
+        ImportOptions {
+            format,
+            skip_bad_rows: q.skip_bad_rows,
+            stale_after_days,
+            internet_facing: q.internet_facing,
+            today: chrono::Utc::now().date_naive(),
+        },
+    )
+    .await
+    .map(Json)
+}
+
+async fn import_bytes(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    body: Bytes,
+    o: ImportOptions,
+) -> Result<ImportSummary, ApiError> {
+    let hash = cyrisk_ingest::content_hash(&body);
+    let scan = tokio::task::spawn_blocking(move || parse_scan(&body[..], &o))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::invalid(format!("the uploaded file: {e}")))?;
+    apply_scan(state, id, scan, &hash, Some(&p.key_id), &o).await
+}

@@ -1,0 +1,204 @@
+//! `cyrisk import nessus|nmap|csv FILE --org ID`: the same import as `POST
+//! /organizations/{id}/imports`, on the database directly, with a progress bar while the file
+//! streams in.
+
+use std::io::{BufReader, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use cyrisk_api::imports::{ImportFormat, ImportOptions, ImportSummary, apply_scan, parse_scan};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::commands::Format;
+use crate::db::{Db, open, runtime};
+use crate::input_error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Kind {
+    /// Nessus v2 (`.nessus`) XML.
+    Nessus,
+    /// Nmap XML (`nmap -oX`).
+    Nmap,
+    /// CSV of assets or of findings (see examples/assets.csv, examples/findings.csv).
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// What the file holds.
+    #[arg(value_enum)]
+    kind: Kind,
+    /// The file.
+    file: PathBuf,
+    /// The organisation to import into.
+    #[arg(long = "org", value_name = "ID")]
+    org: String,
+    /// CSV: keep the good rows when some are bad (else one bad row fails the file and
+    /// nothing is written).
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Mark stored assets no scan has seen for this many days as stale.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    stale_after_days: i64,
+    /// The scan ran from the internet: every asset it saw is internet-facing.
+    #[arg(long)]
+    internet_facing: bool,
+    #[command(flatten)]
+    db: Db,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Hashes what passes through.
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The 1-based line of a byte offset in a file (for error messages).
+fn line_of(path: &PathBuf, byte: u64) -> Option<u64> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut lines = 1;
+    for b in BufReader::new(f).take(byte).bytes() {
+        if b.ok()? == b'\n' {
+            lines += 1;
+        }
+    }
+    Some(lines)
+}
+
+pub(crate) fn import(a: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let options = ImportOptions {
+        format: match a.kind {
+            Kind::Nessus => ImportFormat::Nessus,
+            Kind::Nmap => ImportFormat::Nmap,
+            Kind::Csv => ImportFormat::Csv,
+        },
+        skip_bad_rows: a.skip_bad_rows,
+        stale_after_days: a.stale_after_days,
+        internet_facing: a.internet_facing,
+        today: chrono::Utc::now().date_naive(),
+    };
+    let file = std::fs::File::open(&a.file)
+        .map_err(|e| input_error(format!("{}: {e}", a.file.display())))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if size >= 8 * 1024 * 1024 {
+        let bar = ProgressBar::new(size);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "reading [{bar:40}] {binary_bytes}/{binary_total_bytes} ({eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut reader = Hashing {
+        inner: bar.wrap_read(file),
+        hash: Sha256::new(),
+    };
+    let parsed = parse_scan(BufReader::with_capacity(256 * 1024, &mut reader), &options);
+    // Hash whatever the parser left unread (a CSV reads to the end; XML may stop at the root).
+    let mut rest = Vec::new();
+    reader
+        .read_to_end(&mut rest)
+        .map_err(|e| input_error(format!("{}: {e}", a.file.display())))?;
+    bar.finish_and_clear();
+    let scan = parsed.map_err(|e| {
+        let at = match e.position {
+            cyrisk_ingest::Position::Byte(b) => match line_of(&a.file, b) {
+                Some(l) => format!("byte {b} (line {l})"),
+                None => format!("byte {b}"),
+            },
+            cyrisk_ingest::Position::Line(l) => format!("line {l}"),
+        };
+        input_error(format!(
+            "{}: {} input, at {at}: {}; nothing was imported",
+            a.file.display(),
+            e.format.as_str(),
+            e.message
+        ))
+    })?;
+    let hash: String = reader
+        .hash
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let summary = runtime()?.block_on(async {
+        let store = open(&a.db).await?;
+        let state = crate::serve::app_state(store.clone())?;
+        let r = apply_scan(&state, &a.org, scan, &hash, Some("cli"), &options).await;
+        store.close().await;
+        r.map_err(|e| {
+            if e.status.is_client_error() {
+                input_error(e.detail)
+            } else {
+                anyhow::anyhow!("{}", e.detail)
+            }
+        })
+    })?;
+    print(&summary, a.format, out)
+}
+
+fn print(s: &ImportSummary, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(s)?)?,
+        Format::Text => {
+            if s.duplicate {
+                writeln!(out, "this file was imported before: nothing changed")?;
+            }
+            writeln!(
+                out,
+                "assets: {} created, {} updated, {} marked stale",
+                s.assets_created, s.assets_updated, s.assets_stale
+            )?;
+            writeln!(
+                out,
+                "findings: {} opened, {} still open, {} closed ({} verified fixed); {} in the file",
+                s.findings_opened,
+                s.findings_still_open,
+                s.findings_closed,
+                s.findings_fix_verified,
+                s.findings_in_file
+            )?;
+            writeln!(
+                out,
+                "facts: {}; risky exposed services: {}; rows rejected: {}",
+                s.facts, s.risky_services, s.rows_rejected
+            )?;
+            for r in &s.rejected {
+                writeln!(out, "  line {}: {}", r.line, r.message)?;
+            }
+            if !s.unknown_assets.is_empty() {
+                writeln!(
+                    out,
+                    "not in the declared inventory: {}",
+                    s.unknown_assets.join(", ")
+                )?;
+            }
+            if !s.stale_assets.is_empty() {
+                writeln!(
+                    out,
+                    "stale (zombie candidates): {}",
+                    s.stale_assets.join(", ")
+                )?;
+            }
+            if let (Some(score), Some(grade)) = (s.score, &s.grade) {
+                writeln!(out, "score: {score} ({grade})")?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! A new scan against what is stored for the organisation (DESIGN.md §2 lifecycle):
+//!
+//! - a finding seen again stays in its state, and its age keeps counting from when it was
+//!   first seen; one that had been fixed and is seen again reopens;
+//! - a finding from the same scanner that is no longer seen on an asset the scan covered moves
+//!   to `fixed_pending_verification` (fixed on the scan date), and one already pending that is
+//!   still absent is `closed`: the second scan verifies the fix;
+//! - findings from other sources (a pentest, a CSV, another scanner) are never closed by it;
+//! - assets the scan saw but the inventory never declared are created with `declared: false`
+//!   (the rating counts them as unknown assets); stored assets no scan has seen for
+//!   `stale_after_days` are marked `stale` (zombie candidates), and seeing one clears it.
+//!
+//! Pure: the stored bundle and the scan in, the rows to write and the counts out.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, NaiveDate};
+use cyrisk_core::asset::Asset;
+use cyrisk_core::bundle::AssessmentBundle;
+use cyrisk_core::finding::{Finding, FindingState};
+use serde::Serialize;
+
+use crate::Scan;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The scan's date when the file records none (and the date fixes and staleness are
+    /// measured at).
+    pub default_date: NaiveDate,
+    /// A stored asset unseen for longer than this is marked stale.
+    pub stale_after_days: i64,
+}
+
+/// What an import changes, counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub assets_created: usize,
+    pub assets_updated: usize,
+    /// Stored assets newly marked stale by this import.
+    pub assets_stale: usize,
+    /// Findings new to the organisation, or reopened after a fix.
+    pub findings_opened: usize,
+    /// Findings seen again while unresolved.
+    pub findings_still_open: usize,
+    /// Findings from the same scanner no longer seen on a scanned asset: moved to
+    /// `fixed_pending_verification`, or to `closed` when already pending.
+    pub findings_closed: usize,
+    /// Of `findings_closed`, those verified fixed (pending → closed).
+    pub findings_fix_verified: usize,
+    /// Scanned assets the inventory does not declare.
+    pub unknown_assets: Vec<String>,
+    /// Stored assets marked stale by this import.
+    pub stale_assets: Vec<String>,
+}
+
+/// The rows to upsert and what they amount to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconciled {
+    pub assets: Vec<Asset>,
+    pub findings: Vec<Finding>,
+    pub counts: Counts,
+    pub scan_date: NaiveDate,
+}
+
+/// The scanner a finding came from: the part of `source` before the first `:`.
+fn scanner(f: &Finding) -> Option<&str> {
+    f.source.as_deref().and_then(|s| s.split(':').next())
+}
+
+fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
+    let mut a = stored.clone();
+    if seen.ip.is_some() {
+        a.ip = seen.ip;
+    }
+    if seen.hostname.is_some() {
+        a.hostname.clone_from(&seen.hostname);
+    }
+    if seen.os.is_some() {
+        a.os.clone_from(&seen.os);
+    }
+    if !seen.services.is_empty() {
+        a.services.clone_from(&seen.services);
+    }
+    if seen.cpe.is_some() {
+        a.cpe.clone_from(&seen.cpe);
+    }
+    for (mine, theirs) in [
+        (&mut a.vendor, &seen.vendor),
+        (&mut a.product, &seen.product),
+        (&mut a.version, &seen.version),
+    ] {
+        if theirs.is_some() {
+            mine.clone_from(theirs);
+        }
+    }
+    a.end_of_life |= seen.end_of_life;
+    a.internet_facing |= seen.internet_facing;
+    a.first_seen = match (a.first_seen, seen.first_seen) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    a.last_seen = match (a.last_seen, seen.last_seen) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    a.stale = false;
+    a
+}
+
+/// Reconciles a scan with the stored inputs.
+pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Reconciled {
+    let scan_date = scan.scan_date.unwrap_or(options.default_date);
+    let mut counts = Counts::default();
+    let stored_assets: HashMap<&str, &Asset> =
+        stored.assets.iter().map(|a| (a.id.as_str(), a)).collect();
+    let mut assets = Vec::new();
+    let scanned: HashSet<&str> = scan.assets.iter().map(|a| a.id.as_str()).collect();
+    for seen in &scan.assets {
+        let merged = match stored_assets.get(seen.id.as_str()) {
+            Some(s) => {
+                let m = merge_asset(s, seen);
+                if &m != *s {
+                    counts.assets_updated += 1;
+                }
+                m
+            }
+            None => {
+                counts.assets_created += 1;
+                let mut a = seen.clone();
+                a.declared = false;
+                a.stale = false;
+                a
+            }
+        };
+        if !merged.declared {
+            counts.unknown_assets.push(merged.id.clone());
+        }
+        assets.push(merged);
+    }
+    let stale_before = scan_date - Duration::days(options.stale_after_days);
+    for a in &stored.assets {
+        if scanned.contains(a.id.as_str()) || a.stale {
+            continue;
+        }
+        if a.last_seen
+            .or(a.first_seen)
+            .is_some_and(|d| d < stale_before)
+        {
+            let mut s = a.clone();
+            s.stale = true;
+            counts.assets_stale += 1;
+            counts.stale_assets.push(s.id.clone());
+            assets.push(s);
+        }
+    }
+
+    let stored_findings: HashMap<&str, &Finding> =
+        stored.findings.iter().map(|f| (f.id.as_str(), f)).collect();
+    let seen_ids: HashSet<&str> = scan.findings.iter().map(|f| f.id.as_str()).collect();
+    let mut findings = Vec::new();
+    for f in &scan.findings {
+        let mut out = f.clone();
+        match stored_findings.get(f.id.as_str()) {
+            Some(g) if g.state == FindingState::FalsePositive => {
+                out.state = g.state;
+                out.first_seen = g.first_seen;
+            }
+            Some(g) if g.state.is_unresolved() => {
+                counts.findings_still_open += 1;
+                out.state = g.state;
+                out.first_seen = g.first_seen.min(f.first_seen);
+                out.fixed_at = None;
+            }
+            Some(_) => {
+                // Fixed before, back now: a new occurrence.
+                counts.findings_opened += 1;
+                out.state = FindingState::Open;
+                out.fixed_at = None;
+            }
+            None => counts.findings_opened += 1,
+        }
+        if stored_findings.get(f.id.as_str()) != Some(&&out) {
+            findings.push(out);
+        }
+    }
+    let scanners: HashSet<&str> = scan.findings.iter().filter_map(scanner).collect();
+    let scan_scanner = match scan.format {
+        crate::Format::Nessus => Some("nessus"),
+        crate::Format::Nmap => Some("nmap"),
+        crate::Format::CsvFindings => Some("csv"),
+        _ => None,
+    };
+    for g in &stored.findings {
+        if seen_ids.contains(g.id.as_str()) || !scanned.contains(g.asset.as_str()) {
+            continue;
+        }
+        let same_scanner =
+            scanner(g).is_some_and(|s| scanners.contains(s) || Some(s) == scan_scanner);
+        if !same_scanner {
+            continue;
+        }
+        let fixed_on = scan_date.max(g.first_seen);
+        let next = match g.state {
+            s if s.is_unresolved() => FindingState::FixedPendingVerification,
+            FindingState::FixedPendingVerification => {
+                counts.findings_fix_verified += 1;
+                FindingState::Closed
+            }
+            _ => continue,
+        };
+        counts.findings_closed += 1;
+        let mut c = g.clone();
+        c.state = next;
+        c.fixed_at = Some(g.fixed_at.unwrap_or(fixed_on));
+        findings.push(c);
+    }
+    Reconciled {
+        assets,
+        findings,
+        counts,
+        scan_date,
+    }
+}
