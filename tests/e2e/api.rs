@@ -162,7 +162,8 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             "/api/v1/organizations/{id}/assets"
             | "/api/v1/organizations/{id}/findings"
             | "/api/v1/organizations/{id}/controls"
-            | "/api/v1/organizations/{id}/incidents",
+            | "/api/v1/organizations/{id}/incidents"
+            | "/api/v1/organizations/{id}/imports",
         ) => {
             if role == Role::Admin || own_tenant {
                 StatusCode::OK
@@ -193,7 +194,8 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             "/api/v1/organizations/{id}/assets"
             | "/api/v1/organizations/{id}/assets/{asset_id}"
             | "/api/v1/organizations/{id}/controls"
-            | "/api/v1/organizations/{id}/incidents",
+            | "/api/v1/organizations/{id}/incidents"
+            | "/api/v1/organizations/{id}/imports",
         ) => {
             if role == Role::Admin || own_tenant {
                 StatusCode::OK
@@ -238,7 +240,10 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                     // A finding that exists in each organisation.
                     let finding = if own_tenant { "P-2" } else { "F-101" };
                     let asset = if own_tenant { "portal" } else { "erp" };
-                    let uri = path.replace("{id}", org).replace("{finding_id}", finding).replace("{asset_id}", asset);
+                    let mut uri = path.replace("{id}", org).replace("{finding_id}", finding).replace("{asset_id}", asset);
+                    if path.ends_with("/imports") {
+                        uri.push_str("?format=csv");
+                    }
                     let body = match method {
                         "post" if path == "/api/v1/quotes" => Some(
                             serde_json::json!({ "organization_id": org, "deductible": 100000.0, "limit": 5000000.0, "trials": 2000 })
@@ -249,6 +254,7 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                                                 "deductible": 100000.0, "limit": 5000000.0, "premium": 42000.0 })
                                 .to_string(),
                         ),
+                        "post" if path.ends_with("/imports") => Some("id,kind\nscanned-1,host\n".to_owned()),
                         "post" if path.ends_with("/assets") => Some(r#"[{"id": "new-host", "kind": "host"}]"#.to_owned()),
                         "post" if path.ends_with("/findings") => Some(
                             serde_json::json!([{ "id": "NEW-1", "asset": asset, "first_seen": "2026-01-01", "severity": "high" }])
@@ -870,5 +876,69 @@ fn policies_and_assignments_grant_exactly_the_organisations_they_name() {
             log.iter()
                 .any(|e| e.action == "key.assign" && e.key_id.as_deref() == Some("test"))
         );
+    });
+}
+
+#[test]
+fn imports_over_http_summarise_and_refuse_bad_files_whole() {
+    runtime().block_on(async {
+        let w = world("imports", Options::default()).await;
+        let key = w
+            .keys
+            .iter()
+            .find(|(r, _)| *r == Role::Assessor)
+            .map(|(_, k)| k.to_owned());
+        let base = format!("/api/v1/organizations/{}/imports", w.own);
+        let sample = std::fs::read(root().join("data/samples/ms2_scan.nessus")).unwrap();
+        let post = |query: &str, body: Vec<u8>| {
+            let app = w.app.clone();
+            let uri = format!("{base}?{query}");
+            let key = key.clone();
+            async move {
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri(uri)
+                    .header("authorization", format!("Bearer {}", key.unwrap()))
+                    .header("content-type", "application/octet-stream")
+                    .body(Body::from(body))
+                    .unwrap();
+                let res = app.oneshot(req).await.unwrap();
+                let status = res.status();
+                let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                )
+            }
+        };
+        let before = w.store.counts(&w.own).await.unwrap();
+        let (s, j) = post("format=nessus", sample[..sample.len() / 3].to_vec()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(j["detail"].as_str().unwrap().contains("byte"), "{j}");
+        assert_eq!(
+            w.store.counts(&w.own).await.unwrap(),
+            before,
+            "nothing written"
+        );
+        let (s, j) = post("format=docx", sample.clone()).await;
+        assert_eq!(
+            (s, j["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_query"))
+        );
+
+        let (s, j) = post("format=nessus&internet_facing=true", sample.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        assert_eq!(
+            (j["findings_opened"].as_u64(), j["facts"].as_u64()),
+            (Some(50), Some(131))
+        );
+        assert!(j["score"].is_i64() && j["grade"].is_string());
+        let (_, again) = post("format=nessus&internet_facing=true", sample).await;
+        assert_eq!(again["duplicate"], true);
+        assert_eq!(again["inputs_version"], j["inputs_version"]);
+        let host = w.store.asset(&w.own, "192.168.79.128").await.unwrap();
+        assert!(host.internet_facing && !host.declared);
     });
 }

@@ -4,6 +4,7 @@ mod api;
 mod architecture;
 mod cli;
 mod golden;
+mod ingest;
 mod plan;
 mod portfolio;
 mod rating_props;

@@ -141,6 +141,11 @@ impl Scan {
     }
 }
 
+/// The largest single XML element or text run the readers accept, in bytes.
+pub fn xml_limit() -> usize {
+    xml::MAX_EVENT_BYTES
+}
+
 /// The SHA-256 of an input, hex: the key that makes importing the same file twice a no-op.
 pub fn content_hash(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

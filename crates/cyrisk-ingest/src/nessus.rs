@@ -215,11 +215,7 @@ fn item_field(i: &mut Item, field: &str, text: &str) {
     let value = text.trim();
     let some = || Some(value.to_owned()).filter(|v| !v.is_empty());
     match field {
-        "cve" => {
-            if !value.is_empty() {
-                i.cves.push(value.to_owned());
-            }
-        }
+        "cve" if !value.is_empty() => i.cves.push(value.to_owned()),
         "cvss_vector" => i.cvss2_vector = some(),
         "cvss_base_score" => i.cvss2_score = some(),
         "cvss3_vector" => i.cvss3_vector = some(),
