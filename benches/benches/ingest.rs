@@ -23,7 +23,12 @@ fn main() {
         f.write_all(head.as_bytes()).unwrap();
         let mut written = head.len();
         while written < target {
-            let ip = format!("10.{}.{}.{}", hosts / 65536, (hosts / 256) % 256, hosts % 256);
+            let ip = format!(
+                "10.{}.{}.{}",
+                hosts / 65536,
+                (hosts / 256) % 256,
+                hosts % 256
+            );
             let block = host.replace("192.168.79.128", &ip);
             f.write_all(block.as_bytes()).unwrap();
             written += block.len();

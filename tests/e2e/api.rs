@@ -85,6 +85,7 @@ async fn world(name: &str, options: Options) -> World {
         severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
         pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
         metrics: Arc::new(Metrics::default()),
+        feeds: Default::default(),
     };
     World {
         app: cyrisk_api::app(state.clone(), &options),
@@ -208,6 +209,10 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             (Role::Admin, _) | (Role::Insurer, true) => StatusCode::OK,
             (Role::Insurer, false) => StatusCode::NOT_FOUND,
         },
+        ("post", "/api/v1/feeds/kev" | "/api/v1/feeds/epss") => match role {
+            Role::Admin => StatusCode::OK,
+            _ => StatusCode::FORBIDDEN,
+        },
         ("post", "/api/v1/policies") => match (role, own_tenant) {
             (Role::Enterprise | Role::Assessor, _) => StatusCode::FORBIDDEN,
             (Role::Admin, _) | (Role::Insurer, true) => StatusCode::CREATED,
@@ -253,6 +258,12 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             serde_json::json!({ "organization_id": org, "starts_on": "2026-01-01", "ends_on": "2026-12-31",
                                                 "deductible": 100000.0, "limit": 5000000.0, "premium": 42000.0 })
                                 .to_string(),
+                        ),
+                        "post" if path == "/api/v1/feeds/kev" => {
+                            Some(std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap())
+                        }
+                        "post" if path == "/api/v1/feeds/epss" => Some(
+                            "#model_version:v2025.03.14,score_date:2025-08-27T00:00:00+0000\ncve,epss,percentile\nCVE-2021-44228,0.97,1.0\n".to_owned(),
                         ),
                         "post" if path.ends_with("/imports") => Some("id,kind\nscanned-1,host\n".to_owned()),
                         "post" if path.ends_with("/assets") => Some(r#"[{"id": "new-host", "kind": "host"}]"#.to_owned()),
@@ -940,5 +951,101 @@ fn imports_over_http_summarise_and_refuse_bad_files_whole() {
         assert_eq!(again["inputs_version"], j["inputs_version"]);
         let host = w.store.asset(&w.own, "192.168.79.128").await.unwrap();
         assert!(host.internet_facing && !host.declared);
+    });
+}
+
+#[test]
+fn a_newer_feed_snapshot_rerates_only_the_organisations_it_affects() {
+    runtime().block_on(async {
+        let w = world("feeds", Options::default()).await;
+        let key = |role: Role| {
+            w.keys
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, k)| k.to_owned())
+                .unwrap()
+        };
+        let admin = key(Role::Admin);
+        // A third organisation with an open finding on CVE-2021-23017, which the bundled
+        // catalogue (2025.08.25) does not list.
+        let sme = w
+            .store
+            .load_bundle(
+                None,
+                &cyrisk_core::Bundle::from_json(&example("sme-external-scan")).unwrap(),
+                None,
+            )
+            .await
+            .unwrap()
+            .org_id;
+        let mut scores = std::collections::BTreeMap::new();
+        for org in [&w.own, &w.other, &sme] {
+            let (_, _, r) = call(
+                &w.app,
+                Method::GET,
+                &format!("/api/v1/organizations/{org}/rating"),
+                Some(&admin),
+                None,
+            )
+            .await;
+            scores.insert(org.clone(), r["score"].as_i64().unwrap());
+        }
+        let kev_text = std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap();
+        let mut kev: serde_json::Value = serde_json::from_str(&kev_text).unwrap();
+        kev["catalogVersion"] = "2025.08.26".into();
+        let mut added = kev["vulnerabilities"][0].clone();
+        added["cveID"] = "CVE-2021-23017".into();
+        kev["vulnerabilities"].as_array_mut().unwrap().push(added);
+        let post = |path: &str, body: String, k: &str| {
+            let app = w.app.clone();
+            let (path, k) = (path.to_owned(), k.to_owned());
+            async move { call(&app, Method::POST, &path, Some(&k), Some(body)).await }
+        };
+        // Only admins load feeds; a malformed catalogue is refused.
+        let (s, _, _) = post("/api/v1/feeds/kev", kev.to_string(), &key(Role::Insurer)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _, j) = post("/api/v1/feeds/kev", "{\"catalogVersion\": ".into(), &admin).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+
+        let (s, _, j) = post("/api/v1/feeds/kev", kev.to_string(), &admin).await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        assert_eq!(j["changed_cves"], 1);
+        let rerated = j["rerated"].as_array().unwrap();
+        assert_eq!(rerated.len(), 1, "{j}");
+        assert_eq!(rerated[0]["org_id"], sme.as_str());
+        assert_eq!(rerated[0]["score_before"], scores[&sme]);
+        assert!(rerated[0]["score"].as_i64().unwrap() < scores[&sme], "a KEV listing lowers it");
+        // The same file again changes nothing.
+        let (_, _, again) = post("/api/v1/feeds/kev", kev.to_string(), &admin).await;
+        assert_eq!((again["duplicate"].as_bool(), again["rerated"].as_array().map(Vec::len)), (Some(true), Some(0)));
+
+        // The live rating records the snapshots it used; the others' ratings are untouched.
+        let (_, _, live) = call(&w.app, Method::GET, &format!("/api/v1/organizations/{sme}/rating"), Some(&admin), None).await;
+        assert_eq!(live["score"], rerated[0]["score"]);
+        assert!(live["feeds"].as_str().unwrap().contains("2025.08.26"), "{live}");
+        for org in [&w.own, &w.other] {
+            let history = w.store.ratings(org, 10).await.unwrap();
+            assert_eq!(history.len(), 1, "{org} was not re-rated");
+        }
+
+        // EPSS: a gzip file moving that CVE's score re-rates the same organisation only.
+        let csv = "#model_version:v2025.03.14,score_date:2025-08-27T00:00:00+0000\ncve,epss,percentile\nCVE-2021-23017,0.91,0.99\nCVE-1999-0001,0.5,0.5\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/feeds/epss")
+            .header("authorization", format!("Bearer {admin}"))
+            .body(Body::from(gz.finish().unwrap()))
+            .unwrap();
+        let res = w.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let j: serde_json::Value =
+            serde_json::from_slice(&axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()).unwrap();
+        assert_eq!((j["entries"].as_i64(), j["changed_cves"].as_i64()), (Some(2), Some(2)));
+        assert_eq!(j["rerated"].as_array().unwrap().len(), 1);
+        let (s, _, j) = post("/api/v1/feeds/epss", "cve,epss\nCVE-2021-23017,0.5\n".into(), &admin).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(j["detail"].as_str().unwrap().contains("line 1"), "{j}");
     });
 }

@@ -183,7 +183,12 @@ fn ratings_are_an_immutable_history() {
             let org = s.load_bundle(None, &b, None).await.unwrap();
             let m = RatingModel::builtin();
             let r1 = s
-                .insert_rating(&org.org_id, &rate(&b, &m, as_of()), org.inputs_version)
+                .insert_rating(
+                    &org.org_id,
+                    &rate(&b, &m, as_of()),
+                    org.inputs_version,
+                    Some(r#"{"kev":"2025.08.25"}"#),
+                )
                 .await
                 .unwrap();
             let r2 = s
@@ -191,6 +196,7 @@ fn ratings_are_an_immutable_history() {
                     &org.org_id,
                     &rate(&b, &m, as_of().pred_opt().unwrap()),
                     org.inputs_version,
+                    None,
                 )
                 .await
                 .unwrap();
@@ -531,6 +537,41 @@ fn policies_link_their_insurer_and_know_their_phase() {
             bad.premium = -1.0;
             assert!(s.create_policy(&bad, None).await.is_err());
             assert_eq!(s.policies(&org).await.unwrap().len(), 1);
+        }
+        finish(all).await;
+    });
+}
+
+#[test]
+fn feed_snapshots_keep_their_bytes_and_load_once() {
+    runtime().block_on(async {
+        let all = backends("feeds").await;
+        for f in &all {
+            let s = &f.store;
+            assert!(s.latest_feed("kev").await.unwrap().is_none());
+            let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+            let (a, new) = s
+                .insert_feed("epss", "2026-11-20", "hash-a", 2, &data, Some("tester"))
+                .await
+                .unwrap();
+            assert!(new);
+            assert_eq!(s.feed_data(&a.id).await.unwrap(), data, "{:?}", s.backend());
+            let (again, new) = s
+                .insert_feed("epss", "2026-11-20", "hash-a", 2, &data, None)
+                .await
+                .unwrap();
+            assert!(!new);
+            assert_eq!(again.id, a.id);
+            let (b, _) = s
+                .insert_feed("epss", "2026-11-21", "hash-b", 3, b"x", None)
+                .await
+                .unwrap();
+            assert_eq!(s.latest_feed("epss").await.unwrap().unwrap().id, b.id);
+            assert_eq!(
+                s.feed_before("epss", &b.id).await.unwrap().unwrap().id,
+                a.id
+            );
+            assert!(s.latest_feed("kev").await.unwrap().is_none());
         }
         finish(all).await;
     });

@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod error;
+pub mod feeds;
 mod findings;
 mod health;
 pub mod imports;
@@ -39,8 +40,9 @@ pub struct Metrics {
     pub server_errors: AtomicU64,
 }
 
-/// Everything a handler needs. Nothing here changes while serving, so replicas sharing one
-/// database behave as one service.
+/// Everything a handler needs. Nothing here that matters changes while serving (the feed
+/// cache only holds immutable snapshots), so replicas sharing one database behave as one
+/// service.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
@@ -49,6 +51,8 @@ pub struct AppState {
     pub severity: Arc<SeverityModel>,
     pub pricing: Arc<PricingModel>,
     pub metrics: Arc<Metrics>,
+    /// Parsed threat-intelligence snapshots by id (immutable, so a cache cannot go stale).
+    pub feeds: Arc<feeds::FeedCache>,
 }
 
 /// Limits and options of the service.
@@ -80,6 +84,7 @@ impl Default for Options {
         (name = "findings", description = "Findings and their lifecycle"),
         (name = "inputs", description = "Assets, control results and incidents"),
         (name = "quotes", description = "Priced layers and bound policies"),
+        (name = "feeds", description = "Threat-intelligence snapshots (KEV, EPSS)"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -122,6 +127,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(findings::list_finding_history))
         .routes(routes!(inputs::list_assets, inputs::upsert_assets))
         .routes(routes!(imports::import_file))
+        .routes(routes!(feeds::load_kev))
+        .routes(routes!(feeds::load_epss))
         .routes(routes!(inputs::get_asset))
         .routes(routes!(inputs::list_controls, inputs::upsert_controls))
         .routes(routes!(inputs::list_incidents, inputs::upsert_incidents))

@@ -77,6 +77,8 @@ pub struct RatingRecord {
     pub model_version: String,
     pub score: i64,
     pub grade: String,
+    /// The threat-intelligence snapshots used: `{"kev": version, "epss": version}` (JSON text).
+    pub feeds: Option<String>,
     /// The rating: score, grade, probability, factors with points, reasons, confidence,
     /// warnings and model (as `cyrisk rate --format json` prints it).
     #[schema(value_type = RatingDoc)]
@@ -96,6 +98,7 @@ impl TryFrom<RawRating> for RatingRecord {
             model_version: r.model_version,
             score: r.score,
             grade: r.grade,
+            feeds: r.feeds,
             rating: serde_json::value::RawValue::from_string(r.rating)
                 .map_err(ApiError::internal)?,
         })
@@ -114,6 +117,7 @@ impl From<StoredRating> for RatingRecord {
             model_version: r.model_version,
             score: r.score,
             grade: r.grade,
+            feeds: r.feeds,
             rating: serde_json::value::to_raw_value(&r.rating).unwrap_or_else(|_| {
                 serde_json::value::RawValue::from_string("null".to_owned()).expect("valid JSON")
             }),
@@ -330,6 +334,13 @@ pub(crate) async fn live_rating(state: &AppState, id: &str) -> Result<RatingReco
     {
         return latest.try_into();
     }
+    compute_rating(state, id).await
+}
+
+/// Computes an organisation's rating now from its stored inputs and the latest
+/// threat-intelligence snapshots (on the blocking pool), and stores it.
+pub(crate) async fn compute_rating(state: &AppState, id: &str) -> Result<RatingRecord, ApiError> {
+    let today = chrono::Utc::now().date_naive();
     let org = state.store.organization(id).await?;
     let mut bundle = state
         .store
@@ -337,7 +348,8 @@ pub(crate) async fn live_rating(state: &AppState, id: &str) -> Result<RatingReco
         .await?
         .validate()
         .map_err(ApiError::internal)?;
-    bundle.apply_kev(&state.kev);
+    let feeds = crate::feeds::current(state).await?;
+    feeds.apply(&mut bundle);
     let model = state.model.clone();
     // The rating is CPU work: keep it off the async workers.
     let rating = tokio::task::spawn_blocking(move || cyrisk_core::rate(&bundle, &model, today))
@@ -345,7 +357,7 @@ pub(crate) async fn live_rating(state: &AppState, id: &str) -> Result<RatingReco
         .map_err(ApiError::internal)?;
     Ok(state
         .store
-        .insert_rating(id, &rating, org.inputs_version)
+        .insert_rating(id, &rating, org.inputs_version, Some(&feeds.label))
         .await?
         .into())
 }
@@ -414,7 +426,7 @@ pub async fn get_plan(
         .await?
         .validate()
         .map_err(ApiError::internal)?;
-    bundle.apply_kev(&state.kev);
+    crate::feeds::current(&state).await?.apply(&mut bundle);
     let model = state.model.clone();
     let today = chrono::Utc::now().date_naive();
     let plan = tokio::task::spawn_blocking(move || cyrisk_core::plan(&bundle, &model, today, top))

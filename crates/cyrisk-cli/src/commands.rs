@@ -60,6 +60,9 @@ enum Command {
     Keys(crate::db::KeysCommand),
     /// Import a scan or spreadsheet into an organisation: reconcile, re-rate, summarise.
     Import(crate::import::ImportArgs),
+    /// Threat-intelligence feeds (KEV, EPSS).
+    #[command(subcommand)]
+    Feeds(crate::import::FeedsCommand),
     /// Print the JSON Schema of the assessment bundle format.
     Schema,
 }
@@ -169,6 +172,7 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Orgs(cmd) => crate::db::orgs(&cmd, out),
         Command::Keys(cmd) => crate::db::keys(&cmd, out),
         Command::Import(a) => crate::import::import(&a, out),
+        Command::Feeds(cmd) => crate::import::feeds(&cmd, out),
         Command::Schema => {
             writeln!(out, "{}", cyrisk_core::bundle::json_schema())?;
             Ok(())

@@ -202,3 +202,79 @@ fn print(s: &ImportSummary, format: Format, out: &mut dyn Write) -> anyhow::Resu
     }
     Ok(())
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FeedKindArg {
+    /// The CISA KEV catalogue (known_exploited_vulnerabilities.json).
+    Kev,
+    /// The EPSS daily scores (epss_scores-YYYY-MM-DD.csv, plain or .gz).
+    Epss,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum FeedsCommand {
+    /// Load a snapshot: store it (versioned), then re-rate the organisations it affects.
+    Load {
+        #[arg(value_enum)]
+        kind: FeedKindArg,
+        file: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+pub(crate) fn feeds(cmd: &FeedsCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    let FeedsCommand::Load {
+        kind,
+        file,
+        db,
+        format,
+    } = cmd;
+    let bytes = std::fs::read(file).map_err(|e| input_error(format!("{}: {e}", file.display())))?;
+    let kind = match kind {
+        FeedKindArg::Kev => cyrisk_api::feeds::FeedKind::Kev,
+        FeedKindArg::Epss => cyrisk_api::feeds::FeedKind::Epss,
+    };
+    let summary = runtime()?.block_on(async {
+        let store = open(db).await?;
+        let state = crate::serve::app_state(store.clone())?;
+        let r = cyrisk_api::feeds::load(&state, kind, bytes.into(), Some("cli")).await;
+        store.close().await;
+        r.map_err(|e| {
+            if e.status.is_client_error() {
+                input_error(format!("{}: {}", file.display(), e.detail))
+            } else {
+                anyhow::anyhow!("{}", e.detail)
+            }
+        })
+    })?;
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,
+        Format::Text => {
+            if summary.duplicate {
+                writeln!(out, "this file was loaded before: nothing changed")?;
+            }
+            writeln!(
+                out,
+                "{} {}: {} entries; {} CVEs new or moved; {} organisations re-rated",
+                summary.kind,
+                summary.version,
+                summary.entries,
+                summary.changed_cves,
+                summary.rerated.len()
+            )?;
+            for r in &summary.rerated {
+                writeln!(
+                    out,
+                    "  {}: {} → {}",
+                    r.org_id,
+                    r.score_before.map_or("-".to_owned(), |s| s.to_string()),
+                    r.score
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -111,5 +111,6 @@ pub(crate) fn app_state(store: cyrisk_store::Store) -> anyhow::Result<AppState> 
         severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
         pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
         metrics: Arc::new(Metrics::default()),
+        feeds: Default::default(),
     })
 }

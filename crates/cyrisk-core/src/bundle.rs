@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::asset::Asset;
 use crate::control::{ControlId, ControlResult};
-use crate::finding::Finding;
+use crate::finding::{Cve, Finding};
 use crate::incident::Incident;
 use crate::kev::KevCatalog;
 use crate::profile::Profile;
+use crate::units::Probability;
 
 /// The version of the bundle format this build reads and writes.
 pub const BUNDLE_SCHEMA_VERSION: u32 = 1;
@@ -293,6 +294,19 @@ impl Bundle {
             }
         }
         changed
+    }
+
+    /// Sets the EPSS probability of findings whose CVE `lookup` (the latest feed snapshot)
+    /// knows, replacing an older value from the scanner; returns how many it set.
+    pub fn apply_epss(&mut self, lookup: impl Fn(&Cve) -> Option<Probability>) -> usize {
+        let mut filled = 0;
+        for f in &mut self.raw.findings {
+            if let Some(p) = f.cve.as_ref().and_then(&lookup) {
+                f.epss = Some(p);
+                filled += 1;
+            }
+        }
+        filled
     }
 
     /// Mutable access for what-if analysis; the changes it allows (state, flags) cannot break

@@ -97,6 +97,11 @@ impl KevCatalog {
         Ok(cat)
     }
 
+    /// Every CVE in the catalogue (in no particular order).
+    pub fn cves(&self) -> impl Iterator<Item = &Cve> {
+        self.cves.keys()
+    }
+
     pub fn len(&self) -> usize {
         self.cves.len()
     }

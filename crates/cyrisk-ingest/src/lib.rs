@@ -11,6 +11,7 @@
 
 pub mod csv;
 pub mod exposure;
+pub mod feeds;
 pub mod nessus;
 pub mod nmap;
 pub mod reconcile;

@@ -7,6 +7,7 @@
 //! backend has its own migrations (`migrations/{sqlite,postgres}`), embedded in the binary.
 //! Every bulk write is one transaction: all or nothing.
 
+mod feeds;
 mod imports;
 mod inputs;
 mod keys;
@@ -20,6 +21,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+pub use feeds::FeedSnapshot;
 pub use imports::ImportOutcome;
 pub use inputs::{InputsBatch, UpsertSummary};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};

@@ -36,6 +36,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "imports",
         include_str!("../migrations/sqlite/0005_imports.sql"),
     ),
+    (
+        6,
+        "feeds",
+        include_str!("../migrations/sqlite/0006_feeds.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -62,6 +67,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "imports",
         include_str!("../migrations/postgres/0005_imports.sql"),
+    ),
+    (
+        6,
+        "feeds",
+        include_str!("../migrations/postgres/0006_feeds.sql"),
     ),
 ];
 

@@ -18,6 +18,8 @@ pub struct StoredRating {
     pub model_version: String,
     pub score: i64,
     pub grade: String,
+    /// The threat-intelligence snapshots the rating used (`{"kev": version, "epss": version}`).
+    pub feeds: Option<String>,
     pub rating: serde_json::Value,
 }
 
@@ -44,6 +46,7 @@ pub struct RawRating {
     pub model_version: String,
     pub score: i64,
     pub grade: String,
+    pub feeds: Option<String>,
     pub rating: String,
 }
 
@@ -61,6 +64,7 @@ impl RawRating {
             model_version: r.try_get("model_version")?,
             score: r.try_get("score")?,
             grade: r.try_get("grade")?,
+            feeds: r.try_get("feeds")?,
             rating: r.try_get("rating")?,
         })
     }
@@ -79,6 +83,7 @@ impl RawRating {
             model_version: self.model_version,
             score: self.score,
             grade: self.grade,
+            feeds: self.feeds,
             rating,
         })
     }
@@ -90,6 +95,7 @@ impl Store {
         org_id: &str,
         rating: &Rating,
         inputs_version: i64,
+        feeds: Option<&str>,
     ) -> Result<StoredRating> {
         let value = serde_json::to_value(rating).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let stored = StoredRating {
@@ -102,11 +108,12 @@ impl Store {
             model_version: rating.model.version.clone(),
             score: i64::from(rating.score),
             grade: rating.grade.clone(),
+            feeds: feeds.map(str::to_owned),
             rating: value,
         };
         sqlx::query(
-            "INSERT INTO ratings (id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO ratings (id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating, feeds) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&stored.id)
         .bind(&stored.org_id)
@@ -118,6 +125,7 @@ impl Store {
         .bind(stored.score)
         .bind(&stored.grade)
         .bind(stored.rating.to_string())
+        .bind(&stored.feeds)
         .execute(&self.pool)
         .await?;
         Ok(stored)
@@ -135,7 +143,7 @@ impl Store {
     /// The newest ratings first, each rating document as stored (no parsing).
     pub async fn ratings_raw(&self, org_id: &str, limit: i64) -> Result<Vec<RawRating>> {
         sqlx::query(
-            "SELECT id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating \
+            "SELECT id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating, feeds \
              FROM ratings WHERE org_id = $1 ORDER BY computed_at DESC, id DESC LIMIT $2",
         )
         .bind(org_id)
@@ -219,7 +227,7 @@ impl Store {
     ) -> Result<Option<(i64, Option<RawRating>)>> {
         let row = sqlx::query(
             "SELECT o.inputs_version AS current_version, r.id, r.computed_at, r.as_of, r.inputs_version, r.model_id, \
-             r.model_version, r.score, r.grade, r.rating \
+             r.model_version, r.score, r.grade, r.rating, r.feeds \
              FROM organizations o LEFT JOIN ratings r ON r.id = ( \
                SELECT id FROM ratings WHERE org_id = o.id ORDER BY computed_at DESC, id DESC LIMIT 1) \
              WHERE o.id = $1",
