@@ -1,10 +1,14 @@
 //! Ingest speed and memory: a ~100 MB Nessus v2 file (the shared sample's host repeated under
-//! different addresses) parsed from disk, streamed. Prints the best of three parses and the
-//! process's peak RSS against the file's size.
+//! different addresses) parsed from disk, streamed: the best of three parses and the
+//! process's peak RSS against the file's size. Then a full-size EPSS file (310,000 rows, plain
+//! and gzip) loaded the way `cyrisk feeds load epss` does: parsed, stored as a snapshot in a
+//! fresh SQLite database, compared with the previous snapshot (a full day's file against the
+//! one before, so every row is compared).
 //!
 //! `cargo bench -p cyrisk-benches --bench ingest`
 
 use std::io::{BufReader, Write};
+
 use std::time::Instant;
 
 use cyrisk_benches::peak_rss_kib;
@@ -70,4 +74,70 @@ fn main() {
         );
     }
     std::fs::remove_file(&path).ok();
+    epss(&root);
+}
+
+fn epss_file(day: u32, rows: usize) -> Vec<u8> {
+    let mut s = format!(
+        "#model_version:v2025.03.14,score_date:2026-11-{day:02}T12:55:00+0000\ncve,epss,percentile\n"
+    );
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(day);
+    for i in 0..rows {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let p = (state % 100_000) as f64 / 100_000.0;
+        s.push_str(&format!(
+            "CVE-{}-{:05},{p:.5},{:.5}\n",
+            1999 + i % 27,
+            i,
+            (i as f64) / rows as f64
+        ));
+    }
+    s.into_bytes()
+}
+
+fn epss(root: &std::path::Path) {
+    use cyrisk_api::feeds::{FeedKind, load};
+    let rows = 310_000;
+    let (day1, day2) = (epss_file(20, rows), epss_file(21, rows));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&day2).unwrap();
+    let day2_gz = gz.finish().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (what, file) in [("plain", day2.clone()), ("gzip", day2_gz)] {
+        let mut best = f64::INFINITY;
+        for run in 0..3 {
+            let dir = root.join(format!("target/bench-epss-{what}-{run}"));
+            std::fs::remove_dir_all(&dir).ok();
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("cyrisk.db").display());
+            let elapsed = rt.block_on(async {
+                let store = cyrisk_store::Store::open(&url).await.unwrap();
+                let state = cyrisk_benches::app_state(store.clone());
+                load(&state, FeedKind::Epss, day1.clone().into(), None)
+                    .await
+                    .unwrap();
+                let t = Instant::now();
+                let s = load(&state, FeedKind::Epss, file.clone().into(), None)
+                    .await
+                    .unwrap();
+                let e = t.elapsed().as_secs_f64();
+                assert_eq!(s.entries, rows as i64);
+                store.close().await;
+                e
+            });
+            best = best.min(elapsed);
+            std::fs::remove_dir_all(&dir).ok();
+        }
+        println!(
+            "epss ({what}, {:.1} MB): {rows} rows parsed, stored and compared with the previous day: best of 3 {:.2} s",
+            file.len() as f64 / 1e6,
+            best
+        );
+    }
 }
