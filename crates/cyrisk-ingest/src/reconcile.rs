@@ -6,9 +6,10 @@
 //!   to `fixed_pending_verification` (fixed on the scan date), and one already pending that is
 //!   still absent is `closed`: the second scan verifies the fix;
 //! - findings from other sources (a pentest, a CSV, another scanner) are never closed by it;
-//! - assets the scan saw but the inventory never declared are created with `declared: false`
-//!   (the rating counts them as unknown assets); stored assets no scan has seen for
-//!   `stale_after_days` are marked `stale` (zombie candidates), and seeing one clears it.
+//! - assets a scanner saw but the inventory never declared are created with `declared: false`
+//!   (the rating counts them as unknown assets); stored assets a scan import finds unseen for
+//!   `stale_after_days` are marked `stale` (zombie candidates), and seeing one clears it. A CSV
+//!   of assets is a declaration: it neither flags nor marks stale.
 //!
 //! Pure: the stored bundle and the scan in, the rows to write and the counts out.
 
@@ -110,6 +111,7 @@ fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
 /// Reconciles a scan with the stored inputs.
 pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Reconciled {
     let scan_date = scan.scan_date.unwrap_or(options.default_date);
+    let discovery = matches!(scan.format, crate::Format::Nessus | crate::Format::Nmap);
     let mut counts = Counts::default();
     let stored_assets: HashMap<&str, &Asset> =
         stored.assets.iter().map(|a| (a.id.as_str(), a)).collect();
@@ -127,7 +129,11 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
             None => {
                 counts.assets_created += 1;
                 let mut a = seen.clone();
-                a.declared = false;
+                // A scanner finds what is there, not what was declared; a spreadsheet of
+                // assets is a declaration and says so itself (`declared` column).
+                if discovery {
+                    a.declared = false;
+                }
                 a.stale = false;
                 a
             }
@@ -139,7 +145,8 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
     }
     let stale_before = scan_date - Duration::days(options.stale_after_days);
     for a in &stored.assets {
-        if scanned.contains(a.id.as_str()) || a.stale {
+        // Only a scan is evidence of what is (not) there.
+        if !discovery || scanned.contains(a.id.as_str()) || a.stale {
             continue;
         }
         if a.last_seen
@@ -219,5 +226,56 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
         findings,
         counts,
         scan_date,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(id: &str, last_seen: &str) -> Asset {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "kind": "host", "last_seen": last_seen, "first_seen": last_seen
+        }))
+        .unwrap()
+    }
+
+    fn stored(assets: Vec<Asset>) -> AssessmentBundle {
+        serde_json::from_value(serde_json::json!({
+            "profile": { "name": "x", "industry": "retail", "annual_revenue": 1e8,
+                         "employees": 100, "region": "CN-BJ" },
+        }))
+        .map(|mut b: AssessmentBundle| {
+            b.assets = assets;
+            b
+        })
+        .unwrap()
+    }
+
+    fn options() -> Options {
+        Options {
+            default_date: "2026-06-01".parse().unwrap(),
+            stale_after_days: 90,
+        }
+    }
+
+    #[test]
+    fn scans_flag_unknown_and_stale_assets_spreadsheets_do_not() {
+        let old = asset("old", "2026-01-01");
+        let recent = asset("recent", "2026-05-01");
+        let b = stored(vec![old, recent]);
+        let mut scan = Scan::new(crate::Format::Nmap);
+        scan.assets.push(asset("new", "2026-06-01"));
+        scan.scan_date = Some("2026-06-01".parse().unwrap());
+        let r = reconcile(&b, &scan, options());
+        assert_eq!(r.counts.unknown_assets, ["new"]);
+        assert_eq!(r.counts.stale_assets, ["old"]);
+        assert!(r.assets.iter().any(|a| a.id == "old" && a.stale));
+
+        let mut csv = Scan::new(crate::Format::CsvAssets);
+        csv.assets.push(asset("new", "2026-06-01"));
+        let r = reconcile(&b, &csv, options());
+        assert!(r.counts.unknown_assets.is_empty() && r.counts.stale_assets.is_empty());
+        assert!(r.assets[0].declared);
     }
 }
