@@ -68,6 +68,7 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
                         name: None,
                         product: None,
                         version: None,
+                        cpe: None,
                     })
                     .collect(),
                 vendor: None,
@@ -89,6 +90,7 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
                 last_seen: Some(today - Duration::days(rng.below(250) as i64)),
                 os: None,
                 stale: false,
+                facts: Vec::new(),
             }
         })
         .collect();

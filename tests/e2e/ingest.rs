@@ -54,6 +54,12 @@ fn the_shared_nessus_sample_reads_right_and_rates() {
             .iter()
             .any(|s| s.port == 3306 && s.name.as_deref() == Some("mysql"))
     );
+    assert_eq!(
+        host.facts.len(),
+        131,
+        "informational items are kept on the asset"
+    );
+    assert!(host.facts.iter().any(|f| f.source == "nessus:19506"));
     assert_eq!(scan.scan_date, Some("2025-11-15".parse().unwrap()));
     let with_cve = scan.findings.iter().filter(|f| f.cve.is_some()).count();
     assert!(with_cve >= 20, "{with_cve} findings with a CVE");
@@ -187,6 +193,7 @@ fn an_nmap_scan_of_loopback_services_reads_as_assets_and_exposures() {
     assert_eq!(host.ip, Some("127.0.0.1".parse().unwrap()));
     let pg = host.services.iter().find(|s| s.port == 5432).unwrap();
     assert_eq!(pg.name.as_deref(), Some("postgresql"));
+    assert_eq!(pg.cpe.as_deref(), Some("cpe:/a:postgresql:postgresql"));
     assert!(
         pg.product
             .as_deref()

@@ -94,6 +94,7 @@ fn arb_asset(i: usize) -> impl Strategy<Value = Asset> {
                         name: None,
                         product: None,
                         version: None,
+                        cpe: None,
                     })
                     .collect(),
                 vendor: None,
@@ -110,6 +111,7 @@ fn arb_asset(i: usize) -> impl Strategy<Value = Asset> {
                 last_seen: seen.map(day),
                 os: None,
                 stale: false,
+                facts: Vec::new(),
             },
         )
 }

@@ -75,6 +75,22 @@ pub struct Service {
     pub product: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The product's CPE, where the scanner gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpe: Option<String>,
+}
+
+/// Something a scan saw on an asset that is not a vulnerability (a Nessus informational
+/// item: a detected service, an OS fingerprint, a certificate, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetFact {
+    /// The check that reported it (`nessus:19506`).
+    pub source: String,
+    pub name: String,
+    /// The port it was seen on (0 or absent for the host as a whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 fn yes() -> bool {
@@ -131,6 +147,9 @@ pub struct Asset {
     /// scan imports; cleared when a scan sees it again).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
+    /// What the latest scan saw besides vulnerabilities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<AssetFact>,
 }
 
 impl Asset {

@@ -40,6 +40,7 @@ struct Host {
     end: Option<NaiveDate>,
     services: BTreeSet<(u16, String, String)>,
     end_of_life: bool,
+    facts: Vec<cyrisk_core::asset::AssetFact>,
 }
 
 #[derive(Default)]
@@ -290,6 +291,11 @@ fn finish_item(
     h.end_of_life |= i.unsupported;
     let source = format!("nessus:{}", i.plugin_id);
     if i.severity == 0 {
+        h.facts.push(cyrisk_core::asset::AssetFact {
+            source: source.clone(),
+            name: i.plugin_name.clone(),
+            port: Some(i.port).filter(|p| *p > 0),
+        });
         scan.facts.push(AssetFact {
             asset: h.name.clone(),
             source,
@@ -346,6 +352,7 @@ fn finish_host(scan: &mut Scan, h: Host) {
             name: Some(name.clone()).filter(|n| !n.is_empty() && n != "general"),
             product: None,
             version: None,
+            cpe: None,
         })
         .collect();
     for s in &services {
@@ -390,5 +397,6 @@ fn finish_host(scan: &mut Scan, h: Host) {
         last_seen: seen,
         os: h.os,
         stale: false,
+        facts: h.facts,
     });
 }

@@ -196,6 +196,7 @@ fn finish_host(scan: &mut Scan, h: Host, default_date: NaiveDate) {
             name: p.service,
             product: p.product,
             version: p.version,
+            cpe: p.cpe,
         });
     }
     scan.assets.push(Asset {
@@ -219,5 +220,6 @@ fn finish_host(scan: &mut Scan, h: Host, default_date: NaiveDate) {
         last_seen: Some(seen),
         os: h.os,
         stale: false,
+        facts: Vec::new(),
     });
 }

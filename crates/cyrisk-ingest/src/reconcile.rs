@@ -82,6 +82,9 @@ fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
     if !seen.services.is_empty() {
         a.services.clone_from(&seen.services);
     }
+    if !seen.facts.is_empty() {
+        a.facts.clone_from(&seen.facts);
+    }
     if seen.cpe.is_some() {
         a.cpe.clone_from(&seen.cpe);
     }

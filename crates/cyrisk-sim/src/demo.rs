@@ -124,6 +124,7 @@ fn insured(
                 name: Some("https".into()),
                 product: None,
                 version: None,
+                cpe: None,
             }],
             vendor: Some(p.vendor.clone()),
             product: Some(p.product.clone()),
@@ -143,6 +144,7 @@ fn insured(
             last_seen: Some(day(uniform(rng) * 20.0)),
             os: None,
             stale: false,
+            facts: Vec::new(),
         });
         let cves = kev.cves_for(&p.vendor, &p.product);
         if !cves.is_empty() && chance(rng, 0.15) {
@@ -181,6 +183,7 @@ fn insured(
                 name: None,
                 product: None,
                 version: None,
+                cpe: None,
             }],
             vendor: None,
             product: None,
@@ -196,6 +199,7 @@ fn insured(
             last_seen: Some(day(3.0)),
             os: None,
             stale: false,
+            facts: Vec::new(),
         });
     }
     let mut controls = Vec::new();
