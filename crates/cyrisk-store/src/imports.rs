@@ -41,10 +41,7 @@ impl Store {
         F: FnOnce(&AssessmentBundle) -> std::result::Result<(InputsBatch, S), String>,
     {
         let mut tx = self.begin_write().await?;
-        let lock = match self.backend {
-            crate::Backend::Postgres => " FOR UPDATE",
-            crate::Backend::Sqlite => "",
-        };
+        let lock = self.backend.row_lock();
         sqlx::query(&format!("SELECT id FROM organizations WHERE id = $1{lock}"))
             .bind(org_id)
             .fetch_optional(&mut *tx)

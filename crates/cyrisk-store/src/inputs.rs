@@ -73,10 +73,7 @@ impl Store {
         actor: Option<&str>,
     ) -> Result<UpsertSummary> {
         let at = now();
-        let lock = match self.backend {
-            crate::Backend::Postgres => " FOR UPDATE",
-            crate::Backend::Sqlite => "",
-        };
+        let lock = self.backend.row_lock();
         let row = sqlx::query(&format!(
             "SELECT profile, inputs_version FROM organizations WHERE id = $1{lock}"
         ))

@@ -98,6 +98,21 @@ pub(crate) async fn audit<T: Serialize>(
     Ok(())
 }
 
+/// The role of a key that exists and is not revoked, inside the caller's transaction.
+pub(crate) async fn active_key_role(
+    tx: &mut Transaction<'_, Any>,
+    key_id: &str,
+) -> Result<Option<String>> {
+    Ok(
+        sqlx::query("SELECT role FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
+            .bind(key_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get("role"))
+            .transpose()?,
+    )
+}
+
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
@@ -251,13 +266,7 @@ impl Store {
     pub async fn assign(&self, key_id: &str, org_id: &str, actor: Option<&str>) -> Result<()> {
         self.organization(org_id).await?;
         let mut tx = self.begin_write().await?;
-        let role: Option<String> =
-            sqlx::query("SELECT role FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
-                .bind(key_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get("role"))
-                .transpose()?;
+        let role = active_key_role(&mut tx, key_id).await?;
         match role.as_deref() {
             None => {
                 return Err(StoreError::NotFound {

@@ -171,6 +171,18 @@ impl Store {
     }
 }
 
+impl Backend {
+    /// What to append to a `SELECT` of an organisation's row inside a write transaction so
+    /// that concurrent writers to that organisation queue: `FOR UPDATE` on PostgreSQL;
+    /// nothing on SQLite, whose `BEGIN IMMEDIATE` write lock already serialises them.
+    pub(crate) fn row_lock(self) -> &'static str {
+        match self {
+            Self::Postgres => " FOR UPDATE",
+            Self::Sqlite => "",
+        }
+    }
+}
+
 impl FromStr for Backend {
     type Err = StoreError;
     fn from_str(s: &str) -> Result<Self> {

@@ -287,10 +287,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // Concurrent loads to one organisation must not lose a version increment: on
         // PostgreSQL lock its row for the transaction (SQLite's write lock already serialises).
-        let lock = |sql: &str| match self.backend {
-            crate::Backend::Postgres => format!("{sql} FOR UPDATE"),
-            crate::Backend::Sqlite => sql.to_owned(),
-        };
+        let lock = |sql: &str| format!("{sql}{}", self.backend.row_lock());
         let existing: Option<(String, i64)> = match org_id {
             Some(id) => sqlx::query(&lock("SELECT id, inputs_version FROM organizations WHERE id = $1"))
                 .bind(id)

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::keys::audit;
+use crate::keys::{active_key_role, audit};
 use crate::{Result, Role, Store, StoreError, new_id, now};
 
 /// A policy to bind.
@@ -128,13 +128,7 @@ impl Store {
         }
         self.organization(&p.org_id).await?;
         let mut tx = self.begin_write().await?;
-        let role: Option<String> =
-            sqlx::query("SELECT role FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
-                .bind(&p.insurer_key_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get("role"))
-                .transpose()?;
+        let role = active_key_role(&mut tx, &p.insurer_key_id).await?;
         if role.as_deref() != Some(Role::Insurer.as_str()) {
             return Err(invalid(format!(
                 "insurer_key_id: {:?} is not an active insurer key",
