@@ -25,7 +25,7 @@ fn the_shared_nessus_sample_reads_right_and_rates() {
     let scan = cyrisk_ingest::nessus::parse(&sample()[..], nessus_options()).unwrap();
     // 181 report items on one host: 131 informational, 50 findings.
     assert_eq!(scan.assets.len(), 1);
-    assert_eq!(scan.facts.len(), 131);
+    assert_eq!(scan.fact_count(), 131);
     assert_eq!(scan.findings.len(), 50);
     let mut by_severity = BTreeMap::new();
     for f in &scan.findings {

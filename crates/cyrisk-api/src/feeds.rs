@@ -36,6 +36,25 @@ pub struct FeedCache {
     parsed: Mutex<HashMap<String, Arc<Parsed>>>,
 }
 
+impl FeedCache {
+    fn get(&self, id: &str) -> Result<Option<Arc<Parsed>>, ApiError> {
+        Ok(self
+            .parsed
+            .lock()
+            .map_err(|_| ApiError::internal("feed cache poisoned"))?
+            .get(id)
+            .cloned())
+    }
+
+    fn put(&self, id: &str, p: Arc<Parsed>) -> Result<(), ApiError> {
+        self.parsed
+            .lock()
+            .map_err(|_| ApiError::internal("feed cache poisoned"))?
+            .insert(id.to_owned(), p);
+        Ok(())
+    }
+}
+
 /// The snapshots a rating uses.
 #[derive(Debug, Clone)]
 pub struct Feeds {
@@ -60,14 +79,8 @@ impl Feeds {
 }
 
 async fn parsed(state: &AppState, id: &str, kind: &str) -> Result<Arc<Parsed>, ApiError> {
-    if let Some(p) = state
-        .feeds
-        .parsed
-        .lock()
-        .map_err(|_| ApiError::internal("feed cache poisoned"))?
-        .get(id)
-    {
-        return Ok(p.clone());
+    if let Some(p) = state.feeds.get(id)? {
+        return Ok(p);
     }
     let data = state.store.feed_data(id).await?;
     let kind = kind.to_owned();
@@ -85,12 +98,7 @@ async fn parsed(state: &AppState, id: &str, kind: &str) -> Result<Arc<Parsed>, A
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
     let p = Arc::new(p);
-    state
-        .feeds
-        .parsed
-        .lock()
-        .map_err(|_| ApiError::internal("feed cache poisoned"))?
-        .insert(id.to_owned(), p.clone());
+    state.feeds.put(id, p.clone())?;
     Ok(p)
 }
 
@@ -193,12 +201,7 @@ pub async fn load(
         return Ok(summary);
     }
     let parsed_new = Arc::new(parsed_new);
-    state
-        .feeds
-        .parsed
-        .lock()
-        .map_err(|_| ApiError::internal("feed cache poisoned"))?
-        .insert(snapshot.id.clone(), parsed_new.clone());
+    state.feeds.put(&snapshot.id, parsed_new.clone())?;
     let old = match &previous {
         Some(p) => Some(parsed(state, &p.id, name).await?),
         None => None,

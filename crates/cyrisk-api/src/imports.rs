@@ -131,7 +131,7 @@ fn summary_of(scan: &Scan, counts: Counts, hash: &str) -> ImportSummary {
         findings_closed: counts.findings_closed,
         findings_fix_verified: counts.findings_fix_verified,
         findings_in_file: scan.findings.len(),
-        facts: scan.facts.len(),
+        facts: scan.fact_count(),
         risky_services: scan.exposures.len(),
         rows_rejected: scan.rejected.len(),
         rejected: scan.rejected.clone(),

@@ -154,12 +154,19 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &Bytes, what: &str) -> Resul
     })
 }
 
-async fn upsert(
+/// The body of every bulk upsert: the caller may see the organisation, the body is a JSON
+/// array of `what` items (errors name `what[i].field`), and the batch is written in one
+/// transaction.
+async fn upsert<T: DeserializeOwned>(
     state: &AppState,
     p: &cyrisk_store::Principal,
     id: &str,
-    batch: InputsBatch,
+    body: &Bytes,
+    what: &str,
+    into_batch: impl FnOnce(Vec<T>) -> InputsBatch,
 ) -> Result<Json<UpsertResult>, ApiError> {
+    visible(state, p, id).await?;
+    let batch = into_batch(parse_json(body, what)?);
     Ok(Json(
         state
             .store
@@ -189,17 +196,10 @@ pub async fn upsert_assets(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<UpsertResult>, ApiError> {
-    visible(&state, &p, &id).await?;
-    let assets = parse_json(&body, "assets")?;
-    upsert(
-        &state,
-        &p,
-        &id,
-        InputsBatch {
-            assets,
-            ..Default::default()
-        },
-    )
+    upsert(&state, &p, &id, &body, "assets", |assets| InputsBatch {
+        assets,
+        ..Default::default()
+    })
     .await
 }
 
@@ -224,17 +224,10 @@ pub async fn upsert_findings(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<UpsertResult>, ApiError> {
-    visible(&state, &p, &id).await?;
-    let findings = parse_json(&body, "findings")?;
-    upsert(
-        &state,
-        &p,
-        &id,
-        InputsBatch {
-            findings,
-            ..Default::default()
-        },
-    )
+    upsert(&state, &p, &id, &body, "findings", |findings| InputsBatch {
+        findings,
+        ..Default::default()
+    })
     .await
 }
 
@@ -258,17 +251,10 @@ pub async fn upsert_controls(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<UpsertResult>, ApiError> {
-    visible(&state, &p, &id).await?;
-    let controls = parse_json(&body, "controls")?;
-    upsert(
-        &state,
-        &p,
-        &id,
-        InputsBatch {
-            controls,
-            ..Default::default()
-        },
-    )
+    upsert(&state, &p, &id, &body, "controls", |controls| InputsBatch {
+        controls,
+        ..Default::default()
+    })
     .await
 }
 
@@ -292,16 +278,11 @@ pub async fn upsert_incidents(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<UpsertResult>, ApiError> {
-    visible(&state, &p, &id).await?;
-    let incidents = parse_json(&body, "incidents")?;
-    upsert(
-        &state,
-        &p,
-        &id,
+    upsert(&state, &p, &id, &body, "incidents", |incidents| {
         InputsBatch {
             incidents,
             ..Default::default()
-        },
-    )
+        }
+    })
     .await
 }

@@ -130,12 +130,7 @@ pub(crate) fn import(a: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<()> 
             e.message
         ))
     })?;
-    let hash: String = reader
-        .hash
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = cyrisk_ingest::hex(&reader.hash.finalize());
     let summary = runtime()?.block_on(async {
         let store = open(&a.db).await?;
         let state = crate::serve::app_state(store.clone())?;

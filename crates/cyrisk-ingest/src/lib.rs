@@ -96,17 +96,6 @@ impl IngestError {
     }
 }
 
-/// Something a scan saw on an asset that is not a vulnerability (Nessus severity 0).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AssetFact {
-    pub asset: String,
-    /// The check that reported it (`nessus:19506`).
-    pub source: String,
-    pub name: String,
-    pub port: u16,
-    pub protocol: String,
-}
-
 /// A CSV row that was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RejectedRow {
@@ -120,7 +109,6 @@ pub struct Scan {
     pub format: Format,
     pub assets: Vec<Asset>,
     pub findings: Vec<Finding>,
-    pub facts: Vec<AssetFact>,
     pub exposures: Vec<Exposure>,
     /// Rows refused (CSV only; empty unless the caller asked to skip bad rows).
     pub rejected: Vec<RejectedRow>,
@@ -129,12 +117,16 @@ pub struct Scan {
 }
 
 impl Scan {
+    /// Informational items the scan saw (kept on the assets as facts, not as findings).
+    pub fn fact_count(&self) -> usize {
+        self.assets.iter().map(|a| a.facts.len()).sum()
+    }
+
     pub(crate) fn new(format: Format) -> Self {
         Self {
             format,
             assets: Vec::new(),
             findings: Vec::new(),
-            facts: Vec::new(),
             exposures: Vec::new(),
             rejected: Vec::new(),
             scan_date: None,
@@ -149,8 +141,11 @@ pub fn xml_limit() -> usize {
 
 /// The SHA-256 of an input, hex: the key that makes importing the same file twice a no-op.
 pub fn content_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of a digest (as [`content_hash`] writes it), for callers that hash a
+/// stream themselves.
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -17,7 +17,7 @@ use cyrisk_core::units::Probability;
 
 use crate::exposure::{Exposure, classify};
 use crate::xml::{Ev, XmlStream, attr};
-use crate::{AssetFact, Format, IngestError, Scan};
+use crate::{Format, IngestError, Scan};
 
 /// Plugin output kept as evidence is cut to this many bytes.
 pub const MAX_EVIDENCE_BYTES: usize = 8 * 1024;
@@ -171,7 +171,7 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
                 }
                 (In::Item, "ReportItem") => {
                     if let (Some(h), Some(i)) = (host.as_mut(), item.take()) {
-                        finish_item(&mut scan, h, i, options)?;
+                        finish_item(&mut scan, h, i, options);
                     }
                     at = In::Outside;
                 }
@@ -278,12 +278,7 @@ fn best_cvss(i: &Item) -> (Option<CvssVector>, Option<CvssScore>) {
     (None, lone)
 }
 
-fn finish_item(
-    scan: &mut Scan,
-    h: &mut Host,
-    i: Item,
-    options: Options,
-) -> Result<(), IngestError> {
+fn finish_item(scan: &mut Scan, h: &mut Host, i: Item, options: Options) {
     if i.port > 0 {
         h.services
             .insert((i.port, i.protocol.clone(), i.service.clone()));
@@ -292,18 +287,11 @@ fn finish_item(
     let source = format!("nessus:{}", i.plugin_id);
     if i.severity == 0 {
         h.facts.push(cyrisk_core::asset::AssetFact {
-            source: source.clone(),
-            name: i.plugin_name.clone(),
-            port: Some(i.port).filter(|p| *p > 0),
-        });
-        scan.facts.push(AssetFact {
-            asset: h.name.clone(),
             source,
             name: i.plugin_name,
-            port: i.port,
-            protocol: i.protocol,
+            port: Some(i.port).filter(|p| *p > 0),
         });
-        return Ok(());
+        return;
     }
     let (cvss_vector, cvss_score) = best_cvss(&i);
     let epss = i
@@ -331,7 +319,6 @@ fn finish_item(
         source: Some(source),
         evidence: i.output,
     });
-    Ok(())
 }
 
 fn finish_host(scan: &mut Scan, h: Host) {
