@@ -8,14 +8,17 @@
 use std::time::Instant;
 
 use cyrisk_benches::synthetic_bundle;
-use cyrisk_store::Store;
+use cyrisk_store::{LoadTarget, Principal, Store};
 
 async fn best_of_three(url_for_run: impl Fn(usize) -> String, bundle: &cyrisk_core::Bundle) -> f64 {
     let mut best = f64::INFINITY;
     for run in 0..3 {
         let store = Store::open(&url_for_run(run)).await.expect("open store");
         let t = Instant::now();
-        store.load_bundle(None, bundle, None).await.expect("load");
+        store
+            .load_bundle(LoadTarget::ByName, bundle, &Principal::operator())
+            .await
+            .expect("load");
         best = best.min(t.elapsed().as_secs_f64());
         store.close().await;
     }

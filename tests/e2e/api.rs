@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use cyrisk_api::{AppState, Metrics, Options};
 use cyrisk_core::{Bundle, KevCatalog, RatingModel};
-use cyrisk_store::{Role, Store};
+use cyrisk_store::{LoadTarget, Principal, Role, Store};
 use tower::ServiceExt;
 
 use crate::support::{ensure_file_contents, root, scratch};
@@ -39,18 +39,18 @@ async fn world(name: &str, options: Options) -> World {
         .unwrap();
     let own = store
         .load_bundle(
-            None,
+            LoadTarget::ByName,
             &Bundle::from_json(&example("power-utility")).unwrap(),
-            None,
+            &Principal::operator(),
         )
         .await
         .unwrap()
         .org_id;
     let other = store
         .load_bundle(
-            None,
+            LoadTarget::ByName,
             &Bundle::from_json(&example("manufacturer")).unwrap(),
-            None,
+            &Principal::operator(),
         )
         .await
         .unwrap()
@@ -229,12 +229,31 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
     }
 }
 
+/// Everything stored about an organisation that a write could change: its inputs (as a
+/// bundle), row counts (with lifecycle history), inputs version, ratings, quotes, policies.
+async fn tenant_state(store: &Store, org: &str) -> serde_json::Value {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&store.bundle(org).await.unwrap())
+        .unwrap()
+        .hash(&mut h);
+    serde_json::json!({
+        "bundle_hash": h.finish(),
+        "counts": store.counts(org).await.unwrap(),
+        "inputs_version": store.organization(org).await.unwrap().inputs_version,
+        "ratings": store.ratings_raw(org, 1000).await.unwrap().len(),
+        "quotes": store.quotes(org, 1000).await.unwrap().len(),
+        "policies": store.policies(org).await.unwrap().len(),
+    })
+}
+
 #[test]
 fn access_matrix_covers_every_route_role_and_tenant() {
     runtime().block_on(async {
         let w = world("matrix", Options::default()).await;
         let spec = serde_json::to_value(cyrisk_api::openapi()).unwrap();
         let mut cases = 0;
+        let mut guarded_writes = 0;
         for (path, item) in spec["paths"].as_object().unwrap() {
             for method in ["get", "post", "put", "patch", "delete"] {
                 if item.get(method).is_none() {
@@ -275,6 +294,10 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                         "post" if path.ends_with("/incidents") => Some(
                             r#"[{"id": "INC-NEW", "type": "outage", "impact": "minor", "started": "2026-01-01"}]"#.to_owned(),
                         ),
+                        // The by-name path: a bundle named like the organisation in question.
+                        "post" if path == "/api/v1/organizations/bundle" => {
+                            Some(example(if own_tenant { "power-utility" } else { "manufacturer" }))
+                        }
                         "post" => Some(example("power-utility")),
                         "patch" => Some("{\"state\": \"verified\"}".to_owned()),
                         _ => None,
@@ -295,7 +318,24 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             }),
                             _ => body.clone(),
                         };
+                        // A write by another tenant's key must leave the organisation as it was.
+                        let guarded = method != "get" && !own_tenant && !matches!(role, None | Some(Role::Admin));
+                        let before = if guarded { Some(tenant_state(&w.store, org).await) } else { None };
                         let (got, ctype, body_json) = call(&w.app, m.clone(), &uri, key, body).await;
+                        if let Some(before) = before {
+                            assert_eq!(
+                                tenant_state(&w.store, org).await,
+                                before,
+                                "{method} {path} as {role:?} changed another tenant's organisation: {body_json}"
+                            );
+                            guarded_writes += 1;
+                            if path == "/api/v1/organizations/bundle" && got.is_success() {
+                                // Creating by name never matches an organisation the caller
+                                // cannot see: it creates a new one.
+                                assert_eq!(body_json["created"], true, "{body_json}");
+                                assert_ne!(body_json["org_id"].as_str(), Some(org.as_str()));
+                            }
+                        }
                         assert_eq!(
                             got,
                             want,
@@ -313,6 +353,8 @@ fn access_matrix_covers_every_route_role_and_tenant() {
             }
         }
         assert!(cases >= 10 * 2 * 5, "only {cases} cases");
+        // Every write route × the three non-admin roles against the other tenant.
+        assert!(guarded_writes >= 12 * 3, "only {guarded_writes} cross-tenant writes");
     });
 }
 
@@ -970,11 +1012,7 @@ fn a_newer_feed_snapshot_rerates_only_the_organisations_it_affects() {
         // catalogue (2025.08.25) does not list.
         let sme = w
             .store
-            .load_bundle(
-                None,
-                &cyrisk_core::Bundle::from_json(&example("sme-external-scan")).unwrap(),
-                None,
-            )
+            .load_bundle(LoadTarget::ByName, &cyrisk_core::Bundle::from_json(&example("sme-external-scan")).unwrap(), &Principal::operator())
             .await
             .unwrap()
             .org_id;

@@ -5,7 +5,7 @@
 
 use cyrisk_core::finding::FindingState;
 use cyrisk_core::{Bundle, RatingModel, rate};
-use cyrisk_store::{Backend, Role, Store};
+use cyrisk_store::{Backend, LoadTarget, Principal, Role, Store};
 
 use crate::support::{as_of, root, scratch};
 
@@ -89,7 +89,10 @@ fn bundles_round_trip_and_rate_the_same() {
             let s = &f.store;
             for name in ["sme-external-scan", "manufacturer", "power-utility"] {
                 let b = example(name);
-                let summary = s.load_bundle(None, &b, None).await.unwrap();
+                let summary = s
+                    .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                    .await
+                    .unwrap();
                 assert!(summary.created, "{:?}", s.backend());
                 let back = s.bundle(&summary.org_id).await.unwrap().validate().unwrap();
                 let m = RatingModel::builtin();
@@ -115,9 +118,15 @@ fn reloading_updates_in_place_and_keeps_lifecycle_history() {
         for f in &all {
             let s = &f.store;
             let b = example("manufacturer");
-            let first = s.load_bundle(None, &b, Some("tester")).await.unwrap();
+            let first = s
+                .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                .await
+                .unwrap();
             let counts = s.counts(&first.org_id).await.unwrap();
-            let again = s.load_bundle(None, &b, Some("tester")).await.unwrap();
+            let again = s
+                .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                .await
+                .unwrap();
             assert_eq!(again.org_id, first.org_id, "same name → same organisation");
             assert!(!again.created);
             assert_eq!(again.inputs_version, first.inputs_version + 1);
@@ -180,7 +189,10 @@ fn ratings_are_an_immutable_history() {
         for f in &all {
             let s = &f.store;
             let b = example("power-utility");
-            let org = s.load_bundle(None, &b, None).await.unwrap();
+            let org = s
+                .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                .await
+                .unwrap();
             let m = RatingModel::builtin();
             let r1 = s
                 .insert_rating(
@@ -221,7 +233,11 @@ fn api_keys_are_hashed_bound_and_revocable() {
         for f in &all {
             let s = &f.store;
             let org = s
-                .load_bundle(None, &example("sme-external-scan"), None)
+                .load_bundle(
+                    LoadTarget::ByName,
+                    &example("sme-external-scan"),
+                    &Principal::operator(),
+                )
                 .await
                 .unwrap();
             let admin = s.create_key("ops", Role::Admin, None, None).await.unwrap();
@@ -296,7 +312,10 @@ fn concurrent_loads_to_one_organisation_lose_nothing() {
         for f in &all {
             let s = f.store.clone();
             let base = example("manufacturer");
-            let org = s.load_bundle(None, &base, None).await.unwrap();
+            let org = s
+                .load_bundle(LoadTarget::ByName, &base, &Principal::operator())
+                .await
+                .unwrap();
             // Eight writers, each adding its own findings to the same organisation.
             let mut tasks = Vec::new();
             for w in 0..8 {
@@ -308,7 +327,8 @@ fn concurrent_loads_to_one_organisation_lose_nothing() {
                 let b = raw.validate().unwrap();
                 let org_id = org.org_id.clone();
                 tasks.push(tokio::spawn(async move {
-                    s.load_bundle(Some(&org_id), &b, None).await
+                    s.load_bundle(LoadTarget::Existing(&org_id), &b, &Principal::operator())
+                        .await
                 }));
             }
             for t in tasks {
@@ -362,7 +382,7 @@ fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
         for f in &all {
             let s = &f.store;
             let org = s
-                .load_bundle(None, &example("manufacturer"), None)
+                .load_bundle(LoadTarget::ByName, &example("manufacturer"), &Principal::operator())
                 .await
                 .unwrap();
             let before = s.counts(&org.org_id).await.unwrap();
@@ -490,7 +510,11 @@ fn policies_link_their_insurer_and_know_their_phase() {
         for f in &all {
             let s = &f.store;
             let org = s
-                .load_bundle(None, &example("manufacturer"), None)
+                .load_bundle(
+                    LoadTarget::ByName,
+                    &example("manufacturer"),
+                    &Principal::operator(),
+                )
                 .await
                 .unwrap()
                 .org_id;
@@ -572,6 +596,64 @@ fn feed_snapshots_keep_their_bytes_and_load_once() {
                 a.id
             );
             assert!(s.latest_feed("kev").await.unwrap().is_none());
+        }
+        finish(all).await;
+    });
+}
+
+/// Create-or-update by name matches only an organisation the writer may already see: an
+/// insurer's by-name load never reaches another insurer's client, and the loader is linked
+/// in the same transaction.
+#[test]
+fn by_name_loads_only_match_visible_organisations() {
+    runtime().block_on(async {
+        let all = backends("by-name").await;
+        for f in &all {
+            let s = &f.store;
+            let b = example("manufacturer");
+            let principal = |key_id: &str, role| Principal {
+                key_id: key_id.to_owned(),
+                role,
+                org_id: None,
+            };
+            let a = s.create_key("a", Role::Insurer, None, None).await.unwrap();
+            let other = s.create_key("b", Role::Insurer, None, None).await.unwrap();
+            let first = s
+                .load_bundle(LoadTarget::ByName, &b, &principal(&a.id, Role::Insurer))
+                .await
+                .unwrap();
+            assert!(first.created);
+            assert!(
+                s.can_see(&principal(&a.id, Role::Insurer), &first.org_id)
+                    .await
+                    .unwrap()
+            );
+            let before = s.organization(&first.org_id).await.unwrap();
+            let theirs = s
+                .load_bundle(LoadTarget::ByName, &b, &principal(&other.id, Role::Insurer))
+                .await
+                .unwrap();
+            assert!(theirs.created, "another insurer's load matched by name");
+            assert_ne!(theirs.org_id, first.org_id);
+            assert_eq!(s.organization(&first.org_id).await.unwrap(), before);
+            let again = s
+                .load_bundle(LoadTarget::ByName, &b, &principal(&a.id, Role::Insurer))
+                .await
+                .unwrap();
+            assert!(!again.created);
+            assert_eq!(again.org_id, first.org_id);
+            // The operator sees everything: the oldest of the two.
+            let op = s
+                .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                .await
+                .unwrap();
+            assert_eq!(op.org_id, first.org_id);
+            // An id that does not exist is refused, not created, for an existing-only target.
+            assert!(matches!(
+                s.load_bundle(LoadTarget::Existing("nope"), &b, &Principal::operator())
+                    .await,
+                Err(cyrisk_store::StoreError::NotFound { .. })
+            ));
         }
         finish(all).await;
     });

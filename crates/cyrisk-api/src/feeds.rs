@@ -13,11 +13,11 @@ use axum::extract::State;
 use cyrisk_core::KevCatalog;
 use cyrisk_core::units::Probability;
 use cyrisk_ingest::feeds::EpssScores;
-use cyrisk_store::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::access::{Action, authorize_role};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 
@@ -260,11 +260,7 @@ async fn admin_load(
     kind: FeedKind,
     body: Bytes,
 ) -> Result<Json<FeedLoadSummary>, ApiError> {
-    if p.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "only admin keys load threat-intelligence feeds",
-        ));
-    }
+    authorize_role(p, Action::LoadFeed)?;
     Ok(Json(load(state, kind, body, Some(&p.key_id)).await?))
 }
 

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::access::{Action, authorize};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::orgs::{page_bounds, visible};
+use crate::orgs::page_bounds;
 use crate::schemas::FindingDoc;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -79,7 +80,7 @@ pub async fn list_findings(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (limit, offset) = page_bounds(q.limit, q.offset)?;
     let filter = q.state.as_deref().map(parse_state).transpose()?;
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     let findings = state
         .store
         .list_findings(&id, filter.map(FindingState::as_str), q.kev, limit, offset)
@@ -105,7 +106,7 @@ pub async fn get_finding(
     Caller(p): Caller,
     Path((id, finding_id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     let f = state.store.finding(&id, &finding_id).await?;
     Ok(Json(serde_json::to_value(f).map_err(ApiError::internal)?))
 }
@@ -130,7 +131,7 @@ pub async fn update_finding_state(
     Path((id, finding_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Vec<StateChangeRecord>>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::ChangeFindingState).await?;
     if p.role == Role::Insurer {
         return Err(ApiError::forbidden(
             "insurer keys watch findings but do not change them",
@@ -180,7 +181,7 @@ pub async fn list_finding_history(
     Caller(p): Caller,
     Path((id, finding_id)): Path<(String, String)>,
 ) -> Result<Json<Vec<StateChangeRecord>>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     state.store.finding(&id, &finding_id).await?;
     history(&state, &id, &finding_id).await.map(Json)
 }

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::access::{Action, authorize};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::orgs::{live_rating, visible};
+use crate::orgs::live_rating;
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -240,7 +241,7 @@ pub async fn import_file(
             format!("stale_after_days must be 1 to 3650, got {stale_after_days}"),
         ));
     }
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::WriteInputs).await?;
     import_bytes(
         &state,
         &p,

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::access::{Action, authorize};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::orgs::{page_bounds, visible};
+use crate::orgs::page_bounds;
 use crate::schemas::{AssetDoc, ControlResultDoc, FindingDoc, IncidentDoc};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -48,7 +49,7 @@ pub async fn list_assets(
     Query(q): Query<AssetQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (limit, offset) = page_bounds(q.limit, q.offset)?;
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     json(
         &state
             .store
@@ -73,7 +74,7 @@ pub async fn get_asset(
     Caller(p): Caller,
     Path((id, asset_id)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     json(&state.store.asset(&id, &asset_id).await?)
 }
 
@@ -93,7 +94,7 @@ pub async fn list_controls(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     json(&state.store.list_controls(&id).await?)
 }
 
@@ -113,7 +114,7 @@ pub async fn list_incidents(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     json(&state.store.list_incidents(&id).await?)
 }
 
@@ -165,7 +166,7 @@ async fn upsert<T: DeserializeOwned>(
     what: &str,
     into_batch: impl FnOnce(Vec<T>) -> InputsBatch,
 ) -> Result<Json<UpsertResult>, ApiError> {
-    visible(state, p, id).await?;
+    authorize(state, p, id, Action::WriteInputs).await?;
     let batch = into_batch(parse_json(body, what)?);
     Ok(Json(
         state

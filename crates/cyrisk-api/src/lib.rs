@@ -2,6 +2,7 @@
 //! declarations (utoipa-axum's `OpenApiRouter`); every error is problem+json; callers are
 //! API keys with roles and tenancy. CPU work (ratings, plans) runs off the async workers.
 
+pub mod access;
 mod auth;
 pub mod error;
 pub mod feeds;

@@ -5,11 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cyrisk_core::{AssessmentBundle, Bundle};
-use cyrisk_store::{LoadSummary, OrgSummary, Principal, RawRating, Role, StoredRating};
+use cyrisk_store::{LoadSummary, LoadTarget, OrgSummary, RawRating, StoredRating};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::access::{Action, authorize, authorize_role};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::schemas::{BundleDoc, PlanDoc, RatingDoc};
@@ -178,15 +179,6 @@ fn parse_bundle(body: &Bytes) -> Result<Bundle, ApiError> {
         .map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-/// 404 unless the caller may see the organisation (it may not know it exists).
-pub(crate) async fn visible(state: &AppState, p: &Principal, org_id: &str) -> Result<(), ApiError> {
-    if state.store.can_see(p, org_id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("organization"))
-    }
-}
-
 /// List the organisations the caller may see.
 #[utoipa::path(
     get, path = "/api/v1/organizations", operation_id = "list_organizations", tag = "organizations",
@@ -229,22 +221,12 @@ pub async fn load_bundle(
     Caller(p): Caller,
     body: Bytes,
 ) -> Result<Json<LoadResult>, ApiError> {
-    if !matches!(p.role, Role::Admin | Role::Insurer) {
-        return Err(ApiError::forbidden(
-            "only admin and insurer keys create organisations; use /organizations/{id}/bundle",
-        ));
-    }
+    authorize_role(&p, Action::CreateOrganization)?;
     let bundle = parse_bundle(&body)?;
     let summary = state
         .store
-        .load_bundle(None, &bundle, Some(&p.key_id))
+        .load_bundle(LoadTarget::ByName, &bundle, &p)
         .await?;
-    if p.role == Role::Insurer {
-        state
-            .store
-            .link(&p.key_id, &summary.org_id, "loaded")
-            .await?;
-    }
     Ok(Json(summary.into()))
 }
 
@@ -268,12 +250,12 @@ pub async fn load_organization_bundle(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<LoadResult>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::WriteInputs).await?;
     let bundle = parse_bundle(&body)?;
     Ok(Json(
         state
             .store
-            .load_bundle(Some(&id), &bundle, Some(&p.key_id))
+            .load_bundle(LoadTarget::Existing(&id), &bundle, &p)
             .await?
             .into(),
     ))
@@ -295,7 +277,7 @@ pub async fn get_organization(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Organization>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     Ok(Json(state.store.organization(&id).await?.into()))
 }
 
@@ -316,7 +298,7 @@ pub async fn get_rating(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RatingRecord>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     Ok(Json(live_rating(&state, &id).await?))
 }
 
@@ -381,7 +363,7 @@ pub async fn list_ratings(
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<RatingRecord>>, ApiError> {
     let (limit, _) = page.resolve()?;
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     Ok(Json(
         state
             .store
@@ -419,7 +401,7 @@ pub async fn get_plan(
             format!("top must be 1 to 1000, got {top}"),
         ));
     }
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     let mut bundle = state
         .store
         .bundle(&id)

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::access::{Action, authorize, authorize_role};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::inputs::parse_json;
-use crate::orgs::visible;
 
 /// A policy to bind.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -105,11 +105,7 @@ pub async fn create_policy(
     Caller(p): Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<PolicyRecord>), ApiError> {
-    if !matches!(p.role, Role::Admin | Role::Insurer) {
-        return Err(ApiError::forbidden(
-            "only admin and insurer keys bind policies",
-        ));
-    }
+    authorize_role(&p, Action::BindPolicy)?;
     let req: PolicyRequest = parse_json(&body, "")?;
     let insurer = match (p.role, req.insurer_key_id) {
         (Role::Insurer, None) => p.key_id.clone(),
@@ -126,7 +122,7 @@ pub async fn create_policy(
             ));
         }
     };
-    visible(&state, &p, &req.organization_id).await?;
+    authorize(&state, &p, &req.organization_id, Action::BindPolicy).await?;
     let currency = match req.currency {
         Some(c) => c,
         None => state
@@ -174,7 +170,7 @@ pub async fn list_policies(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PolicyRecord>>, ApiError> {
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     Ok(Json(
         state
             .store

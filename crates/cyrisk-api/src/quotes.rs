@@ -9,14 +9,15 @@ use cyrisk_sim::pricing::premium;
 use cyrisk_sim::severity::OrgExposure;
 use cyrisk_sim::simulate::{SimSpec, simulate};
 use cyrisk_sim::terms::Layer;
-use cyrisk_store::{Role, StoredQuote};
+use cyrisk_store::StoredQuote;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::access::{Action, authorize, authorize_role};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::orgs::{Page, live_rating, visible};
+use crate::orgs::{Page, live_rating};
 
 /// Most simulated years a quote may ask for.
 const MAX_QUOTE_TRIALS: u64 = 2_000_000;
@@ -127,11 +128,7 @@ pub async fn create_quote(
     Caller(p): Caller,
     body: Bytes,
 ) -> Result<Json<Quote>, ApiError> {
-    if !matches!(p.role, Role::Admin | Role::Insurer) {
-        return Err(ApiError::forbidden(
-            "only admin and insurer keys request quotes",
-        ));
-    }
+    authorize_role(&p, Action::Quote)?;
     let req: QuoteRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let layer = Layer::new(
@@ -149,7 +146,7 @@ pub async fn create_quote(
     }
     let seed = req.seed.unwrap_or(1);
     let id = req.organization_id;
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Quote).await?;
 
     let rating = live_rating(&state, &id).await?;
     let rating_doc: serde_json::Value =
@@ -219,9 +216,6 @@ pub async fn create_quote(
             &serde_json::to_value(&doc).map_err(ApiError::internal)?,
         )
         .await?;
-    if p.role == Role::Insurer {
-        state.store.link(&p.key_id, &id, "quoted").await?;
-    }
     Ok(Json(stored.try_into()?))
 }
 
@@ -244,7 +238,7 @@ pub async fn list_quotes(
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<Quote>>, ApiError> {
     let (limit, _) = page.resolve()?;
-    visible(&state, &p, &id).await?;
+    authorize(&state, &p, &id, Action::Read).await?;
     let quotes = state.store.quotes(&id, limit).await?;
     Ok(Json(
         quotes

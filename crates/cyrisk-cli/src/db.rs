@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use cyrisk_core::Bundle;
-use cyrisk_store::{Role, Store, StoreError};
+use cyrisk_store::{LoadTarget, Principal, Role, Store, StoreError};
 
 use crate::commands::{Format, read};
 use crate::input_error;
@@ -141,7 +141,8 @@ pub(crate) fn orgs(cmd: &OrgsCommand, out: &mut dyn Write) -> anyhow::Result<()>
                 let text = read(bundle, "bundle")?;
                 let b = Bundle::from_json(&text).map_err(|e| input_error(format!("{}: {e}", bundle.display())))?;
                 let store = open(db).await?;
-                let summary = store.load_bundle(org.as_deref(), &b, Some("cli")).await.map_err(store_error)?;
+                let target = org.as_deref().map_or(LoadTarget::ByName, LoadTarget::Id);
+                let summary = store.load_bundle(target, &b, &Principal::operator()).await.map_err(store_error)?;
                 store.close().await;
                 match format {
                     Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 use cyrisk_api::{AppState, Metrics, Options};
 use cyrisk_core::{Bundle, KevCatalog, RatingModel};
-use cyrisk_store::Role;
+use cyrisk_store::{LoadTarget, Principal, Role};
 
 use crate::commands::KEV_SNAPSHOT;
 use crate::db::{Db, open};
@@ -63,7 +63,9 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             for (name, text) in DEMO {
                 let b =
                     Bundle::from_json(text).map_err(|e| anyhow::anyhow!("example {name}: {e}"))?;
-                store.load_bundle(None, &b, Some("demo")).await?;
+                store
+                    .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                    .await?;
             }
             let key = store
                 .create_key("demo admin", Role::Admin, None, Some("demo"))

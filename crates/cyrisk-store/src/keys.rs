@@ -71,6 +71,24 @@ pub struct Principal {
     pub org_id: Option<String>,
 }
 
+impl Principal {
+    /// The operator at the command line: sees and may do everything, audited as `cli`.
+    pub fn operator() -> Self {
+        Self {
+            key_id: "cli".to_owned(),
+            role: Role::Admin,
+            org_id: None,
+        }
+    }
+}
+
+impl Role {
+    /// The rated party: what it writes about itself is a declaration, not evidence.
+    pub fn is_rated_party(self) -> bool {
+        self == Self::Enterprise
+    }
+}
+
 fn hash(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -111,6 +129,26 @@ pub(crate) async fn active_key_role(
             .map(|r| r.try_get("role"))
             .transpose()?,
     )
+}
+
+/// Links an organisation to a key inside the caller's transaction (no-op if linked).
+pub(crate) async fn link_in(
+    tx: &mut Transaction<'_, Any>,
+    key_id: &str,
+    org_id: &str,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO org_links (key_id, org_id, reason, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key_id, org_id) DO NOTHING",
+    )
+    .bind(key_id)
+    .bind(org_id)
+    .bind(reason)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// One audit record.
@@ -250,15 +288,9 @@ impl Store {
 
     /// Links an organisation to a key (an insurer that loaded it, quoted it or insures it).
     pub async fn link(&self, key_id: &str, org_id: &str, reason: &str) -> Result<()> {
-        let sql = "INSERT INTO org_links (key_id, org_id, reason, created_at) VALUES ($1, $2, $3, $4) \
-                   ON CONFLICT (key_id, org_id) DO NOTHING";
-        sqlx::query(sql)
-            .bind(key_id)
-            .bind(org_id)
-            .bind(reason)
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.begin_write().await?;
+        link_in(&mut tx, key_id, org_id, reason).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -281,15 +313,7 @@ impl Store {
             }
             Some(_) => {}
         }
-        sqlx::query(
-            "INSERT INTO org_links (key_id, org_id, reason, created_at) VALUES ($1, $2, 'assigned', $3) \
-             ON CONFLICT (key_id, org_id) DO NOTHING",
-        )
-        .bind(key_id)
-        .bind(org_id)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+        link_in(&mut tx, key_id, org_id, "assigned").await?;
         audit(
             &mut tx,
             actor,

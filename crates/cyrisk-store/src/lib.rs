@@ -25,7 +25,7 @@ pub use feeds::FeedSnapshot;
 pub use imports::ImportOutcome;
 pub use inputs::{InputsBatch, UpsertSummary};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};
-pub use orgs::{LoadSummary, OrgSummary, StateChange};
+pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
 pub use policies::{NewPolicy, Policy, PolicyPhase};
 pub use ratings::{RawRating, StoredQuote, StoredRating};
 

@@ -14,7 +14,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
-use crate::{Result, Store, StoreError, new_id, now};
+use crate::{Principal, Result, Role, Store, StoreError, new_id, now};
 
 /// Rows per multi-row INSERT (keeps parameters well under both backends' limits).
 const ROWS_PER_INSERT: usize = 1000;
@@ -30,6 +30,37 @@ pub struct LoadSummary {
     pub findings_changed_state: usize,
     pub controls: usize,
     pub incidents: usize,
+}
+
+/// Which organisation a bundle load writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadTarget<'a> {
+    /// This organisation, which must exist.
+    Existing(&'a str),
+    /// This id: updated if it exists, created with it otherwise (the operator's
+    /// `cyrisk orgs load --org ID`).
+    Id(&'a str),
+    /// The organisation with the bundle's `profile.name` among those the writer may already
+    /// see (the oldest if several), else a new one: never one the writer cannot see.
+    ByName,
+}
+
+/// A SQL condition on `o.id` (an `organizations o` row) that holds for exactly the
+/// organisations `p` may see, with its parameters numbered from `$first`, and their values in
+/// order. Admins see everything; an enterprise key its own organisation; assessor and insurer
+/// keys their own (assessors) and those linked to them (`org_links`).
+pub(crate) fn visible_condition(p: &Principal, first: usize) -> (String, Vec<Option<String>>) {
+    match p.role {
+        Role::Admin => ("1 = 1".to_owned(), Vec::new()),
+        Role::Enterprise => (format!("o.id = ${first}"), vec![p.org_id.clone()]),
+        Role::Insurer | Role::Assessor => (
+            format!(
+                "(o.id = ${first} OR EXISTS (SELECT 1 FROM org_links l WHERE l.key_id = ${} AND l.org_id = o.id))",
+                first + 1
+            ),
+            vec![p.org_id.clone(), Some(p.key_id.clone())],
+        ),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -273,43 +304,70 @@ pub(crate) async fn write_incidents(
 
 impl Store {
     /// Creates or updates an organisation from a validated bundle, in one transaction.
-    /// The organisation is `org_id` if given, else the one with the same name, else new.
-    /// Assets, findings and incidents are upserted by id (nothing is deleted); controls are
-    /// replaced; a finding whose state is new or changed gets a history entry.
+    /// `target` says which organisation (see [`LoadTarget`]); the by-name match only ever
+    /// finds an organisation `actor` may already see. Assets, findings and incidents are
+    /// upserted by id (nothing is deleted); controls are replaced; a finding whose state is
+    /// new or changed gets a history entry. An insurer that loads an organisation is linked
+    /// to it in the same transaction.
     pub async fn load_bundle(
         &self,
-        org_id: Option<&str>,
+        target: LoadTarget<'_>,
         bundle: &Bundle,
-        actor: Option<&str>,
+        actor: &Principal,
     ) -> Result<LoadSummary> {
         let raw = bundle.raw();
         let at = now();
         let mut tx = self.begin_write().await?;
         // Concurrent loads to one organisation must not lose a version increment: on
         // PostgreSQL lock its row for the transaction (SQLite's write lock already serialises).
-        let lock = |sql: &str| format!("{sql}{}", self.backend.row_lock());
-        let existing: Option<(String, i64)> = match org_id {
-            Some(id) => sqlx::query(&lock("SELECT id, inputs_version FROM organizations WHERE id = $1"))
+        let lock = self.backend.row_lock();
+        let row = match target {
+            LoadTarget::Existing(id) | LoadTarget::Id(id) => {
+                sqlx::query(&format!(
+                    "SELECT id, inputs_version FROM organizations WHERE id = $1{lock}"
+                ))
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
-                .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("inputs_version")?)))
-                .transpose()?,
-            None => sqlx::query(&lock(
-                "SELECT id, inputs_version FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1",
-            ))
-            .bind(&raw.profile.name)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("inputs_version")?)))
-                .transpose()?,
+            }
+            LoadTarget::ByName => {
+                let (visible, binds) = visible_condition(actor, 2);
+                let sql = format!(
+                    "SELECT o.id FROM organizations o WHERE o.name = $1 AND {visible} \
+                     ORDER BY o.created_at, o.id LIMIT 1"
+                );
+                let mut q = sqlx::query_scalar::<_, String>(&sql).bind(&raw.profile.name);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                match q.fetch_optional(&mut *tx).await? {
+                    Some(id) => {
+                        sqlx::query(&format!(
+                            "SELECT id, inputs_version FROM organizations WHERE id = $1{lock}"
+                        ))
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    }
+                    None => None,
+                }
+            }
         };
+        let existing: Option<(String, i64)> = row
+            .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("inputs_version")?)))
+            .transpose()?;
+        if let (LoadTarget::Existing(id), None) = (target, &existing) {
+            return Err(StoreError::NotFound {
+                what: "organization",
+                id: id.to_owned(),
+            });
+        }
         let created = existing.is_none();
-        let id = existing
-            .as_ref()
-            .map(|(i, _)| i.clone())
-            .or_else(|| org_id.map(str::to_owned))
-            .unwrap_or_else(new_id);
+        let id = match (&existing, target) {
+            (Some((i, _)), _) => i.clone(),
+            (None, LoadTarget::Id(i)) => i.to_owned(),
+            (None, _) => new_id(),
+        };
         let version = existing.as_ref().map_or(1, |(_, v)| v + 1);
         let profile = json(&raw.profile)?;
         let scan_date = raw.scan_date.map(|d| d.to_string());
@@ -345,7 +403,15 @@ impl Store {
         }
 
         write_assets(&mut tx, self.backend, &id, &raw.assets, &at).await?;
-        let changed = write_findings(&mut tx, self.backend, &id, &raw.findings, &at, actor).await?;
+        let changed = write_findings(
+            &mut tx,
+            self.backend,
+            &id,
+            &raw.findings,
+            &at,
+            Some(&actor.key_id),
+        )
+        .await?;
 
         // Controls are replaced as a set; incidents upserted by id.
         replace_controls(&mut tx, &id, &raw.controls).await?;
@@ -361,9 +427,12 @@ impl Store {
             controls: raw.controls.len(),
             incidents: raw.incidents.len(),
         };
+        if actor.role == crate::Role::Insurer {
+            crate::keys::link_in(&mut tx, &actor.key_id, &id, "loaded").await?;
+        }
         crate::keys::audit(
             &mut tx,
-            actor,
+            Some(&actor.key_id),
             "organization.load_bundle",
             Some(&id),
             &summary,
@@ -435,35 +504,23 @@ impl Store {
     /// The organisations a principal may see, ordered by name, then id.
     pub async fn list_organizations_for(
         &self,
-        p: &crate::Principal,
+        p: &Principal,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<OrgSummary>> {
-        let cols = "o.id, o.name, o.industry, o.inputs_version, o.updated_at";
-        let rows = match p.role {
-            crate::Role::Admin => return self.list_organizations(limit, offset).await,
-            crate::Role::Enterprise => {
-                sqlx::query(&format!("SELECT {cols} FROM organizations o WHERE o.id = $1 ORDER BY o.name, o.id LIMIT $2 OFFSET $3"))
-                    .bind(p.org_id.clone().unwrap_or_default())
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            crate::Role::Insurer | crate::Role::Assessor => {
-                sqlx::query(&format!(
-                    "SELECT {cols} FROM organizations o WHERE o.id = $2 \
-                     OR EXISTS (SELECT 1 FROM org_links l WHERE l.key_id = $1 AND l.org_id = o.id) \
-                     ORDER BY o.name, o.id LIMIT $3 OFFSET $4"
-                ))
-                .bind(&p.key_id)
-                .bind(p.org_id.clone())
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
+        let (visible, binds) = visible_condition(p, 1);
+        let n = binds.len();
+        let sql = format!(
+            "SELECT o.id, o.name, o.industry, o.inputs_version, o.updated_at FROM organizations o \
+             WHERE {visible} ORDER BY o.name, o.id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.bind(limit).bind(offset).fetch_all(&self.pool).await?;
         rows.iter().map(org_summary).collect()
     }
 

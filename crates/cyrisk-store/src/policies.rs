@@ -178,15 +178,7 @@ impl Store {
         .bind(None::<String>)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO org_links (key_id, org_id, reason, created_at) VALUES ($1, $2, 'policy', $3) \
-             ON CONFLICT (key_id, org_id) DO NOTHING",
-        )
-        .bind(&policy.insurer_key_id)
-        .bind(&policy.org_id)
-        .bind(&policy.created_at)
-        .execute(&mut *tx)
-        .await?;
+        crate::keys::link_in(&mut tx, &policy.insurer_key_id, &policy.org_id, "policy").await?;
         audit(
             &mut tx,
             actor,
