@@ -119,6 +119,7 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
                     .then(|| Probability::new(rng.unit().powi(4)).expect("in range")),
                 kev: rng.unit() < 0.01,
                 state,
+                counts_as: None,
                 first_seen,
                 fixed_at,
                 source: None,
@@ -140,6 +141,7 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
         evidence: None,
         level: None,
         scope: None,
+        self_declared: false,
     })
     .collect();
     AssessmentBundle {

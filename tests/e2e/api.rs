@@ -74,19 +74,7 @@ async fn world(name: &str, options: Options) -> World {
         .await
         .unwrap()
         .id;
-    let kev = KevCatalog::from_json(
-        &std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap(),
-    )
-    .unwrap();
-    let state = AppState {
-        store,
-        model: Arc::new(RatingModel::builtin()),
-        kev: Arc::new(kev),
-        severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
-        pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
-        metrics: Arc::new(Metrics::default()),
-        feeds: Default::default(),
-    };
+    let state = app_state(store);
     World {
         app: cyrisk_api::app(state.clone(), &options),
         store: state.store,
@@ -98,7 +86,24 @@ async fn world(name: &str, options: Options) -> World {
     }
 }
 
-async fn call(
+/// The service's state over `store`, with the built-in models and the bundled KEV catalogue.
+pub(crate) fn app_state(store: Store) -> AppState {
+    let kev = KevCatalog::from_json(
+        &std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap(),
+    )
+    .unwrap();
+    AppState {
+        store,
+        model: Arc::new(RatingModel::builtin()),
+        kev: Arc::new(kev),
+        severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
+        pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
+        metrics: Arc::new(Metrics::default()),
+        feeds: Default::default(),
+    }
+}
+
+pub(crate) async fn call(
     app: &Router,
     method: Method,
     uri: &str,
@@ -127,7 +132,7 @@ async fn call(
     (status, ctype, json)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -184,11 +189,26 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
                 StatusCode::NOT_FOUND
             }
         }
-        ("patch", "/api/v1/organizations/{id}/findings/{finding_id}") => match (role, own_tenant) {
-            (Role::Admin, _) => StatusCode::OK,
-            (_, false) => StatusCode::NOT_FOUND,
-            (Role::Insurer, true) => StatusCode::FORBIDDEN,
-            (_, true) => StatusCode::OK,
+        // Every role may ask (what each may set is the state × role table, tested apart).
+        ("patch", "/api/v1/organizations/{id}/findings/{finding_id}") => {
+            if role == Role::Admin || own_tenant {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        }
+        ("get", "/api/v1/organizations/{id}/disputes") => {
+            if role == Role::Admin || own_tenant {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        }
+        // The dispute in the path does not exist: a caller who may decide disputes there
+        // learns only that (404); the rated party is refused first (403).
+        ("post", "/api/v1/organizations/{id}/disputes/{dispute_id}/decision") => match role {
+            Role::Enterprise => StatusCode::FORBIDDEN,
+            _ => StatusCode::NOT_FOUND,
         },
         (
             "get",
@@ -264,7 +284,7 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                     // A finding that exists in each organisation.
                     let finding = if own_tenant { "P-2" } else { "F-101" };
                     let asset = if own_tenant { "portal" } else { "erp" };
-                    let mut uri = path.replace("{id}", org).replace("{finding_id}", finding).replace("{asset_id}", asset);
+                    let mut uri = path.replace("{id}", org).replace("{finding_id}", finding).replace("{asset_id}", asset).replace("{dispute_id}", "no-such-dispute");
                     if path.ends_with("/imports") {
                         uri.push_str("?format=csv");
                     }
@@ -294,6 +314,7 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                         "post" if path.ends_with("/incidents") => Some(
                             r#"[{"id": "INC-NEW", "type": "outage", "impact": "minor", "started": "2026-01-01"}]"#.to_owned(),
                         ),
+                        "post" if path.ends_with("/decision") => Some(r#"{"decision": "reject"}"#.to_owned()),
                         // The by-name path: a bundle named like the organisation in question.
                         "post" if path == "/api/v1/organizations/bundle" => {
                             Some(example(if own_tenant { "power-utility" } else { "manufacturer" }))
@@ -354,7 +375,7 @@ fn access_matrix_covers_every_route_role_and_tenant() {
         }
         assert!(cases >= 10 * 2 * 5, "only {cases} cases");
         // Every write route × the three non-admin roles against the other tenant.
-        assert!(guarded_writes >= 12 * 3, "only {guarded_writes} cross-tenant writes");
+        assert!(guarded_writes >= 13 * 3, "only {guarded_writes} cross-tenant writes");
     });
 }
 

@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod golden;
 mod ingest;
+mod integrity;
 mod plan;
 mod portfolio;
 mod rating_props;

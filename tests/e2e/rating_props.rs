@@ -146,6 +146,7 @@ fn arb_finding(i: usize, assets: usize) -> impl Strategy<Value = Finding> {
                     epss: epss.map(|p| Probability::new(p).unwrap()),
                     kev,
                     state,
+                    counts_as: None,
                     first_seen,
                     fixed_at: fixed_after.map(|d| first_seen + Duration::days(d)),
                     source: None,
@@ -191,6 +192,7 @@ fn arb_control() -> impl Strategy<Value = ControlResult> {
             evidence: None,
             level: (control == ControlId::Mlps).then_some(level),
             scope: None,
+            self_declared: false,
         })
 }
 
@@ -225,6 +227,7 @@ fn arb_incident(i: usize) -> impl Strategy<Value = Incident> {
             root_cause: None,
             reported_in_time: reported,
             corrective_actions_verified: verified,
+            self_declared: false,
         })
 }
 
@@ -327,6 +330,7 @@ proptest! {
             epss: epss.map(|p| Probability::new(p).unwrap()),
             kev: true,
             state: FindingState::Open,
+            counts_as: None,
             first_seen: day(age),
             fixed_at: None,
             source: None,
@@ -375,6 +379,7 @@ proptest! {
             evidence: None,
             level: (control == ControlId::Mlps).then_some(5),
             scope: None,
+            self_declared: false,
         });
         let after = score_of(&valid(b), &m, as_of());
         prop_assert!(after >= before - EPS, "score fell from {before} to {after}");

@@ -139,11 +139,18 @@ fn reloading_updates_in_place_and_keeps_lifecycle_history() {
             );
 
             // A lifecycle change: history grows, the bundle reads back the new state.
-            s.set_finding_state(
+            let tester = Principal {
+                key_id: "tester".into(),
+                role: Role::Assessor,
+                org_id: None,
+            };
+            s.change_finding_state(
                 &first.org_id,
                 "F-103",
                 FindingState::FixedPendingVerification,
-                Some("tester"),
+                None,
+                None,
+                &tester,
             )
             .await
             .unwrap();
@@ -162,9 +169,16 @@ fn reloading_updates_in_place_and_keeps_lifecycle_history() {
                 FindingState::FixedPendingVerification
             );
             assert!(
-                s.set_finding_state(&first.org_id, "nope", FindingState::Closed, None)
-                    .await
-                    .is_err()
+                s.change_finding_state(
+                    &first.org_id,
+                    "nope",
+                    FindingState::Closed,
+                    Some("gone"),
+                    None,
+                    &tester
+                )
+                .await
+                .is_err()
             );
 
             let audit = s.audit_log(10).await.unwrap();
@@ -399,7 +413,7 @@ fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
                 ..Default::default()
             };
             let err = s
-                .upsert_inputs(&org.org_id, &bad, Some("tester"))
+                .upsert_inputs(&org.org_id, &bad, &Principal::operator())
                 .await
                 .unwrap_err()
                 .to_string();
@@ -420,7 +434,7 @@ fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
                 ..Default::default()
             };
             let done = s
-                .upsert_inputs(&org.org_id, &batch, Some("tester"))
+                .upsert_inputs(&org.org_id, &batch, &Principal::operator())
                 .await
                 .unwrap();
             assert_eq!((done.created, done.updated), (3, 0), "{:?}", s.backend());
@@ -432,7 +446,7 @@ fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
 
             // The same batch again updates in place and records no state change; a state
             // change is recorded in the history.
-            let again = s.upsert_inputs(&org.org_id, &batch, None).await.unwrap();
+            let again = s.upsert_inputs(&org.org_id, &batch, &Principal::operator()).await.unwrap();
             assert_eq!((again.created, again.updated), (0, 3));
             assert_eq!(again.findings_changed_state, 0);
             let mut closed = finding("N-1", "erp");
@@ -444,9 +458,7 @@ fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
                     &InputsBatch {
                         findings: vec![closed],
                         ..Default::default()
-                    },
-                    None,
-                )
+                    }, &Principal::operator())
                 .await
                 .unwrap();
             assert_eq!(moved.findings_changed_state, 1);
@@ -469,9 +481,7 @@ fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
                     &InputsBatch {
                         controls: vec![mfa.clone()],
                         ..Default::default()
-                    },
-                    None,
-                )
+                    }, &Principal::operator())
                 .await
                 .unwrap();
             let controls = s.list_controls(&org.org_id).await.unwrap();
@@ -489,12 +499,12 @@ fn piecewise_upserts_validate_against_stored_inputs_and_are_all_or_nothing() {
             );
             // An empty batch is refused; an unknown organisation is not found.
             assert!(
-                s.upsert_inputs(&org.org_id, &InputsBatch::default(), None)
+                s.upsert_inputs(&org.org_id, &InputsBatch::default(), &Principal::operator())
                     .await
                     .is_err()
             );
             assert!(matches!(
-                s.upsert_inputs("nope", &batch, None).await,
+                s.upsert_inputs("nope", &batch, &Principal::operator()).await,
                 Err(cyrisk_store::StoreError::NotFound { .. })
             ));
         }
@@ -654,6 +664,113 @@ fn by_name_loads_only_match_visible_organisations() {
                     .await,
                 Err(cyrisk_store::StoreError::NotFound { .. })
             ));
+        }
+        finish(all).await;
+    });
+}
+
+/// The rating-integrity rules on both backends: the rated party's declared fix counts as
+/// before, its disputes wait for a reviewer, its bulk writes cannot close or rewrite, and
+/// history keeps who, in what role, why and on what evidence.
+#[test]
+fn rated_party_changes_follow_the_integrity_rules() {
+    runtime().block_on(async {
+        let all = backends("integrity").await;
+        for f in &all {
+            let s = &f.store;
+            let org = s
+                .load_bundle(
+                    LoadTarget::ByName,
+                    &example("manufacturer"),
+                    &Principal::operator(),
+                )
+                .await
+                .unwrap()
+                .org_id;
+            let who = |role: Role, key: &str| Principal {
+                key_id: key.to_owned(),
+                role,
+                org_id: Some(org.clone()),
+            };
+            let insured = who(Role::Enterprise, "insured");
+            let assessor = who(Role::Assessor, "assessor");
+            let fpv = FindingState::FixedPendingVerification;
+            s.change_finding_state(&org, "F-103", fpv, None, None, &insured)
+                .await
+                .unwrap();
+            let counted = |b: &cyrisk_core::AssessmentBundle, id: &str| {
+                let f = b.findings.iter().find(|f| f.id == id).unwrap();
+                (f.state, f.counts_as)
+            };
+            let b = s.bundle(&org).await.unwrap();
+            assert_eq!(counted(&b, "F-103"), (fpv, Some(FindingState::Open)));
+
+            let outcome = s
+                .change_finding_state(
+                    &org,
+                    "F-105",
+                    FindingState::FalsePositive,
+                    Some("dev box"),
+                    Some("cmdb"),
+                    &insured,
+                )
+                .await
+                .unwrap();
+            let cyrisk_store::StateOutcome::Disputed(d) = outcome else {
+                panic!("not a dispute: {outcome:?}");
+            };
+            assert_eq!(
+                counted(&s.bundle(&org).await.unwrap(), "F-105").0,
+                FindingState::Open
+            );
+            let decided = s
+                .decide_dispute(&org, &d.id, true, Some("confirmed"), &assessor)
+                .await
+                .unwrap();
+            assert_eq!(decided.status, cyrisk_store::DisputeStatus::Accepted);
+            assert_eq!(
+                counted(&s.bundle(&org).await.unwrap(), "F-105").0,
+                FindingState::FalsePositive
+            );
+            let h = s.finding_history(&org, "F-105").await.unwrap();
+            let last = h.last().unwrap();
+            assert_eq!(
+                (last.role.as_deref(), last.evidence.as_deref()),
+                (Some("assessor"), Some("cmdb"))
+            );
+            assert!(last.reason.as_deref().unwrap().contains("dev box"));
+            assert_eq!(s.disputes(&org, None, 10, 0).await.unwrap().len(), 1);
+
+            // Bulk: closing is refused whole; the assessor's verified close applies.
+            let mut closing = s
+                .bundle(&org)
+                .await
+                .unwrap()
+                .findings
+                .into_iter()
+                .find(|f| f.id == "F-101")
+                .unwrap();
+            closing.state = FindingState::Closed;
+            let batch = cyrisk_store::InputsBatch {
+                findings: vec![closing],
+                ..Default::default()
+            };
+            let refused = s.upsert_inputs(&org, &batch, &insured).await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(cyrisk_store::StoreError::Forbidden {
+                        code: "verification_required",
+                        ..
+                    })
+                ),
+                "{refused:?}"
+            );
+            s.upsert_inputs(&org, &batch, &assessor).await.unwrap();
+            assert_eq!(
+                counted(&s.bundle(&org).await.unwrap(), "F-101"),
+                (FindingState::Closed, None)
+            );
         }
         finish(all).await;
     });

@@ -75,6 +75,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { what, .. } => Self::not_found(what),
             StoreError::Invalid(msg) => Self::invalid(msg),
+            StoreError::Forbidden { code, message } => {
+                Self::new(StatusCode::FORBIDDEN, code, message)
+            }
+            StoreError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
             other => {
                 let mut cause = other.to_string();
                 if let Some(src) = std::error::Error::source(&other) {

@@ -58,6 +58,18 @@ pub struct ImportOptions {
     pub today: chrono::NaiveDate,
 }
 
+impl ImportOptions {
+    /// Options for importing as `who`: a scan the rated party loads is a declaration, not
+    /// evidence (see [`reconcile::Options::verifying`]).
+    fn reconcile(&self, who: &Principal) -> reconcile::Options {
+        reconcile::Options {
+            default_date: self.today,
+            stale_after_days: self.stale_after_days,
+            verifying: !who.role.is_rated_party(),
+        }
+    }
+}
+
 /// What an import changed (the same from the CLI's `--format json` and the API).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ImportSummary {
@@ -74,6 +86,14 @@ pub struct ImportSummary {
     pub findings_still_open: usize,
     pub findings_closed: usize,
     pub findings_fix_verified: usize,
+    /// Fixes declared by the rated party's own scan: they keep counting until a verifying
+    /// scan (loaded by an assessor, the insurer or an admin) confirms them.
+    #[serde(default)]
+    pub findings_fix_declared: usize,
+    /// Whether this import could verify fixes: true for a scan loaded by a third party
+    /// (assessor, insurer, admin, the operator), false for the rated party's own.
+    #[serde(default)]
+    pub verifying: bool,
     /// Findings in the file.
     pub findings_in_file: usize,
     /// Informational items kept as asset facts (not findings).
@@ -119,7 +139,7 @@ pub fn parse_scan<R: BufRead>(input: R, o: &ImportOptions) -> Result<Scan, Inges
     Ok(scan)
 }
 
-fn summary_of(scan: &Scan, counts: Counts, hash: &str) -> ImportSummary {
+fn summary_of(scan: &Scan, counts: Counts, hash: &str, verifying: bool) -> ImportSummary {
     ImportSummary {
         format: scan.format.as_str().to_owned(),
         content_hash: hash.to_owned(),
@@ -131,6 +151,8 @@ fn summary_of(scan: &Scan, counts: Counts, hash: &str) -> ImportSummary {
         findings_still_open: counts.findings_still_open,
         findings_closed: counts.findings_closed,
         findings_fix_verified: counts.findings_fix_verified,
+        findings_fix_declared: counts.findings_fix_declared,
+        verifying,
         findings_in_file: scan.findings.len(),
         facts: scan.fact_count(),
         risky_services: scan.exposures.len(),
@@ -150,33 +172,31 @@ pub async fn apply_scan(
     org_id: &str,
     scan: Scan,
     content_hash: &str,
-    actor: Option<&str>,
+    actor: &Principal,
     o: &ImportOptions,
 ) -> Result<ImportSummary, ApiError> {
-    let options = reconcile::Options {
-        default_date: o.today,
-        stale_after_days: o.stale_after_days,
+    let options = o.reconcile(actor);
+    // The same file is imported once as evidence and once as a declaration: a third party
+    // loading the file the rated party loaded before still verifies what it shows.
+    let key = if options.verifying {
+        content_hash.to_owned()
+    } else {
+        format!("{content_hash}:declared")
     };
     let outcome = state
         .store
-        .import(
-            org_id,
-            content_hash,
-            scan.format.as_str(),
-            actor,
-            |stored| {
-                let r = reconcile::reconcile(stored, &scan, options);
-                let summary = summary_of(&scan, r.counts, content_hash);
-                Ok((
-                    InputsBatch {
-                        assets: r.assets,
-                        findings: r.findings,
-                        ..Default::default()
-                    },
-                    summary,
-                ))
-            },
-        )
+        .import(org_id, &key, scan.format.as_str(), actor, |stored| {
+            let r = reconcile::reconcile(stored, &scan, options);
+            let summary = summary_of(&scan, r.counts, content_hash, options.verifying);
+            Ok((
+                InputsBatch {
+                    assets: r.assets,
+                    findings: r.findings,
+                    ..Default::default()
+                },
+                summary,
+            ))
+        })
         .await?;
     let mut summary = match outcome {
         ImportOutcome::Applied { summary, .. } => summary,
@@ -271,5 +291,5 @@ async fn import_bytes(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::invalid(format!("the uploaded file: {e}")))?;
-    apply_scan(state, id, scan, &hash, Some(&p.key_id), &o).await
+    apply_scan(state, id, scan, &hash, p, &o).await
 }

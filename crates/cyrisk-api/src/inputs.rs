@@ -168,13 +168,7 @@ async fn upsert<T: DeserializeOwned>(
 ) -> Result<Json<UpsertResult>, ApiError> {
     authorize(state, p, id, Action::WriteInputs).await?;
     let batch = into_batch(parse_json(body, what)?);
-    Ok(Json(
-        state
-            .store
-            .upsert_inputs(id, &batch, Some(&p.key_id))
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.store.upsert_inputs(id, &batch, p).await?.into()))
 }
 
 /// Create or update assets (bulk upsert by id; one transaction).

@@ -4,6 +4,7 @@
 
 pub mod access;
 mod auth;
+mod disputes;
 pub mod error;
 pub mod feeds;
 mod findings;
@@ -126,6 +127,8 @@ fn api_router() -> OpenApiRouter<AppState> {
             findings::update_finding_state
         ))
         .routes(routes!(findings::list_finding_history))
+        .routes(routes!(disputes::list_disputes))
+        .routes(routes!(disputes::decide_dispute))
         .routes(routes!(inputs::list_assets, inputs::upsert_assets))
         .routes(routes!(imports::import_file))
         .routes(routes!(feeds::load_kev))

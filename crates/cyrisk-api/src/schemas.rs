@@ -84,6 +84,10 @@ document!(
     FindingDoc => cyrisk_core::finding::Finding, "Finding"
 );
 document!(
+    /// A finding's lifecycle state.
+    FindingStateDoc => cyrisk_core::finding::FindingState, "FindingState"
+);
+document!(
     /// A control result, as in a bundle.
     ControlResultDoc => cyrisk_core::control::ControlResult, "ControlResult"
 );

@@ -134,7 +134,15 @@ pub(crate) fn import(a: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     let summary = runtime()?.block_on(async {
         let store = open(&a.db).await?;
         let state = crate::serve::app_state(store.clone())?;
-        let r = apply_scan(&state, &a.org, scan, &hash, Some("cli"), &options).await;
+        let r = apply_scan(
+            &state,
+            &a.org,
+            scan,
+            &hash,
+            &cyrisk_store::Principal::operator(),
+            &options,
+        )
+        .await;
         store.close().await;
         r.map_err(|e| {
             if e.status.is_client_error() {

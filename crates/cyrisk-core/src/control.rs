@@ -87,4 +87,9 @@ pub struct ControlResult {
     /// The system or scope the result is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The rated organisation's own statement, not verified by a third party (a
+    /// questionnaire answer; anything an enterprise key records). Its evidence counts at the
+    /// model's `evidence.self_declared_weight`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_declared: bool,
 }

@@ -61,6 +61,16 @@ impl FindingState {
         }
     }
 
+    /// The state named `s` (`open`, `verified`, …), if there is one.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The state the rating counts a finding in: [`Finding::counts_as`] when set.
+    pub fn counted(f: &Finding) -> FindingState {
+        f.counts_as.unwrap_or(f.state)
+    }
+
     /// The vulnerability is still present on the asset.
     pub fn is_unresolved(self) -> bool {
         matches!(
@@ -177,6 +187,12 @@ pub struct Finding {
     pub kev: bool,
     #[serde(default)]
     pub state: FindingState,
+    /// The state the rating counts this finding in, when that is not `state`: a fix the
+    /// rated party declared itself (`fixed_pending_verification`) keeps counting as the state
+    /// it left until a verifying re-scan or a third party confirms it. Set by the service,
+    /// which decides who may change what; absent means "as `state`".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts_as: Option<FindingState>,
     pub first_seen: NaiveDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_at: Option<NaiveDate>,

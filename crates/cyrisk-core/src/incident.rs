@@ -59,4 +59,8 @@ pub struct Incident {
     /// Corrective actions were taken and verified.
     #[serde(default)]
     pub corrective_actions_verified: bool,
+    /// Recorded by the rated organisation itself, not verified by a third party: its
+    /// `corrective_actions_verified` earns no credit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_declared: bool,
 }

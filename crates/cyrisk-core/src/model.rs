@@ -183,6 +183,14 @@ pub struct Evidence {
     pub fresh_days: u32,
     pub half_life_days: u32,
     pub undated_weight: f64,
+    /// Weight of a result the rated organisation declared itself (0–1; 1 when a model file
+    /// predates it, so older models rate as they did).
+    #[serde(default = "full_weight")]
+    pub self_declared_weight: f64,
+}
+
+fn full_weight() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -524,6 +532,10 @@ impl RatingModel {
             self.exposure.end_of_life_internal_weight,
         )?;
         unit("evidence.undated_weight", self.evidence.undated_weight)?;
+        unit(
+            "evidence.self_declared_weight",
+            self.evidence.self_declared_weight,
+        )?;
         if self.evidence.half_life_days == 0 {
             return Err(invalid("evidence.half_life_days", "must be at least 1 day"));
         }

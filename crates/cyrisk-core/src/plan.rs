@@ -229,6 +229,7 @@ pub fn apply(bundle: &Bundle, action: &Action, as_of: NaiveDate) -> Bundle {
     let mut b = bundle.clone();
     let close = |f: &mut crate::finding::Finding| {
         f.state = FindingState::Closed;
+        f.counts_as = None;
         if f.first_seen <= as_of {
             f.fixed_at = Some(as_of);
         }
@@ -273,6 +274,7 @@ pub fn apply(bundle: &Bundle, action: &Action, as_of: NaiveDate) -> Bundle {
                     evidence: Some("what-if".to_owned()),
                     level: (id == ControlId::Mlps).then_some(required),
                     scope: None,
+                    self_declared: false,
                 });
             }
         }

@@ -314,6 +314,7 @@ fn finish_item(scan: &mut Scan, h: &mut Host, i: Item, options: Options) {
         epss,
         kev: i.kev,
         state: FindingState::Open,
+        counts_as: None,
         first_seen: h.start.or(h.end).unwrap_or(options.default_date),
         fixed_at: None,
         source: Some(source),

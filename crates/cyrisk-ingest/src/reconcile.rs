@@ -1,4 +1,4 @@
-//! A new scan against what is stored for the organisation (DESIGN.md §2 lifecycle):
+//! A new scan against what is stored for the organisation (the finding lifecycle):
 //!
 //! - a finding seen again stays in its state, and its age keeps counting from when it was
 //!   first seen; one that had been fixed and is seen again reopens;
@@ -6,6 +6,9 @@
 //!   to `fixed_pending_verification` (fixed on the scan date), and one already pending that is
 //!   still absent is `closed`: the second scan verifies the fix;
 //! - findings from other sources (a pentest, a CSV, another scanner) are never closed by it;
+//! - only a scan loaded by a third party is evidence (`Options::verifying`): one the rated
+//!   party loads itself adds what it sees but changes nothing stored, and its fixes are
+//!   declarations that keep counting as before until verified;
 //! - assets a scanner saw but the inventory never declared are created with `declared: false`
 //!   (the rating counts them as unknown assets); stored assets a scan import finds unseen for
 //!   `stale_after_days` are marked `stale` (zombie candidates), and seeing one clears it. A CSV
@@ -30,6 +33,13 @@ pub struct Options {
     pub default_date: NaiveDate,
     /// A stored asset unseen for longer than this is marked stale.
     pub stale_after_days: i64,
+    /// The scan was loaded by a third party (an assessor, the insurer, an admin, the
+    /// operator), so it is evidence: a finding it no longer sees is fixed, and verified fixed
+    /// when already pending. A scan the rated party loads itself is a declaration: it adds
+    /// what it sees (new assets, new findings, reopened ones) but changes nothing already
+    /// stored, and a finding it no longer sees becomes a declared fix that keeps counting as
+    /// before ([`Finding::counts_as`]) until a verifying scan confirms it.
+    pub verifying: bool,
 }
 
 /// What an import changes, counted.
@@ -48,6 +58,9 @@ pub struct Counts {
     pub findings_closed: usize,
     /// Of `findings_closed`, those verified fixed (pending → closed).
     pub findings_fix_verified: usize,
+    /// Of `findings_closed`, fixes the rated party's own scan declared: they keep counting
+    /// as before until a verifying scan confirms them.
+    pub findings_fix_declared: usize,
     /// Scanned assets the inventory does not declare.
     pub unknown_assets: Vec<String>,
     /// Stored assets marked stale by this import.
@@ -122,6 +135,13 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
     let scanned: HashSet<&str> = scan.assets.iter().map(|a| a.id.as_str()).collect();
     for seen in &scan.assets {
         let merged = match stored_assets.get(seen.id.as_str()) {
+            // The rated party's own scan changes nothing already stored.
+            Some(s) if !options.verifying => {
+                if !s.declared {
+                    counts.unknown_assets.push(s.id.clone());
+                }
+                continue;
+            }
             Some(s) => {
                 let m = merge_asset(s, seen);
                 if &m != *s {
@@ -148,8 +168,8 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
     }
     let stale_before = scan_date - Duration::days(options.stale_after_days);
     for a in &stored.assets {
-        // Only a scan is evidence of what is (not) there.
-        if !discovery || scanned.contains(a.id.as_str()) || a.stale {
+        // Only a third party's scan is evidence of what is (not) there.
+        if !discovery || !options.verifying || scanned.contains(a.id.as_str()) || a.stale {
             continue;
         }
         if a.last_seen
@@ -172,19 +192,30 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
         let mut out = f.clone();
         match stored_findings.get(f.id.as_str()) {
             Some(g) if g.state == FindingState::FalsePositive => {
+                if !options.verifying {
+                    continue;
+                }
                 out.state = g.state;
                 out.first_seen = g.first_seen;
             }
             Some(g) if g.state.is_unresolved() => {
                 counts.findings_still_open += 1;
+                if !options.verifying {
+                    continue;
+                }
                 out.state = g.state;
                 out.first_seen = g.first_seen.min(f.first_seen);
                 out.fixed_at = None;
             }
-            Some(_) => {
-                // Fixed before, back now: a new occurrence.
+            Some(g) => {
+                // Fixed before, back now: a new occurrence. The rated party's scan reopens the
+                // stored finding as it is.
                 counts.findings_opened += 1;
+                if !options.verifying {
+                    out = (*g).clone();
+                }
                 out.state = FindingState::Open;
+                out.counts_as = None;
                 out.fixed_at = None;
             }
             None => counts.findings_opened += 1,
@@ -210,17 +241,27 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
             continue;
         }
         let fixed_on = scan_date.max(g.first_seen);
-        let next = match g.state {
-            s if s.is_unresolved() => FindingState::FixedPendingVerification,
-            FindingState::FixedPendingVerification => {
+        let (next, counts_as) = match g.state {
+            s if s.is_unresolved() && !options.verifying => {
+                // Declared fixed by the rated party's own scan: counts as before until
+                // verified.
+                counts.findings_fix_declared += 1;
+                (
+                    FindingState::FixedPendingVerification,
+                    Some(FindingState::counted(g)),
+                )
+            }
+            s if s.is_unresolved() => (FindingState::FixedPendingVerification, None),
+            FindingState::FixedPendingVerification if options.verifying => {
                 counts.findings_fix_verified += 1;
-                FindingState::Closed
+                (FindingState::Closed, None)
             }
             _ => continue,
         };
         counts.findings_closed += 1;
         let mut c = g.clone();
         c.state = next;
+        c.counts_as = counts_as;
         c.fixed_at = Some(g.fixed_at.unwrap_or(fixed_on));
         findings.push(c);
     }
@@ -259,6 +300,7 @@ mod tests {
         Options {
             default_date: "2026-06-01".parse().unwrap(),
             stale_after_days: 90,
+            verifying: true,
         }
     }
 

@@ -163,6 +163,7 @@ fn insured(
                 } else {
                     FindingState::Open
                 },
+                counts_as: None,
                 first_seen: day(uniform(rng) * 200.0),
                 fixed_at: None,
                 source: None,
@@ -226,6 +227,7 @@ fn insured(
                 evidence: None,
                 level: None,
                 scope: None,
+                self_declared: false,
             });
         }
     }

@@ -126,11 +126,12 @@ impl Store {
         Ok(r.try_get("data")?)
     }
 
-    /// (organisation, CVE) of every unresolved finding with a CVE.
+    /// (organisation, CVE) of every finding with a CVE that still counts in the rating (as
+    /// it is counted: a fix only the rated party declared still counts).
     pub async fn open_cves(&self) -> Result<Vec<(String, String)>> {
         sqlx::query(
             "SELECT DISTINCT org_id, cve FROM findings WHERE cve IS NOT NULL \
-             AND state IN ('open', 'verified', 'remediation_requested', 'unfixed_mitigated', 'risk_accepted')",
+             AND COALESCE(counts_as, state) NOT IN ('closed', 'false_positive')",
         )
         .fetch_all(&self.pool)
         .await?

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use sqlx::Row;
 
 use crate::inputs::{InputsBatch, UpsertSummary};
-use crate::{Result, Store, StoreError, now};
+use crate::{Principal, Result, Store, StoreError, now};
 
 /// What an import did: either it was applied, or the same file had been imported before and
 /// nothing changed (the earlier summary is returned).
@@ -33,7 +33,7 @@ impl Store {
         org_id: &str,
         content_hash: &str,
         format: &str,
-        actor: Option<&str>,
+        actor: &Principal,
         plan: F,
     ) -> Result<ImportOutcome<S>>
     where
@@ -74,7 +74,14 @@ impl Store {
         let write = if empty {
             None
         } else {
-            Some(self.upsert_in(&mut tx, org_id, &batch, actor).await?)
+            let reason = format!(
+                "{format} import (sha256 {})",
+                content_hash.get(..12).unwrap_or(content_hash)
+            );
+            Some(
+                self.upsert_in(&mut tx, org_id, &batch, actor, Some(&reason))
+                    .await?,
+            )
         };
         let text =
             serde_json::to_string(&summary).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -86,13 +93,13 @@ impl Store {
         .bind(content_hash)
         .bind(format)
         .bind(now())
-        .bind(actor)
+        .bind(&actor.key_id)
         .bind(&text)
         .execute(&mut *tx)
         .await?;
         crate::keys::audit(
             &mut tx,
-            actor,
+            Some(&actor.key_id),
             "organization.import",
             Some(org_id),
             &serde_json::json!({ "format": format, "content_hash": content_hash }),

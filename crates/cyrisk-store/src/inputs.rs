@@ -6,13 +6,17 @@
 use std::collections::{HashMap, HashSet};
 
 use cyrisk_core::bundle::AssessmentBundle;
+use cyrisk_core::finding::FindingState;
 use cyrisk_core::profile::Profile;
 use cyrisk_core::{asset::Asset, control::ControlResult, finding::Finding, incident::Incident};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::orgs::{parse, replace_controls, write_assets, write_findings, write_incidents};
-use crate::{Result, Store, StoreError, now};
+use crate::integrity::{self, ControlsMode, Stored, StoredFinding};
+use crate::orgs::{
+    Change, Lifecycle, parse, replace_controls, write_assets, write_findings, write_incidents,
+};
+use crate::{Principal, Result, Store, StoreError, now};
 
 /// A batch of inputs to upsert into one organisation. Assets, findings and incidents are
 /// keyed by id; a control result replaces the stored one for the same control and scope.
@@ -47,7 +51,7 @@ impl Store {
         &self,
         org_id: &str,
         batch: &InputsBatch,
-        actor: Option<&str>,
+        actor: &Principal,
     ) -> Result<UpsertSummary> {
         if batch.assets.is_empty()
             && batch.findings.is_empty()
@@ -59,7 +63,7 @@ impl Store {
             ));
         }
         let mut tx = self.begin_write().await?;
-        let summary = self.upsert_in(&mut tx, org_id, batch, actor).await?;
+        let summary = self.upsert_in(&mut tx, org_id, batch, actor, None).await?;
         tx.commit().await?;
         Ok(summary)
     }
@@ -70,7 +74,8 @@ impl Store {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         org_id: &str,
         batch: &InputsBatch,
-        actor: Option<&str>,
+        actor: &Principal,
+        reason: Option<&str>,
     ) -> Result<UpsertSummary> {
         let at = now();
         let lock = self.backend.row_lock();
@@ -89,37 +94,104 @@ impl Store {
             &row.try_get::<String, _>("profile")?,
         )?;
         let version: i64 = row.try_get::<i64, _>("inputs_version")? + 1;
-
-        // Stored assets (for references) and the ids of everything else already stored.
-        let stored_assets: Vec<Asset> = sqlx::query("SELECT data FROM assets WHERE org_id = $1")
+        let mut batch = batch.clone();
+        let written = write_batch(
+            tx,
+            self.backend,
+            org_id,
+            Check {
+                profile: Some(profile),
+                fresh: false,
+            },
+            &mut batch,
+            ControlsMode::Merge,
+            Change {
+                actor,
+                at: &at,
+                reason,
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE organizations SET inputs_version = $2, updated_at = $3 WHERE id = $1")
             .bind(org_id)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| parse("asset", &r.try_get::<String, _>("data")?))
-            .collect::<Result<_>>()?;
-        let stored_findings =
-            id_set(tx, "SELECT id FROM findings WHERE org_id = $1", org_id).await?;
-        let stored_incidents =
-            id_set(tx, "SELECT id FROM incidents WHERE org_id = $1", org_id).await?;
-        let stored_controls: Vec<ControlResult> =
-            sqlx::query("SELECT data FROM controls WHERE org_id = $1 ORDER BY seq")
-                .bind(org_id)
-                .fetch_all(&mut **tx)
-                .await?
-                .iter()
-                .map(|r| parse("control", &r.try_get::<String, _>("data")?))
-                .collect::<Result<_>>()?;
+            .bind(version)
+            .bind(&at)
+            .execute(&mut **tx)
+            .await?;
+        let summary = UpsertSummary {
+            org_id: org_id.to_owned(),
+            inputs_version: version,
+            created: written.created,
+            updated: written.updated,
+            findings_changed_state: written.findings_changed_state,
+        };
+        crate::keys::audit(
+            tx,
+            Some(&actor.key_id),
+            "organization.upsert_inputs",
+            Some(org_id),
+            &serde_json::json!({
+                "assets": batch.assets.len(),
+                "findings": batch.findings.len(),
+                "controls": batch.controls.len(),
+                "incidents": batch.incidents.len(),
+                "created": written.created,
+                "updated": written.updated,
+            }),
+        )
+        .await?;
+        Ok(summary)
+    }
+}
 
-        // Validate the batch with the bundle rules: batch assets first (so error indexes are
-        // the batch's), then the stored ones it does not replace.
+/// What [`write_batch`] checks besides the rules of who may change what.
+#[derive(Debug)]
+pub(crate) struct Check {
+    /// Validate the batch with the bundle rules against the stored assets, with this profile
+    /// (`None`: the caller validated a whole bundle already).
+    pub profile: Option<Profile>,
+    /// The organisation was created in this transaction: nothing is stored yet.
+    pub fresh: bool,
+}
+
+/// What [`write_batch`] wrote.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    pub created: usize,
+    pub updated: usize,
+    pub findings_changed_state: usize,
+}
+
+/// Writes a batch into an organisation inside the caller's write transaction (its row already
+/// locked): validates it against what is stored, applies the rules of who may change what
+/// ([`integrity::apply`]: provenance, the finding-state table, self-declared evidence), and
+/// upserts the rows with lifecycle history. Does not touch the organisation row.
+pub(crate) async fn write_batch(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: crate::Backend,
+    org_id: &str,
+    check: Check,
+    batch: &mut InputsBatch,
+    controls_mode: ControlsMode,
+    change: Change<'_>,
+) -> Result<Written> {
+    let stored = if check.fresh {
+        Stored::default()
+    } else {
+        load_stored(tx, org_id, change.actor.role.is_rated_party()).await?
+    };
+
+    if let Some(profile) = check.profile {
+        // Validate with the bundle rules: batch assets first (so error indexes are the
+        // batch's), then the stored ones it does not replace.
         let batch_asset_ids: HashSet<&str> = batch.assets.iter().map(|a| a.id.as_str()).collect();
         let mut assets = batch.assets.clone();
         assets.extend(
-            stored_assets
-                .iter()
-                .filter(|a| !batch_asset_ids.contains(a.id.as_str()))
-                .cloned(),
+            stored
+                .assets
+                .values()
+                .filter(|(a, _)| !batch_asset_ids.contains(a.id.as_str()))
+                .map(|(a, _)| a.clone()),
         );
         let check = AssessmentBundle {
             schema_version: cyrisk_core::bundle::BUNDLE_SCHEMA_VERSION,
@@ -133,96 +205,141 @@ impl Store {
         check
             .validate()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-
-        let stored_asset_ids: HashSet<&str> = stored_assets.iter().map(|a| a.id.as_str()).collect();
-        let mut created = 0;
-        let mut updated = 0;
-        let mut count = |exists: bool| {
-            if exists {
-                updated += 1;
-            } else {
-                created += 1;
-            }
-        };
-        for a in &batch.assets {
-            count(stored_asset_ids.contains(a.id.as_str()));
-        }
-        for f in &batch.findings {
-            count(stored_findings.contains(&f.id));
-        }
-        for i in &batch.incidents {
-            count(stored_incidents.contains(&i.id));
-        }
-        // Control results: same control and scope replaces, in place; others are appended.
-        let mut controls = stored_controls;
-        let mut position: HashMap<(String, Option<String>), usize> = controls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| ((c.control.as_str().to_owned(), c.scope.clone()), i))
-            .collect();
-        for c in &batch.controls {
-            let key = (c.control.as_str().to_owned(), c.scope.clone());
-            match position.get(&key) {
-                Some(&i) => {
-                    controls[i] = c.clone();
-                    count(true);
-                }
-                None => {
-                    position.insert(key, controls.len());
-                    controls.push(c.clone());
-                    count(false);
-                }
-            }
-        }
-
-        write_assets(tx, self.backend, org_id, &batch.assets, &at).await?;
-        let changed = write_findings(tx, self.backend, org_id, &batch.findings, &at, actor).await?;
-        if !batch.controls.is_empty() {
-            replace_controls(tx, org_id, &controls).await?;
-        }
-        write_incidents(tx, org_id, &batch.incidents).await?;
-        sqlx::query("UPDATE organizations SET inputs_version = $2, updated_at = $3 WHERE id = $1")
-            .bind(org_id)
-            .bind(version)
-            .bind(&at)
-            .execute(&mut **tx)
-            .await?;
-        let summary = UpsertSummary {
-            org_id: org_id.to_owned(),
-            inputs_version: version,
-            created,
-            updated,
-            findings_changed_state: changed,
-        };
-        crate::keys::audit(
-            tx,
-            actor,
-            "organization.upsert_inputs",
-            Some(org_id),
-            &serde_json::json!({
-                "assets": batch.assets.len(),
-                "findings": batch.findings.len(),
-                "controls": batch.controls.len(),
-                "incidents": batch.incidents.len(),
-                "created": created,
-                "updated": updated,
-            }),
-        )
-        .await?;
-        Ok(summary)
     }
+
+    let provenance = integrity::apply(change.actor.role, &stored, batch, controls_mode)?;
+
+    let mut written = Written::default();
+    let mut count = |exists: bool| {
+        if exists {
+            written.updated += 1;
+        } else {
+            written.created += 1;
+        }
+    };
+    for a in &batch.assets {
+        count(stored.assets.contains_key(&a.id));
+    }
+    for f in &batch.findings {
+        count(stored.findings.contains_key(&f.id));
+    }
+    for i in &batch.incidents {
+        count(stored.incidents.contains_key(&i.id));
+    }
+    for c in &batch.controls {
+        count(
+            stored
+                .controls
+                .iter()
+                .any(|(s, _)| s.control == c.control && s.scope == c.scope),
+        );
+    }
+
+    let previous: HashMap<String, Lifecycle> = stored
+        .findings
+        .iter()
+        .map(|(id, f)| (id.clone(), (f.state, f.counts_as)))
+        .collect();
+    write_assets(
+        tx,
+        backend,
+        org_id,
+        &batch.assets,
+        &provenance.assets,
+        change.at,
+    )
+    .await?;
+    written.findings_changed_state = write_findings(
+        tx,
+        backend,
+        org_id,
+        &batch.findings,
+        &provenance.findings,
+        &previous,
+        change,
+    )
+    .await?;
+    if let Some(controls) = &provenance.controls {
+        replace_controls(tx, org_id, controls).await?;
+    }
+    write_incidents(tx, org_id, &batch.incidents, &provenance.incidents).await?;
+    Ok(written)
 }
 
-async fn id_set(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    sql: &str,
+fn lifecycle(s: &str) -> Result<FindingState> {
+    FindingState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("finding state {s:?}")))
+}
+
+/// What is stored for an organisation, with who recorded each item; the findings' and
+/// incidents' contents only when `with_contents` (the rated party's writes are compared
+/// with them).
+async fn load_stored(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     org_id: &str,
-) -> Result<HashSet<String>> {
-    sqlx::query(sql)
+    with_contents: bool,
+) -> Result<Stored> {
+    let mut stored = Stored::default();
+    for r in sqlx::query("SELECT data, recorded_by FROM assets WHERE org_id = $1")
         .bind(org_id)
         .fetch_all(&mut **tx)
         .await?
-        .iter()
-        .map(|r| Ok(r.try_get::<String, _>("id")?))
-        .collect()
+    {
+        let a: Asset = parse("asset", &r.try_get::<String, _>("data")?)?;
+        stored
+            .assets
+            .insert(a.id.clone(), (a, r.try_get("recorded_by")?));
+    }
+    let sql = if with_contents {
+        "SELECT id, state, counts_as, recorded_by, data FROM findings WHERE org_id = $1"
+    } else {
+        "SELECT id, state, counts_as, recorded_by FROM findings WHERE org_id = $1"
+    };
+    for r in sqlx::query(sql).bind(org_id).fetch_all(&mut **tx).await? {
+        let finding = if with_contents {
+            Some(parse::<Finding>(
+                "finding",
+                &r.try_get::<String, _>("data")?,
+            )?)
+        } else {
+            None
+        };
+        let counts_as: Option<String> = r.try_get("counts_as")?;
+        stored.findings.insert(
+            r.try_get("id")?,
+            StoredFinding {
+                state: lifecycle(&r.try_get::<String, _>("state")?)?,
+                counts_as: counts_as.as_deref().map(lifecycle).transpose()?,
+                recorded_by: r.try_get("recorded_by")?,
+                finding,
+            },
+        );
+    }
+    for r in sqlx::query("SELECT data, recorded_by FROM controls WHERE org_id = $1 ORDER BY seq")
+        .bind(org_id)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        stored.controls.push((
+            parse("control", &r.try_get::<String, _>("data")?)?,
+            r.try_get("recorded_by")?,
+        ));
+    }
+    for r in sqlx::query("SELECT id, data, recorded_by FROM incidents WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        let incident = if with_contents {
+            Some(parse::<Incident>(
+                "incident",
+                &r.try_get::<String, _>("data")?,
+            )?)
+        } else {
+            None
+        };
+        stored
+            .incidents
+            .insert(r.try_get("id")?, (incident, r.try_get("recorded_by")?));
+    }
+    Ok(stored)
 }

@@ -10,7 +10,9 @@
 mod feeds;
 mod imports;
 mod inputs;
+pub mod integrity;
 mod keys;
+mod lifecycle;
 mod migrate;
 mod orgs;
 mod policies;
@@ -25,6 +27,7 @@ pub use feeds::FeedSnapshot;
 pub use imports::ImportOutcome;
 pub use inputs::{InputsBatch, UpsertSummary};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};
+pub use lifecycle::{Dispute, DisputeStatus, StateOutcome};
 pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
 pub use policies::{NewPolicy, Policy, PolicyPhase};
 pub use ratings::{RawRating, StoredQuote, StoredRating};
@@ -48,6 +51,12 @@ pub enum StoreError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Invalid(String),
+    /// The writer's role may not make this change (rating integrity); `code` is stable.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// The change conflicts with the stored state (e.g. a dispute already pending).
+    #[error("{0}")]
+    Conflict(String),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
     #[error("database error")]

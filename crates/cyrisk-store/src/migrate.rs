@@ -41,6 +41,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "feeds",
         include_str!("../migrations/sqlite/0006_feeds.sql"),
     ),
+    (
+        7,
+        "integrity",
+        include_str!("../migrations/sqlite/0007_integrity.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -72,6 +77,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "feeds",
         include_str!("../migrations/postgres/0006_feeds.sql"),
+    ),
+    (
+        7,
+        "integrity",
+        include_str!("../migrations/postgres/0007_integrity.sql"),
     ),
 ];
 

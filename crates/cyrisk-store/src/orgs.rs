@@ -14,6 +14,8 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
+use crate::inputs::InputsBatch;
+use crate::integrity::ControlsMode;
 use crate::{Principal, Result, Role, Store, StoreError, new_id, now};
 
 /// Rows per multi-row INSERT (keeps parameters well under both backends' limits).
@@ -76,8 +78,16 @@ pub struct OrgSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateChange {
     pub state: String,
+    /// What the rating counts the finding as from then on, when not `state` (a fix only the
+    /// rated party declared).
+    pub counts_as: Option<String>,
     pub at: String,
+    /// The key that made the change (`cli` for the operator).
     pub actor: Option<String>,
+    /// The key's role (absent on entries recorded before roles were kept).
+    pub role: Option<String>,
+    pub reason: Option<String>,
+    pub evidence: Option<String>,
 }
 
 pub(crate) fn json<T: Serialize>(v: &T) -> Result<String> {
@@ -163,64 +173,78 @@ async fn write_rows(
     Ok(())
 }
 
-/// Upserts assets by (organisation, id).
+/// Upserts assets by (organisation, id); `recorded_by[i]` is who recorded `assets[i]`.
 pub(crate) async fn write_assets(
     tx: &mut sqlx::Transaction<'_, Any>,
     backend: crate::Backend,
     org_id: &str,
     assets: &[Asset],
+    recorded_by: &[String],
     at: &str,
 ) -> Result<()> {
     let mut rows = Vec::with_capacity(assets.len());
-    for a in assets {
+    for (a, by) in assets.iter().zip(recorded_by) {
         rows.push(vec![
             Value::Text(org_id.to_owned()),
             Value::Text(a.id.clone()),
             Value::Int(i64::from(a.internet_facing)),
             Value::Text(json(a)?),
             Value::Text(at.to_owned()),
+            Value::Text(by.clone()),
         ]);
     }
-    let cols = ["org_id", "id", "internet_facing", "data", "updated_at"];
+    let cols = [
+        "org_id",
+        "id",
+        "internet_facing",
+        "data",
+        "updated_at",
+        "recorded_by",
+    ];
     write_rows(tx, backend, "assets", &cols, Some(&["org_id", "id"]), rows).await
 }
 
-/// Upserts findings by (organisation, id), with a history entry for each finding whose state
-/// is new or changed; returns how many those are.
+/// Who makes a change, when and why: what a lifecycle history entry records.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Change<'a> {
+    pub actor: &'a Principal,
+    pub at: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+/// The lifecycle stored for a finding: (state, counts_as).
+pub(crate) type Lifecycle = (FindingState, Option<FindingState>);
+
+/// Upserts findings by (organisation, id), `recorded_by[i]` being who recorded
+/// `findings[i]`, with a history entry for each finding whose lifecycle (state or what it
+/// counts as) is new or differs from `previous`; returns how many those are.
 pub(crate) async fn write_findings(
     tx: &mut sqlx::Transaction<'_, Any>,
     backend: crate::Backend,
     org_id: &str,
     findings: &[Finding],
-    at: &str,
-    actor: Option<&str>,
+    recorded_by: &[String],
+    previous: &HashMap<String, Lifecycle>,
+    change: Change<'_>,
 ) -> Result<usize> {
-    let previous: HashMap<String, String> =
-        sqlx::query("SELECT id, state FROM findings WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>("id")?,
-                    r.try_get::<String, _>("state")?,
-                ))
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()?;
     let mut changed = 0usize;
     let mut rows = Vec::with_capacity(findings.len());
     let mut history = Vec::new();
-    for f in findings {
+    let state_text = |s: Option<FindingState>| Value::OptText(s.map(|s| s.as_str().to_owned()));
+    for (f, by) in findings.iter().zip(recorded_by) {
         let state = f.state.as_str();
-        if previous.get(&f.id).map(String::as_str) != Some(state) {
+        if previous.get(&f.id) != Some(&(f.state, f.counts_as)) {
             changed += 1;
             history.push(vec![
                 Value::Text(org_id.to_owned()),
                 Value::Text(f.id.clone()),
                 Value::Text(state.to_owned()),
-                Value::Text(at.to_owned()),
-                Value::OptText(actor.map(str::to_owned)),
+                state_text(f.counts_as),
+                Value::Text(change.at.to_owned()),
+                Value::OptText(Some(change.actor.key_id.clone())),
+                Value::OptText(Some(change.actor.role.as_str().to_owned())),
+                Value::OptText(change.reason.map(str::to_owned)),
+                Value::OptText(None),
             ]);
         }
         rows.push(vec![
@@ -228,11 +252,13 @@ pub(crate) async fn write_findings(
             Value::Text(f.id.clone()),
             Value::Text(f.asset.clone()),
             Value::Text(state.to_owned()),
+            state_text(f.counts_as),
             Value::OptText(f.cve.as_ref().map(|c| c.as_str().to_owned())),
             Value::Int(i64::from(f.kev)),
             Value::Text(f.first_seen.to_string()),
             Value::Text(json(f)?),
-            Value::Text(at.to_owned()),
+            Value::Text(change.at.to_owned()),
+            Value::Text(by.clone()),
         ]);
     }
     let cols = [
@@ -240,11 +266,13 @@ pub(crate) async fn write_findings(
         "id",
         "asset_id",
         "state",
+        "counts_as",
         "cve",
         "kev",
         "first_seen",
         "data",
         "updated_at",
+        "recorded_by",
     ];
     write_rows(
         tx,
@@ -255,47 +283,73 @@ pub(crate) async fn write_findings(
         rows,
     )
     .await?;
-    let cols = ["org_id", "finding_id", "state", "at", "actor"];
-    write_rows(tx, backend, "finding_history", &cols, None, history).await?;
+    write_rows(
+        tx,
+        backend,
+        "finding_history",
+        &HISTORY_COLUMNS,
+        None,
+        history,
+    )
+    .await?;
     Ok(changed)
 }
 
-/// Replaces an organisation's control results with `controls`, in that order.
+/// The columns of a lifecycle history row, in binding order.
+pub(crate) const HISTORY_COLUMNS: [&str; 9] = [
+    "org_id",
+    "finding_id",
+    "state",
+    "counts_as",
+    "at",
+    "actor",
+    "role",
+    "reason",
+    "evidence",
+];
+
+/// Replaces an organisation's control results with `controls` (each with who recorded it),
+/// in that order.
 pub(crate) async fn replace_controls(
     tx: &mut sqlx::Transaction<'_, Any>,
     org_id: &str,
-    controls: &[ControlResult],
+    controls: &[(ControlResult, String)],
 ) -> Result<()> {
     sqlx::query("DELETE FROM controls WHERE org_id = $1")
         .bind(org_id)
         .execute(&mut **tx)
         .await?;
-    for (seq, c) in controls.iter().enumerate() {
-        sqlx::query("INSERT INTO controls (org_id, seq, control, data) VALUES ($1, $2, $3, $4)")
-            .bind(org_id)
-            .bind(seq as i64)
-            .bind(c.control.as_str())
-            .bind(json(c)?)
-            .execute(&mut **tx)
-            .await?;
+    for (seq, (c, by)) in controls.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO controls (org_id, seq, control, data, recorded_by) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(org_id)
+        .bind(seq as i64)
+        .bind(c.control.as_str())
+        .bind(json(c)?)
+        .bind(by)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
 
-/// Upserts incidents by (organisation, id).
+/// Upserts incidents by (organisation, id); `recorded_by[i]` is who recorded `incidents[i]`.
 pub(crate) async fn write_incidents(
     tx: &mut sqlx::Transaction<'_, Any>,
     org_id: &str,
     incidents: &[Incident],
+    recorded_by: &[String],
 ) -> Result<()> {
-    for inc in incidents {
+    for (inc, by) in incidents.iter().zip(recorded_by) {
         sqlx::query(
-            "INSERT INTO incidents (org_id, id, data) VALUES ($1, $2, $3) \
-             ON CONFLICT (org_id, id) DO UPDATE SET data = excluded.data",
+            "INSERT INTO incidents (org_id, id, data, recorded_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (org_id, id) DO UPDATE SET data = excluded.data, recorded_by = excluded.recorded_by",
         )
         .bind(org_id)
         .bind(&inc.id)
         .bind(json(inc)?)
+        .bind(by)
         .execute(&mut **tx)
         .await?;
     }
@@ -402,20 +456,31 @@ impl Store {
             .await?;
         }
 
-        write_assets(&mut tx, self.backend, &id, &raw.assets, &at).await?;
-        let changed = write_findings(
+        // Controls are replaced as a set; assets, findings and incidents upserted by id.
+        let mut batch = InputsBatch {
+            assets: raw.assets.clone(),
+            findings: raw.findings.clone(),
+            controls: raw.controls.clone(),
+            incidents: raw.incidents.clone(),
+        };
+        let written = crate::inputs::write_batch(
             &mut tx,
             self.backend,
             &id,
-            &raw.findings,
-            &at,
-            Some(&actor.key_id),
+            crate::inputs::Check {
+                profile: None,
+                fresh: created,
+            },
+            &mut batch,
+            ControlsMode::Replace,
+            Change {
+                actor,
+                at: &at,
+                reason: None,
+            },
         )
         .await?;
-
-        // Controls are replaced as a set; incidents upserted by id.
-        replace_controls(&mut tx, &id, &raw.controls).await?;
-        write_incidents(&mut tx, &id, &raw.incidents).await?;
+        let changed = written.findings_changed_state;
 
         let summary = LoadSummary {
             org_id: id.clone(),
@@ -471,14 +536,15 @@ impl Store {
                 "asset",
             )
             .await?;
-        let findings: Vec<Finding> =
-            sqlx::query("SELECT data, state FROM findings WHERE org_id = $1 ORDER BY id")
-                .bind(org_id)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(finding_from_row)
-                .collect::<Result<_>>()?;
+        let findings: Vec<Finding> = sqlx::query(
+            "SELECT data, state, counts_as FROM findings WHERE org_id = $1 ORDER BY id",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(finding_from_row)
+        .collect::<Result<_>>()?;
         let controls = self.list_controls(org_id).await?;
         let incidents = self.list_incidents(org_id).await?;
         Ok(AssessmentBundle {
@@ -538,56 +604,6 @@ impl Store {
         .collect()
     }
 
-    /// Moves a finding to a lifecycle state, with a history entry and an audit record.
-    pub async fn set_finding_state(
-        &self,
-        org_id: &str,
-        finding_id: &str,
-        state: FindingState,
-        actor: Option<&str>,
-    ) -> Result<()> {
-        let at = now();
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE findings SET state = $3, updated_at = $4 WHERE org_id = $1 AND id = $2",
-        )
-        .bind(org_id)
-        .bind(finding_id)
-        .bind(state.as_str())
-        .bind(&at)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "finding",
-                id: finding_id.to_owned(),
-            });
-        }
-        sqlx::query("UPDATE organizations SET inputs_version = inputs_version + 1, updated_at = $2 WHERE id = $1")
-            .bind(org_id)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO finding_history (org_id, finding_id, state, at, actor) VALUES ($1, $2, $3, $4, $5)")
-            .bind(org_id)
-            .bind(finding_id)
-            .bind(state.as_str())
-            .bind(&at)
-            .bind(actor)
-            .execute(&mut *tx)
-            .await?;
-        crate::keys::audit(
-            &mut tx,
-            actor,
-            "finding.set_state",
-            Some(org_id),
-            &serde_json::json!({ "finding": finding_id, "state": state.as_str() }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Findings of an organisation, by id, optionally only those in `state` and/or with
     /// `kev`; the state column is authoritative.
     pub async fn list_findings(
@@ -599,7 +615,7 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<Finding>> {
         let rows = sqlx::query(
-            "SELECT data, state FROM findings WHERE org_id = $1 AND ($2 IS NULL OR state = $2) \
+            "SELECT data, state, counts_as FROM findings WHERE org_id = $1 AND ($2 IS NULL OR state = $2) \
              AND ($3 IS NULL OR kev = $3) ORDER BY id LIMIT $4 OFFSET $5",
         )
         .bind(org_id)
@@ -686,15 +702,17 @@ impl Store {
 
     /// One finding.
     pub async fn finding(&self, org_id: &str, finding_id: &str) -> Result<Finding> {
-        let row = sqlx::query("SELECT data, state FROM findings WHERE org_id = $1 AND id = $2")
-            .bind(org_id)
-            .bind(finding_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "finding",
-                id: finding_id.to_owned(),
-            })?;
+        let row = sqlx::query(
+            "SELECT data, state, counts_as FROM findings WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(finding_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "finding",
+            id: finding_id.to_owned(),
+        })?;
         finding_from_row(&row)
     }
 
@@ -704,14 +722,27 @@ impl Store {
         org_id: &str,
         finding_id: &str,
     ) -> Result<Vec<StateChange>> {
-        sqlx::query("SELECT state, at, actor FROM finding_history WHERE org_id = $1 AND finding_id = $2 ORDER BY seq")
-            .bind(org_id)
-            .bind(finding_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| Ok(StateChange { state: r.try_get("state")?, at: r.try_get("at")?, actor: r.try_get("actor")? }))
-            .collect()
+        sqlx::query(
+            "SELECT state, counts_as, at, actor, role, reason, evidence FROM finding_history \
+             WHERE org_id = $1 AND finding_id = $2 ORDER BY seq",
+        )
+        .bind(org_id)
+        .bind(finding_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(StateChange {
+                state: r.try_get("state")?,
+                counts_as: r.try_get("counts_as")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                role: r.try_get("role")?,
+                reason: r.try_get("reason")?,
+                evidence: r.try_get("evidence")?,
+            })
+        })
+        .collect()
     }
 
     /// Rows per table for one organisation (for tests and diagnostics).
@@ -741,10 +772,18 @@ impl Store {
 /// A finding from its stored JSON, with the state column (authoritative) applied.
 fn finding_from_row(r: &sqlx::any::AnyRow) -> Result<Finding> {
     let mut f: Finding = parse("finding", &r.try_get::<String, _>("data")?)?;
-    let state: String = r.try_get("state")?;
-    f.state = serde_json::from_value(serde_json::Value::String(state.clone()))
-        .map_err(|_| StoreError::Corrupt(format!("finding state {state:?}")))?;
+    f.state = state_of(&r.try_get::<String, _>("state")?)?;
+    f.counts_as = r
+        .try_get::<Option<String>, _>("counts_as")?
+        .as_deref()
+        .map(state_of)
+        .transpose()?;
     Ok(f)
+}
+
+/// A stored lifecycle state.
+pub(crate) fn state_of(s: &str) -> Result<FindingState> {
+    FindingState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("finding state {s:?}")))
 }
 
 fn org_summary(r: &sqlx::any::AnyRow) -> Result<OrgSummary> {

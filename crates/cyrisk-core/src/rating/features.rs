@@ -143,11 +143,12 @@ pub(crate) struct FindingTerms {
     pub overdue_flag: bool,
 }
 
-/// The state a finding was in on `as_of`: a fix dated later had not happened yet.
+/// The state a finding counts as on `as_of`: a fix dated later had not happened yet, and a
+/// fix only the rated party declared counts as the state it left ([`Finding::counts_as`]).
 pub(crate) fn state_as_of(f: &Finding, as_of: NaiveDate) -> FindingState {
     match f.fixed_at {
         Some(fixed) if fixed > as_of => FindingState::Open,
-        _ => f.state,
+        _ => FindingState::counted(f),
     }
 }
 
@@ -352,7 +353,12 @@ pub(crate) fn control_evidence(
             q *= 0.5;
         }
         q_sum += q;
-        w_sum += evidence_weight(c.assessed_on, model, as_of);
+        let declared = if c.self_declared {
+            model.evidence.self_declared_weight
+        } else {
+            1.0
+        };
+        w_sum += evidence_weight(c.assessed_on, model, as_of) * declared;
         applicable += 1;
     }
     if results == 0 {

@@ -201,7 +201,7 @@ pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
         .filter(|i| i.started >= window_start && i.started <= as_of)
         .map(|i| {
             let years_ago = features::days_between(i.started, as_of) / 365.25;
-            let corrective = if i.corrective_actions_verified {
+            let corrective = if i.corrective_actions_verified && !i.self_declared {
                 h.verified_corrective_weight
             } else {
                 1.0

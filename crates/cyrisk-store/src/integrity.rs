@@ -1,0 +1,409 @@
+//! Rating integrity: who may change which input of a rating.
+//!
+//! The rated party (an enterprise key) must not be able to improve its own rating by
+//! assertion — the moral hazard an insurer cannot price. The rules follow how rating
+//! providers and insurers handle an insured's objections: a claim with evidence, reviewed by
+//! someone other than the rated party.
+//!
+//! - **Finding states** ([`ruling`]): the enterprise may acknowledge a finding (`verified`),
+//!   request remediation, reopen it, and declare a fix (`fixed_pending_verification`, which
+//!   keeps counting as the state it left — [`Finding::counts_as`] — until a verifying re-scan
+//!   or a third party confirms it). `closed` comes only from a verifying re-scan (an import by
+//!   an assessor, the insurer or an admin) or from their attestation. `false_positive`,
+//!   `risk_accepted` and `unfixed_mitigated` proposed by the enterprise are **disputes**:
+//!   stored with reason and evidence, without effect until an assessor, the insurer or an
+//!   admin accepts them.
+//! - **Provenance** ([`apply`]): every stored asset, finding, control result and incident
+//!   records the role that recorded it. What a third party recorded, the rated party cannot
+//!   rewrite or remove (it can change a finding's state by the table above, and dispute);
+//!   control results and incidents the rated party records are marked `self_declared`, and
+//!   the rating weighs them as such.
+//!
+//! Everything here is pure: the store calls it inside the write transaction, with what is
+//! stored, before anything is written.
+
+use std::collections::HashMap;
+
+use cyrisk_core::asset::Asset;
+use cyrisk_core::control::ControlResult;
+use cyrisk_core::finding::{Finding, FindingState};
+use cyrisk_core::incident::Incident;
+
+use crate::inputs::InputsBatch;
+use crate::{Role, StoreError};
+
+/// What happens when a key of some role asks to move a finding to a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ruling {
+    /// The change applies; the rating counts the finding as `counts_as` (`None`: as its
+    /// new state).
+    Apply { counts_as: Option<FindingState> },
+    /// The rated party's proposal: stored as a dispute, no effect until reviewed.
+    Dispute,
+    /// Never, for this role; `code` is the problem code, `reason` says what to do instead.
+    Refuse {
+        code: &'static str,
+        reason: &'static str,
+    },
+}
+
+/// States that, set by hand, are an attestation by the one who sets them: a reason is
+/// required.
+pub fn is_attestation(state: FindingState) -> bool {
+    matches!(
+        state,
+        FindingState::Closed
+            | FindingState::FalsePositive
+            | FindingState::RiskAccepted
+            | FindingState::UnfixedMitigated
+    )
+}
+
+/// The state × role table. `current` is the stored (state, counts_as), `None` for a finding
+/// not stored yet.
+pub fn ruling(
+    role: Role,
+    current: Option<(FindingState, Option<FindingState>)>,
+    to: FindingState,
+) -> Ruling {
+    use FindingState::*;
+    if let Some((state, counts_as)) = current
+        && state == to
+    {
+        return Ruling::Apply { counts_as };
+    }
+    if !role.is_rated_party() {
+        return Ruling::Apply { counts_as: None };
+    }
+    match to {
+        Open | Verified | RemediationRequested => Ruling::Apply { counts_as: None },
+        FixedPendingVerification => {
+            // A declared fix counts as whatever the finding counted as before.
+            let before = current.map_or(Open, |(s, c)| c.unwrap_or(s));
+            Ruling::Apply {
+                counts_as: (before != to).then_some(before),
+            }
+        }
+        Closed => Ruling::Refuse {
+            code: "verification_required",
+            reason: "the rated party cannot close a finding: declare the fix \
+                     (fixed_pending_verification); it is closed by a verifying re-scan imported \
+                     by an assessor, the insurer or an admin, or by their attestation",
+        },
+        FalsePositive | RiskAccepted | UnfixedMitigated => Ruling::Dispute,
+    }
+}
+
+/// Who recorded an item: the role's name (`None` for rows stored before provenance was kept,
+/// which count as recorded by a third party).
+pub(crate) type RecordedBy = Option<String>;
+
+fn by_rated_party(by: &RecordedBy) -> bool {
+    by.as_deref() == Some(Role::Enterprise.as_str())
+}
+
+fn recorder(by: &RecordedBy) -> &str {
+    by.as_deref().unwrap_or("the operator")
+}
+
+/// What is stored for an organisation, with who recorded each item.
+#[derive(Debug, Default)]
+pub(crate) struct Stored {
+    pub assets: HashMap<String, (Asset, RecordedBy)>,
+    /// Findings by id: (state, counts_as, recorded_by, the finding when the writer is the
+    /// rated party — others need only the lifecycle).
+    pub findings: HashMap<String, StoredFinding>,
+    /// In stored order.
+    pub controls: Vec<(ControlResult, RecordedBy)>,
+    pub incidents: HashMap<String, (Option<Incident>, RecordedBy)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct StoredFinding {
+    pub state: FindingState,
+    pub counts_as: Option<FindingState>,
+    pub recorded_by: RecordedBy,
+    pub finding: Option<Finding>,
+}
+
+/// How a batch's control results combine with the stored ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ControlsMode {
+    /// A result replaces the stored one with the same control and scope; others stay.
+    Merge,
+    /// The batch's results are the organisation's results (a whole bundle).
+    Replace,
+}
+
+/// Who recorded each item the batch writes, aligned with the batch's items, and the control
+/// results to store (in order) when they change.
+#[derive(Debug, Default)]
+pub(crate) struct Provenance {
+    pub assets: Vec<String>,
+    pub findings: Vec<String>,
+    pub incidents: Vec<String>,
+    pub controls: Option<Vec<(ControlResult, String)>>,
+}
+
+fn refuse(code: &'static str, message: String) -> StoreError {
+    StoreError::Forbidden { code, message }
+}
+
+/// A finding with its lifecycle fields cleared: what "the same finding" means when only its
+/// state may change.
+fn data_of(f: &Finding) -> Finding {
+    let mut d = f.clone();
+    d.state = FindingState::Open;
+    d.counts_as = None;
+    d.fixed_at = None;
+    d
+}
+
+/// Applies the rules to a batch `role` writes, against what is `stored`: sets each finding's
+/// `counts_as`, marks the rated party's control results and incidents `self_declared`, and
+/// refuses (nothing written) what the role may not do, naming the item as `assets[i]`,
+/// `findings[i]`, `controls[i]` or `incidents[i]` of the batch.
+pub(crate) fn apply(
+    role: Role,
+    stored: &Stored,
+    batch: &mut InputsBatch,
+    controls: ControlsMode,
+) -> Result<Provenance, StoreError> {
+    let rated = role.is_rated_party();
+    let me = role.as_str().to_owned();
+    let mut out = Provenance::default();
+
+    for (i, a) in batch.assets.iter().enumerate() {
+        out.assets.push(match stored.assets.get(&a.id) {
+            Some((s, by)) if rated && !by_rated_party(by) => {
+                if s != a {
+                    return Err(refuse(
+                        "recorded_by_third_party",
+                        format!(
+                            "assets[{i}]: asset {:?} was recorded by {}; the rated party cannot change it",
+                            a.id,
+                            recorder(by)
+                        ),
+                    ));
+                }
+                by.clone().unwrap_or_default()
+            }
+            _ => me.clone(),
+        });
+    }
+
+    for (i, f) in batch.findings.iter_mut().enumerate() {
+        let existing = stored.findings.get(&f.id);
+        let mut recorded_by = me.clone();
+        if rated
+            && let Some(s) = existing
+            && !by_rated_party(&s.recorded_by)
+        {
+            let same = s.finding.as_ref().is_some_and(|g| data_of(g) == data_of(f));
+            if !same {
+                return Err(refuse(
+                    "recorded_by_third_party",
+                    format!(
+                        "findings[{i}]: finding {:?} was recorded by {}; the rated party may change only its state",
+                        f.id,
+                        recorder(&s.recorded_by)
+                    ),
+                ));
+            }
+            recorded_by = s.recorded_by.clone().unwrap_or_default();
+        }
+        match ruling(role, existing.map(|s| (s.state, s.counts_as)), f.state) {
+            Ruling::Apply { counts_as } => f.counts_as = counts_as,
+            Ruling::Dispute => {
+                return Err(refuse(
+                    "dispute_required",
+                    format!(
+                        "findings[{i}].state: {} proposed by the rated party is a dispute: PATCH the finding with a reason and evidence, and an assessor, the insurer or an admin reviews it",
+                        f.state.as_str()
+                    ),
+                ));
+            }
+            Ruling::Refuse { code, reason } => {
+                return Err(refuse(code, format!("findings[{i}].state: {reason}")));
+            }
+        }
+        out.findings.push(recorded_by);
+    }
+
+    for (i, inc) in batch.incidents.iter_mut().enumerate() {
+        out.incidents.push(match stored.incidents.get(&inc.id) {
+            Some((s, by)) if rated && !by_rated_party(by) => {
+                let Some(s) = s.as_ref().filter(|s| {
+                    let mut mine = inc.clone();
+                    mine.self_declared = s.self_declared;
+                    **s == mine
+                }) else {
+                    return Err(refuse(
+                        "recorded_by_third_party",
+                        format!(
+                            "incidents[{i}]: incident {:?} was recorded by {}; the rated party cannot change it",
+                            inc.id,
+                            recorder(by)
+                        ),
+                    ));
+                };
+                *inc = s.clone();
+                by.clone().unwrap_or_default()
+            }
+            _ => {
+                if rated {
+                    inc.self_declared = true;
+                }
+                me.clone()
+            }
+        });
+    }
+
+    if controls == ControlsMode::Merge && batch.controls.is_empty() {
+        return Ok(out);
+    }
+    let key = |c: &ControlResult| (c.control, c.scope.clone());
+    let mut result: Vec<(ControlResult, String)> = match controls {
+        ControlsMode::Merge => stored
+            .controls
+            .iter()
+            .map(|(c, by)| (c.clone(), by.clone().unwrap_or_default()))
+            .collect(),
+        ControlsMode::Replace => Vec::new(),
+    };
+    for (i, c) in batch.controls.iter_mut().enumerate() {
+        let before = stored.controls.iter().find(|(s, _)| key(s) == key(c));
+        let entry = match before {
+            Some((s, by)) if rated && !by_rated_party(by) => {
+                let mut mine = c.clone();
+                mine.self_declared = s.self_declared;
+                if *s != mine {
+                    return Err(refuse(
+                        "recorded_by_third_party",
+                        format!(
+                            "controls[{i}]: the {} result{} was recorded by {}; the rated party cannot replace it",
+                            c.control.as_str(),
+                            c.scope
+                                .as_deref()
+                                .map(|s| format!(" for {s:?}"))
+                                .unwrap_or_default(),
+                            recorder(by)
+                        ),
+                    ));
+                }
+                *c = s.clone();
+                (s.clone(), by.clone().unwrap_or_default())
+            }
+            _ => {
+                if rated {
+                    c.self_declared = true;
+                }
+                (c.clone(), me.clone())
+            }
+        };
+        match result.iter_mut().find(|(r, _)| key(r) == key(c)) {
+            Some(slot) => *slot = entry,
+            None => result.push(entry),
+        }
+    }
+    if rated && controls == ControlsMode::Replace {
+        for (s, by) in &stored.controls {
+            if !by_rated_party(by) && !result.iter().any(|(r, _)| key(r) == key(s)) {
+                return Err(refuse(
+                    "recorded_by_third_party",
+                    format!(
+                        "controls: the bundle drops the {} result{} recorded by {}; the rated party cannot remove it",
+                        s.control.as_str(),
+                        s.scope
+                            .as_deref()
+                            .map(|x| format!(" for {x:?}"))
+                            .unwrap_or_default(),
+                        recorder(by)
+                    ),
+                ));
+            }
+        }
+    }
+    out.controls = Some(result);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every role × every target state, from an open finding: the table README publishes.
+    #[test]
+    fn state_by_role_table() {
+        use FindingState::*;
+        let apply = |c: Option<FindingState>| Ruling::Apply { counts_as: c };
+        for to in FindingState::ALL {
+            for role in Role::ALL {
+                let got = ruling(role, Some((Open, None)), to);
+                let want = match (role, to) {
+                    (Role::Enterprise, FixedPendingVerification) => apply(Some(Open)),
+                    (Role::Enterprise, Closed) => Ruling::Refuse {
+                        code: "verification_required",
+                        reason: "",
+                    },
+                    (Role::Enterprise, FalsePositive | RiskAccepted | UnfixedMitigated) => {
+                        Ruling::Dispute
+                    }
+                    _ => apply(None),
+                };
+                match (got, want) {
+                    (Ruling::Refuse { code: a, .. }, Ruling::Refuse { code: b, .. }) => {
+                        assert_eq!(a, b, "{role:?} → {to:?}")
+                    }
+                    (g, w) => assert_eq!(g, w, "{role:?} → {to:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_declared_fix_keeps_counting_as_what_it_left() {
+        use FindingState::*;
+        let e = Role::Enterprise;
+        assert_eq!(
+            ruling(e, Some((UnfixedMitigated, None)), FixedPendingVerification),
+            Ruling::Apply {
+                counts_as: Some(UnfixedMitigated)
+            }
+        );
+        // Declared twice: still the original.
+        assert_eq!(
+            ruling(
+                e,
+                Some((FixedPendingVerification, Some(Verified))),
+                FixedPendingVerification
+            ),
+            Ruling::Apply {
+                counts_as: Some(Verified)
+            }
+        );
+        // A fix a scanner saw (pending, counted as pending) declared again changes nothing.
+        assert_eq!(
+            ruling(e, Some((Closed, None)), FixedPendingVerification),
+            Ruling::Apply {
+                counts_as: Some(Closed)
+            }
+        );
+        // A new finding reported as fixed counts as open.
+        assert_eq!(
+            ruling(e, None, FixedPendingVerification),
+            Ruling::Apply {
+                counts_as: Some(Open)
+            }
+        );
+        // A reviewer's change always counts as what it says.
+        assert_eq!(
+            ruling(
+                Role::Assessor,
+                Some((FixedPendingVerification, Some(Open))),
+                Closed
+            ),
+            Ruling::Apply { counts_as: None }
+        );
+    }
+}
