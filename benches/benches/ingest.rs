@@ -112,7 +112,7 @@ fn epss(root: &std::path::Path) {
     let mut parse_best = f64::INFINITY;
     for _ in 0..3 {
         let t = Instant::now();
-        let e = cyrisk_ingest::feeds::parse_epss(&day2[..]).unwrap();
+        let e = cyrisk_ingest::feeds::parse_epss(&day2[..], None).unwrap();
         parse_best = parse_best.min(t.elapsed().as_secs_f64());
         assert_eq!(e.scores.len(), rows);
     }
@@ -127,13 +127,23 @@ fn epss(root: &std::path::Path) {
             let elapsed = rt.block_on(async {
                 let store = cyrisk_store::Store::open(&url).await.unwrap();
                 let state = cyrisk_benches::app_state(store.clone());
-                load(&state, FeedKind::Epss, day1.clone().into(), None)
-                    .await
-                    .unwrap();
+                load(
+                    &state,
+                    FeedKind::Epss { score_date: None },
+                    day1.clone().into(),
+                    None,
+                )
+                .await
+                .unwrap();
                 let t = Instant::now();
-                let s = load(&state, FeedKind::Epss, file.clone().into(), None)
-                    .await
-                    .unwrap();
+                let s = load(
+                    &state,
+                    FeedKind::Epss { score_date: None },
+                    file.clone().into(),
+                    None,
+                )
+                .await
+                .unwrap();
                 let e = t.elapsed().as_secs_f64();
                 assert_eq!(s.entries, rows as i64);
                 store.close().await;

@@ -59,6 +59,7 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
                     AssetKind::NetworkDevice,
                 ][rng.below(4) as usize],
                 hostname: None,
+                aliases: Vec::new(),
                 ip: None,
                 internet_facing: internet,
                 services: (0..rng.below(3))
@@ -112,6 +113,7 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
                 cve: Some(
                     Cve::parse(&format!("CVE-2024-{:05}", 10000 + (i % 90000))).expect("valid CVE"),
                 ),
+                additional_cves: Vec::new(),
                 cvss_vector: None,
                 cvss_score: Some((rng.unit() * 10.0).try_into().expect("in range")),
                 severity: Some(Severity::Medium),

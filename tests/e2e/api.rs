@@ -261,8 +261,8 @@ async fn tenant_state(store: &Store, org: &str) -> serde_json::Value {
         "bundle_hash": h.finish(),
         "counts": store.counts(org).await.unwrap(),
         "inputs_version": store.organization(org).await.unwrap().inputs_version,
-        "ratings": store.ratings_raw(org, 1000).await.unwrap().len(),
-        "quotes": store.quotes(org, 1000).await.unwrap().len(),
+        "ratings": store.ratings_raw(org, 1000, 0).await.unwrap().len(),
+        "quotes": store.quotes(org, None, 1000, 0).await.unwrap().len(),
         "policies": store.policies(org).await.unwrap().len(),
     })
 }
@@ -1081,7 +1081,7 @@ fn a_newer_feed_snapshot_rerates_only_the_organisations_it_affects() {
         // The live rating records the snapshots it used; the others' ratings are untouched.
         let (_, _, live) = call(&w.app, Method::GET, &format!("/api/v1/organizations/{sme}/rating"), Some(&admin), None).await;
         assert_eq!(live["score"], rerated[0]["score"]);
-        assert!(live["feeds"].as_str().unwrap().contains("2025.08.26"), "{live}");
+        assert_eq!(live["feeds"]["kev"], "2025.08.26", "{live}");
         for org in [&w.own, &w.other] {
             let history = w.store.ratings(org, 10).await.unwrap();
             assert_eq!(history.len(), 1, "{org} was not re-rated");

@@ -3,6 +3,7 @@
 mod api;
 mod architecture;
 mod cli;
+mod field;
 mod golden;
 mod ingest;
 mod integrity;

@@ -84,6 +84,7 @@ fn arb_asset(i: usize) -> impl Strategy<Value = Asset> {
                 id: format!("a{i}"),
                 kind,
                 hostname: None,
+                aliases: Vec::new(),
                 ip: None,
                 internet_facing: internet,
                 services: ports
@@ -140,6 +141,7 @@ fn arb_finding(i: usize, assets: usize) -> impl Strategy<Value = Finding> {
                     asset: format!("a{asset}"),
                     title: None,
                     cve: Some(Cve::parse(&format!("CVE-2024-{:05}", 10000 + i)).unwrap()),
+                    additional_cves: Vec::new(),
                     cvss_vector: None,
                     cvss_score: score.map(|s| s.try_into().unwrap()),
                     severity: Some(severity),
@@ -324,6 +326,7 @@ proptest! {
             asset: b.assets[0].id.clone(),
             title: None,
             cve: Some(Cve::parse("CVE-2024-3400").unwrap()),
+            additional_cves: Vec::new(),
             cvss_vector: None,
             cvss_score: None,
             severity: Some(Severity::Critical),

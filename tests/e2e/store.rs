@@ -584,20 +584,35 @@ fn feed_snapshots_keep_their_bytes_and_load_once() {
             let s = &f.store;
             assert!(s.latest_feed("kev").await.unwrap().is_none());
             let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+            fn feed<'a>(
+                day: &'a str,
+                hash: &'a str,
+                entries: i64,
+                data: &'a [u8],
+            ) -> cyrisk_store::NewFeed<'a> {
+                cyrisk_store::NewFeed {
+                    kind: "epss",
+                    version: day,
+                    published: day,
+                    content_hash: hash,
+                    entries,
+                    data,
+                }
+            }
             let (a, new) = s
-                .insert_feed("epss", "2026-11-20", "hash-a", 2, &data, Some("tester"))
+                .insert_feed(&feed("2026-11-20", "hash-a", 2, &data), Some("tester"))
                 .await
                 .unwrap();
             assert!(new);
             assert_eq!(s.feed_data(&a.id).await.unwrap(), data, "{:?}", s.backend());
             let (again, new) = s
-                .insert_feed("epss", "2026-11-20", "hash-a", 2, &data, None)
+                .insert_feed(&feed("2026-11-20", "hash-a", 2, &data), None)
                 .await
                 .unwrap();
             assert!(!new);
             assert_eq!(again.id, a.id);
             let (b, _) = s
-                .insert_feed("epss", "2026-11-21", "hash-b", 3, b"x", None)
+                .insert_feed(&feed("2026-11-21", "hash-b", 3, b"x"), None)
                 .await
                 .unwrap();
             assert_eq!(s.latest_feed("epss").await.unwrap().unwrap().id, b.id);

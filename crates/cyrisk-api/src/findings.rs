@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use cyrisk_core::finding::FindingState;
+use cyrisk_core::finding::{Finding, FindingState};
 use cyrisk_store::{StateChange, StateOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,7 +24,8 @@ use crate::schemas::{FindingDoc, FindingStateDoc};
 pub struct FindingQuery {
     /// Only findings in this lifecycle state (`open`, `verified`, …).
     pub state: Option<String>,
-    /// Only KEV-listed (true) or not KEV-listed (false) findings.
+    /// Only KEV-listed (true) or not KEV-listed (false) findings, by the flag the rating uses
+    /// (the current CISA catalogue over every CVE of the finding, or the scanner's).
     pub kev: Option<bool>,
     /// At most this many (1–1000, default 100).
     pub limit: Option<i64>,
@@ -83,6 +84,90 @@ impl From<StateChange> for StateChangeRecord {
     }
 }
 
+/// A finding as the API shows it: the bundle's finding format with the KEV flag and EPSS the
+/// rating uses (from the current feeds over all the finding's CVEs), where each came from,
+/// and the rated party's pending dispute, if any.
+#[derive(Debug, Serialize)]
+pub struct FindingView {
+    #[serde(flatten)]
+    pub finding: Finding,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kev_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epss_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_dispute: Option<DisputeRecord>,
+}
+
+impl utoipa::PartialSchema for FindingView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
+        use utoipa::openapi::{Ref, RefOr};
+        let text = |d: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(d))
+        };
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("Finding"))
+            .item(
+                ObjectBuilder::new()
+                    .property(
+                        "kev_source",
+                        text("Where `kev` comes from: the CISA KEV catalogue (with its version) or the scanner or bundle; absent when not KEV-listed"),
+                    )
+                    .property(
+                        "epss_source",
+                        text("Where `epss` comes from: an EPSS snapshot (with its date and model) or the scanner or bundle"),
+                    )
+                    .property("pending_dispute", RefOr::Ref(Ref::from_schema_name("DisputeRecord"))),
+            )
+            .description(Some("A finding (the bundle's format) with the KEV flag and EPSS the rating uses, their sources, and a pending dispute"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FindingView {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <FindingDoc as utoipa::ToSchema>::schemas(schemas);
+        schemas.push((
+            "Finding".to_owned(),
+            <FindingDoc as utoipa::PartialSchema>::schema(),
+        ));
+        schemas.push((
+            "DisputeRecord".to_owned(),
+            <DisputeRecord as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
+/// The findings as the API shows them.
+async fn views(
+    state: &AppState,
+    org_id: &str,
+    findings: Vec<Finding>,
+) -> Result<Vec<FindingView>, ApiError> {
+    let feeds = crate::feeds::current(state).await?;
+    let mut disputes = state.store.pending_disputes(org_id).await?;
+    Ok(findings
+        .into_iter()
+        .map(|mut f| {
+            let src = feeds.effective(&mut f);
+            FindingView {
+                pending_dispute: disputes.remove(&f.id).map(DisputeRecord::from),
+                finding: f,
+                kev_source: src.kev,
+                epss_source: src.epss,
+            }
+        })
+        .collect())
+}
+
 pub(crate) fn parse_state(s: &str) -> Result<FindingState, ApiError> {
     FindingState::parse(s).ok_or_else(|| {
         let all: Vec<&str> = FindingState::ALL.iter().map(|s| s.as_str()).collect();
@@ -98,7 +183,7 @@ pub(crate) fn parse_state(s: &str) -> Result<FindingState, ApiError> {
     get, path = "/api/v1/organizations/{id}/findings", operation_id = "list_findings", tag = "findings",
     params(("id" = String, Path, description = "Organisation id"), FindingQuery),
     responses(
-        (status = 200, description = "Findings, by id (the bundle's finding format)", body = [FindingDoc]),
+        (status = 200, description = "Findings, by id, with the KEV flag and EPSS the rating uses and where they came from", body = [FindingView]),
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -111,17 +196,36 @@ pub async fn list_findings(
     Caller(p): Caller,
     Path(id): Path<String>,
     Query(q): Query<FindingQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Vec<FindingView>>, ApiError> {
     let (limit, offset) = page_bounds(q.limit, q.offset)?;
     let filter = q.state.as_deref().map(parse_state).transpose()?;
     authorize(&state, &p, &id, Action::Read).await?;
-    let findings = state
-        .store
-        .list_findings(&id, filter.map(FindingState::as_str), q.kev, limit, offset)
-        .await?;
-    Ok(Json(
-        serde_json::to_value(findings).map_err(ApiError::internal)?,
-    ))
+    let state_filter = filter.map(FindingState::as_str);
+    let listed = match q.kev {
+        // The KEV filter is on the effective flag (the catalogue's, over every CVE), which
+        // the database does not hold: filter the organisation's findings, then page.
+        Some(kev) => {
+            let all = state
+                .store
+                .list_findings(&id, state_filter, i64::MAX, 0)
+                .await?;
+            views(&state, &id, all)
+                .await?
+                .into_iter()
+                .filter(|v| v.finding.kev == kev)
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect()
+        }
+        None => {
+            let page = state
+                .store
+                .list_findings(&id, state_filter, limit, offset)
+                .await?;
+            views(&state, &id, page).await?
+        }
+    };
+    Ok(Json(listed))
 }
 
 /// Get one finding.
@@ -129,7 +233,7 @@ pub async fn list_findings(
     get, path = "/api/v1/organizations/{id}/findings/{finding_id}", operation_id = "get_finding", tag = "findings",
     params(("id" = String, Path, description = "Organisation id"), ("finding_id" = String, Path, description = "Finding id")),
     responses(
-        (status = 200, description = "The finding (the bundle's finding format)", body = FindingDoc),
+        (status = 200, description = "The finding, with the KEV flag and EPSS the rating uses and where they came from", body = FindingView),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller, or no such finding", body = Problem, content_type = "application/problem+json"),
     ),
@@ -139,10 +243,13 @@ pub async fn get_finding(
     State(state): State<AppState>,
     Caller(p): Caller,
     Path((id, finding_id)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<FindingView>, ApiError> {
     authorize(&state, &p, &id, Action::Read).await?;
     let f = state.store.finding(&id, &finding_id).await?;
-    Ok(Json(serde_json::to_value(f).map_err(ApiError::internal)?))
+    let mut v = views(&state, &id, vec![f]).await?;
+    v.pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("finding"))
 }
 
 /// Move a finding to another lifecycle state, by the state × role table; the rated party's

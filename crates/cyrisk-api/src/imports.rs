@@ -108,6 +108,11 @@ pub struct ImportSummary {
     pub unknown_assets: Vec<String>,
     /// Stored assets marked stale by this import.
     pub stale_assets: Vec<String>,
+    /// What could not be taken as written and what was done instead (an unreadable date,
+    /// hosts that yielded nothing, a file decoded from another encoding, a scanned host that
+    /// matches several stored assets).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// The organisation's inputs version and rating after the import.
     pub inputs_version: Option<i64>,
     pub score: Option<i64>,
@@ -139,7 +144,13 @@ pub fn parse_scan<R: BufRead>(input: R, o: &ImportOptions) -> Result<Scan, Inges
     Ok(scan)
 }
 
-fn summary_of(scan: &Scan, counts: Counts, hash: &str, verifying: bool) -> ImportSummary {
+fn summary_of(
+    scan: &Scan,
+    counts: Counts,
+    warnings: Vec<String>,
+    hash: &str,
+    verifying: bool,
+) -> ImportSummary {
     ImportSummary {
         format: scan.format.as_str().to_owned(),
         content_hash: hash.to_owned(),
@@ -160,6 +171,7 @@ fn summary_of(scan: &Scan, counts: Counts, hash: &str, verifying: bool) -> Impor
         rejected: scan.rejected.clone(),
         unknown_assets: counts.unknown_assets,
         stale_assets: counts.stale_assets,
+        warnings: scan.warnings.iter().cloned().chain(warnings).collect(),
         inputs_version: None,
         score: None,
         grade: None,
@@ -187,7 +199,7 @@ pub async fn apply_scan(
         .store
         .import(org_id, &key, scan.format.as_str(), actor, |stored| {
             let r = reconcile::reconcile(stored, &scan, options);
-            let summary = summary_of(&scan, r.counts, content_hash, options.verifying);
+            let summary = summary_of(&scan, r.counts, r.warnings, content_hash, options.verifying);
             Ok((
                 InputsBatch {
                     assets: r.assets,
@@ -290,6 +302,6 @@ async fn import_bytes(
     let scan = tokio::task::spawn_blocking(move || parse_scan(&body[..], &o))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::invalid(format!("the uploaded file: {e}")))?;
+        .map_err(|e| ApiError::invalid(format!("the uploaded file: {e}; nothing was imported")))?;
     apply_scan(state, id, scan, &hash, p, &o).await
 }

@@ -78,12 +78,31 @@ pub struct RatingRecord {
     pub model_version: String,
     pub score: i64,
     pub grade: String,
-    /// The threat-intelligence snapshots used: `{"kev": version, "epss": version}` (JSON text).
-    pub feeds: Option<String>,
+    /// The threat-intelligence snapshots the rating used.
+    #[schema(value_type = Option<FeedVersions>)]
+    pub feeds: Option<Box<serde_json::value::RawValue>>,
     /// The rating: score, grade, probability, factors with points, reasons, confidence,
     /// warnings and model (as `cyrisk rate --format json` prints it).
     #[schema(value_type = RatingDoc)]
     pub rating: Box<serde_json::value::RawValue>,
+}
+
+/// The versions of the threat-intelligence snapshots a rating used.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedVersions {
+    /// The CISA KEV catalogue version (`2025.08.25`).
+    pub kev: String,
+    /// The EPSS snapshot (`2025-09-03 (v2025.03.14)`), absent when none was loaded.
+    pub epss: Option<String>,
+}
+
+/// The stored feeds text (a JSON object) passed through as an object.
+fn feeds_object(
+    text: Option<String>,
+) -> Result<Option<Box<serde_json::value::RawValue>>, ApiError> {
+    text.map(serde_json::value::RawValue::from_string)
+        .transpose()
+        .map_err(ApiError::internal)
 }
 
 impl TryFrom<RawRating> for RatingRecord {
@@ -99,7 +118,7 @@ impl TryFrom<RawRating> for RatingRecord {
             model_version: r.model_version,
             score: r.score,
             grade: r.grade,
-            feeds: r.feeds,
+            feeds: feeds_object(r.feeds)?,
             rating: serde_json::value::RawValue::from_string(r.rating)
                 .map_err(ApiError::internal)?,
         })
@@ -118,7 +137,7 @@ impl From<StoredRating> for RatingRecord {
             model_version: r.model_version,
             score: r.score,
             grade: r.grade,
-            feeds: r.feeds,
+            feeds: feeds_object(r.feeds).unwrap_or_default(),
             rating: serde_json::value::to_raw_value(&r.rating).unwrap_or_else(|_| {
                 serde_json::value::RawValue::from_string("null".to_owned()).expect("valid JSON")
             }),
@@ -362,12 +381,12 @@ pub async fn list_ratings(
     Path(id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<RatingRecord>>, ApiError> {
-    let (limit, _) = page.resolve()?;
+    let (limit, offset) = page.resolve()?;
     authorize(&state, &p, &id, Action::Read).await?;
     Ok(Json(
         state
             .store
-            .ratings_raw(&id, limit)
+            .ratings_raw(&id, limit, offset)
             .await?
             .into_iter()
             .map(RatingRecord::try_from)

@@ -237,9 +237,11 @@ pub async fn list_quotes(
     Path(id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<Quote>>, ApiError> {
-    let (limit, _) = page.resolve()?;
+    let (limit, offset) = page.resolve()?;
     authorize(&state, &p, &id, Action::Read).await?;
-    let quotes = state.store.quotes(&id, limit).await?;
+    // An insurer sees its own quotes, not its competitors' on a shared organisation.
+    let own = (p.role == cyrisk_store::Role::Insurer).then_some(p.key_id.as_str());
+    let quotes = state.store.quotes(&id, own, limit, offset).await?;
     Ok(Json(
         quotes
             .into_iter()

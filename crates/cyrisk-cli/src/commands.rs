@@ -126,7 +126,7 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
         .map_err(|e| format!("{s:?} is not a YYYY-MM-DD date: {e}"))
 }
 
-pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<()> {
     match cli.command {
         Command::Rate(a) => {
             let loaded = load(&a.common)?;
@@ -171,8 +171,8 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Migrate { db } => crate::db::migrate(&db, out),
         Command::Orgs(cmd) => crate::db::orgs(&cmd, out),
         Command::Keys(cmd) => crate::db::keys(&cmd, out),
-        Command::Import(a) => crate::import::import(&a, out),
-        Command::Feeds(cmd) => crate::import::feeds(&cmd, out),
+        Command::Import(a) => crate::import::import(&a, out, err),
+        Command::Feeds(cmd) => crate::import::feeds(&cmd, out, err),
         Command::Schema => {
             writeln!(out, "{}", cyrisk_core::bundle::json_schema())?;
             Ok(())

@@ -76,7 +76,11 @@ fn line_of(path: &PathBuf, byte: u64) -> Option<u64> {
     Some(lines)
 }
 
-pub(crate) fn import(a: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn import(
+    a: &ImportArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
     let options = ImportOptions {
         format: match a.kind {
             Kind::Nessus => ImportFormat::Nessus,
@@ -152,6 +156,9 @@ pub(crate) fn import(a: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<()> 
             }
         })
     })?;
+    for w in &summary.warnings {
+        writeln!(err, "warning: {}: {w}", a.file.display())?;
+    }
     print(&summary, a.format, out)
 }
 
@@ -169,11 +176,12 @@ fn print(s: &ImportSummary, format: Format, out: &mut dyn Write) -> anyhow::Resu
             )?;
             writeln!(
                 out,
-                "findings: {} opened, {} still open, {} closed ({} verified fixed); {} in the file",
+                "findings: {} opened, {} still open, {} closed ({} verified fixed, {} declared fixed); {} in the file",
                 s.findings_opened,
                 s.findings_still_open,
                 s.findings_closed,
                 s.findings_fix_verified,
+                s.findings_fix_declared,
                 s.findings_in_file
             )?;
             writeln!(
@@ -221,6 +229,11 @@ pub(crate) enum FeedsCommand {
         #[arg(value_enum)]
         kind: FeedKindArg,
         file: PathBuf,
+        /// EPSS files from before 2022-02-04 carry no `#model_version:…,score_date:…` line:
+        /// the day they score (by default taken from a file named
+        /// `epss_scores-YYYY-MM-DD.csv[.gz]`).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        score_date: Option<chrono::NaiveDate>,
         #[command(flatten)]
         db: Db,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -228,17 +241,28 @@ pub(crate) enum FeedsCommand {
     },
 }
 
-pub(crate) fn feeds(cmd: &FeedsCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn feeds(
+    cmd: &FeedsCommand,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
     let FeedsCommand::Load {
         kind,
         file,
+        score_date,
         db,
         format,
     } = cmd;
     let bytes = std::fs::read(file).map_err(|e| input_error(format!("{}: {e}", file.display())))?;
     let kind = match kind {
         FeedKindArg::Kev => cyrisk_api::feeds::FeedKind::Kev,
-        FeedKindArg::Epss => cyrisk_api::feeds::FeedKind::Epss,
+        FeedKindArg::Epss => cyrisk_api::feeds::FeedKind::Epss {
+            score_date: score_date.or_else(|| {
+                file.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(cyrisk_ingest::feeds::epss_date_from_file_name)
+            }),
+        },
     };
     let summary = runtime()?.block_on(async {
         let store = open(db).await?;
@@ -253,6 +277,17 @@ pub(crate) fn feeds(cmd: &FeedsCommand, out: &mut dyn Write) -> anyhow::Result<(
             }
         })
     })?;
+    if !summary.current {
+        writeln!(
+            err,
+            "warning: {}: this {} snapshot ({}, of {}) is older than the current one ({}): stored for the record; ratings keep using the current one",
+            file.display(),
+            summary.kind,
+            summary.version,
+            summary.published,
+            summary.current_version
+        )?;
+    }
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,
         Format::Text => {
@@ -261,7 +296,7 @@ pub(crate) fn feeds(cmd: &FeedsCommand, out: &mut dyn Write) -> anyhow::Result<(
             }
             writeln!(
                 out,
-                "{} {}: {} entries; {} CVEs new or moved; {} organisations re-rated",
+                "{} {}: {} entries; {} CVEs added, removed or moved; {} organisations re-rated",
                 summary.kind,
                 summary.version,
                 summary.entries,

@@ -53,7 +53,7 @@ pub fn run(
             return code;
         }
     };
-    match commands::dispatch(cli, out) {
+    match commands::dispatch(cli, out, err) {
         Ok(()) => 0,
         Err(e) => {
             if let Some(input) = e.downcast_ref::<InputError>() {

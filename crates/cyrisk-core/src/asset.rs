@@ -105,6 +105,9 @@ pub struct Asset {
     pub kind: AssetKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Other names the asset answers to (a scanner may reach one address under several).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<std::net::IpAddr>,
     /// Reachable from the internet.
@@ -153,6 +156,17 @@ pub struct Asset {
 }
 
 impl Asset {
+    /// Whether the asset goes by `name` (its id, host name or an alias; case-insensitive,
+    /// a trailing dot ignored).
+    pub fn answers_to(&self, name: &str) -> bool {
+        let norm = |s: &str| s.trim().trim_end_matches('.').to_ascii_lowercase();
+        let name = norm(name);
+        !name.is_empty()
+            && (norm(&self.id) == name
+                || self.hostname.as_deref().is_some_and(|h| norm(h) == name)
+                || self.aliases.iter().any(|a| norm(a) == name))
+    }
+
     /// Network and security devices on the internet edge: VPN gateways, firewalls, routers.
     pub fn is_perimeter_appliance(&self) -> bool {
         self.internet_facing

@@ -288,7 +288,7 @@ impl Bundle {
         }
         let mut changed = 0;
         for f in &mut self.raw.findings {
-            if !f.kev && f.cve.as_ref().is_some_and(|c| kev.contains(c)) {
+            if !f.kev && f.cves().any(|c| kev.contains(c)) {
                 f.kev = true;
                 changed += 1;
             }
@@ -296,12 +296,17 @@ impl Bundle {
         changed
     }
 
-    /// Sets the EPSS probability of findings whose CVE `lookup` (the latest feed snapshot)
-    /// knows, replacing an older value from the scanner; returns how many it set.
+    /// Sets the EPSS probability of findings with a CVE `lookup` (the latest feed snapshot)
+    /// knows — the highest over all the finding's CVEs — replacing an older value from the
+    /// scanner; returns how many it set.
     pub fn apply_epss(&mut self, lookup: impl Fn(&Cve) -> Option<Probability>) -> usize {
         let mut filled = 0;
         for f in &mut self.raw.findings {
-            if let Some(p) = f.cve.as_ref().and_then(&lookup) {
+            let best = f
+                .cves()
+                .filter_map(&lookup)
+                .max_by(|a, b| a.get().total_cmp(&b.get()));
+            if let Some(p) = best {
                 f.epss = Some(p);
                 filled += 1;
             }

@@ -171,6 +171,10 @@ pub struct Finding {
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cve: Option<Cve>,
+    /// Further CVEs the finding covers (a scanner item may list several; `cve` is the first).
+    /// KEV membership and EPSS are taken over all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_cves: Vec<Cve>,
     /// A CVSS vector; when a score is given too and they disagree, the vector wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cvss_vector: Option<CvssVector>,
@@ -202,6 +206,20 @@ pub struct Finding {
     /// What the scanner saw (its plugin output), kept as evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+}
+
+impl Finding {
+    /// Every CVE the finding covers: `cve`, then `additional_cves`, without repeats.
+    pub fn cves(&self) -> impl Iterator<Item = &Cve> {
+        let first = self.cve.as_ref();
+        first.into_iter().chain(
+            self.additional_cves
+                .iter()
+                .enumerate()
+                .filter(move |(i, c)| Some(*c) != first && !self.additional_cves[..*i].contains(c))
+                .map(|(_, c)| c),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,15 @@
 //! Finding columns: `id`, `asset`, `first_seen` (required) and one of `cvss_vector`,
 //! `cvss_score`, `severity`; `title`, `cve`, `epss`, `kev`, `state`, `fixed_at`.
 //!
-//! Each bad row is reported with its line number. Unless the caller asks to skip bad rows,
-//! one bad row fails the whole file.
+//! `cve` may list several CVEs (separated by spaces, commas or semicolons); dates may be
+//! written `2026-03-02`, `2026/3/2` or as a date-time (see [`crate::dates`]).
+//!
+//! Each bad row is reported with its line number (counted in the file as saved, CRLF or LF).
+//! Unless the caller asks to skip bad rows, one bad row fails the whole file.
+//!
+//! Text encodings: UTF-8 (with or without a BOM), UTF-16 with a BOM (Excel's "Unicode
+//! text"), and GB18030/GBK, which Chinese Excel uses for "CSV (comma delimited)" — a file
+//! that is not UTF-8 but decodes as GB18030 is read as such, with a warning.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -25,6 +32,7 @@ use crate::{Format, IngestError, RejectedRow, Scan};
 const ASSET_BOOLS: &[&str] = &["internet_facing", "end_of_life", "declared", "kev_product"];
 const FINDING_BOOLS: &[&str] = &["kev"];
 const NUMBERS: &[&str] = &["cvss_score", "epss"];
+const DATES: &[&str] = &["first_seen", "last_seen", "fixed_at"];
 const ASSET_COLUMNS: &[&str] = &[
     "id",
     "kind",
@@ -75,7 +83,8 @@ pub fn parse<R: Read>(input: R, skip_bad_rows: bool) -> Result<Scan, IngestError
     input
         .read_to_end(&mut bytes)
         .map_err(|e| IngestError::at_line(Format::CsvAssets, 1, format!("cannot read: {e}")))?;
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let (text, decoded_as) = decode(&bytes)?;
+    let text = text.as_bytes();
     if text.iter().all(u8::is_ascii_whitespace) {
         return Err(IngestError::at_line(
             Format::CsvAssets,
@@ -131,13 +140,36 @@ pub fn parse<R: Read>(input: R, skip_bad_rows: bool) -> Result<Scan, IngestError
         }
     }
     let mut scan = Scan::new(format);
+    if let Some(enc) = decoded_as {
+        scan.warnings.push(format!(
+            "the file is not UTF-8; it was read as {enc} (as Chinese Excel saves CSV)"
+        ));
+    }
+    // Line numbers from byte offsets: the CSV reader's own count lags by one per CRLF row.
+    let line_starts: Vec<u64> = std::iter::once(0)
+        .chain(
+            text.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i as u64 + 1),
+        )
+        .collect();
+    // A record's position may point at the line end before it (CRLF): skip to its text.
+    let line_of = |byte: u64| {
+        let skip = text.get(byte as usize..).map_or(0, |rest| {
+            rest.iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count()
+        });
+        line_starts.partition_point(|s| *s <= byte + skip as u64) as u64
+    };
     let mut ids = HashSet::new();
     let mut bad = Vec::new();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| line_of(p.byte()));
                 bad.push(RejectedRow {
                     line,
                     message: format!("unreadable row: {e}"),
@@ -145,7 +177,7 @@ pub fn parse<R: Read>(input: R, skip_bad_rows: bool) -> Result<Scan, IngestError
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_of(p.byte()));
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -160,6 +192,27 @@ pub fn parse<R: Read>(input: R, skip_bad_rows: bool) -> Result<Scan, IngestError
                     Some(b) => Value::Bool(b),
                     None => {
                         problem = Some(format!("{h}: {v:?} is not true/false"));
+                        break;
+                    }
+                }
+            } else if h == "cve" {
+                let mut cves = v
+                    .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+                    .filter(|c| !c.is_empty())
+                    .map(|c| Value::String(c.to_owned()));
+                let first = cves.next().unwrap_or(Value::Null);
+                let more: Vec<Value> = cves.collect();
+                if !more.is_empty() {
+                    obj.insert("additional_cves".to_owned(), Value::Array(more));
+                }
+                first
+            } else if DATES.contains(&h.as_str()) {
+                match crate::dates::parse(v) {
+                    Some(d) => Value::String(d.to_string()),
+                    None => {
+                        problem = Some(format!(
+                            "{h}: {v:?} is not a date (write it year first: 2026-03-02)"
+                        ));
                         break;
                     }
                 }
@@ -232,13 +285,51 @@ pub fn parse<R: Read>(input: R, skip_bad_rows: bool) -> Result<Scan, IngestError
             format,
             first.line,
             format!(
-                "{}{more}; nothing was imported (--skip-bad-rows keeps the good rows)",
+                "{}{more} (skipping bad rows keeps the good ones)",
                 first.message
             ),
         ));
     }
     scan.rejected = bad;
     Ok(scan)
+}
+
+/// The file's text and, when it was not UTF-8, the encoding it was read as.
+fn decode(bytes: &[u8]) -> Result<(std::borrow::Cow<'_, str>, Option<&'static str>), IngestError> {
+    if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, had_errors) = enc.decode_without_bom_handling(&bytes[bom..]);
+        if had_errors {
+            return Err(IngestError::at_line(
+                Format::CsvAssets,
+                1,
+                format!(
+                    "the file starts with a {} byte-order mark but is not valid {0}",
+                    enc.name()
+                ),
+            ));
+        }
+        return Ok((text, (enc != encoding_rs::UTF_8).then_some(enc.name())));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok((text.into(), None)),
+        Err(e) => {
+            match encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes) {
+                Some(text) => Ok((text, Some("GB18030 (GBK)"))),
+                None => {
+                    let line = bytes[..e.valid_up_to()]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count()
+                        + 1;
+                    Err(IngestError::at_line(
+                        Format::CsvAssets,
+                        line as u64,
+                        "the file is neither UTF-8 nor GB18030/GBK; save it as \"CSV UTF-8\"",
+                    ))
+                }
+            }
+        }
+    }
 }
 
 enum Row {

@@ -10,8 +10,10 @@
 //!   assets).
 
 pub mod csv;
+pub mod dates;
 pub mod exposure;
 pub mod feeds;
+mod merge;
 pub mod nessus;
 pub mod nmap;
 pub mod reconcile;
@@ -114,6 +116,10 @@ pub struct Scan {
     pub rejected: Vec<RejectedRow>,
     /// The newest date the scan itself records (host end times), if any.
     pub scan_date: Option<NaiveDate>,
+    /// What the reader could not take as written and what it did instead (an unreadable
+    /// date, hosts that yield nothing, a file decoded from another encoding): shown to the
+    /// user with the import's summary.
+    pub warnings: Vec<String>,
 }
 
 impl Scan {
@@ -130,6 +136,7 @@ impl Scan {
             exposures: Vec::new(),
             rejected: Vec::new(),
             scan_date: None,
+            warnings: Vec::new(),
         }
     }
 }

@@ -38,6 +38,8 @@ struct Host {
     os: Option<String>,
     start: Option<NaiveDate>,
     end: Option<NaiveDate>,
+    /// Host times written but unreadable: (tag, value).
+    unreadable: Vec<(String, String)>,
     services: BTreeSet<(u16, String, String)>,
     end_of_life: bool,
     facts: Vec<cyrisk_core::asset::AssetFact>,
@@ -75,8 +77,10 @@ enum In {
 
 /// Parses a Nessus v2 file.
 pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError> {
-    let mut xml = XmlStream::new(input, Format::Nessus);
+    let mut xml = XmlStream::new(input, Format::Nessus)?;
     let mut scan = Scan::new(Format::Nessus);
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut hosts_in_file = 0usize;
     let mut host: Option<Host> = None;
     let mut item: Option<Item> = None;
     let mut at = In::Outside;
@@ -100,6 +104,7 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
                         let Some(n) = attr(&attrs, "name").filter(|n| !n.trim().is_empty()) else {
                             return Err(xml.error("<ReportHost> without a name"));
                         };
+                        hosts_in_file += 1;
                         host = Some(Host {
                             name: n.trim().to_owned(),
                             ..Host::default()
@@ -171,13 +176,13 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
                 }
                 (In::Item, "ReportItem") => {
                     if let (Some(h), Some(i)) = (host.as_mut(), item.take()) {
-                        finish_item(&mut scan, h, i, options);
+                        finish_item(&mut pending, h, i);
                     }
                     at = In::Outside;
                 }
                 (In::Outside, "ReportHost") => {
                     if let Some(h) = host.take() {
-                        finish_host(&mut scan, h);
+                        finish_host(&mut scan, &mut pending, h);
                     }
                 }
                 _ => {}
@@ -187,14 +192,52 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
     if !root_checked {
         return Err(xml.error("no XML element: the file is empty or not XML"));
     }
+    finish(&mut scan, pending, options);
+    if hosts_in_file == 0 {
+        scan.warnings
+            .push("the file has no <ReportHost>: nothing was found to import".to_owned());
+    }
     Ok(scan)
 }
 
-/// `Sat Nov 15 19:30:12 2025` (Nessus host times) → the date.
-fn nessus_date(s: &str) -> Option<NaiveDate> {
-    chrono::NaiveDateTime::parse_from_str(s.trim(), "%a %b %e %H:%M:%S %Y")
-        .ok()
-        .map(|d| d.date())
+/// A report item made a finding, waiting for its host's final id and date.
+struct Pending {
+    host: String,
+    plugin: String,
+    port: u16,
+    protocol: String,
+    /// The host's first-seen date, if its times could be read.
+    date: Option<NaiveDate>,
+    finding: Finding,
+}
+
+/// Merges hosts that are one address, gives each finding its id and date, and merges a
+/// check reported more than once on one port.
+fn finish(scan: &mut Scan, pending: Vec<Pending>, options: Options) {
+    let renames = crate::merge::merge_hosts(scan);
+    let undated = pending.iter().filter(|p| p.date.is_none()).count();
+    // An undated host takes the scan's own date (its other hosts'), and only without any
+    // the import date, saying so.
+    let fallback = scan.scan_date.unwrap_or(options.default_date);
+    if undated > 0 {
+        scan.warnings.push(format!(
+            "{undated} finding(s) on hosts without a readable scan time are dated {fallback} ({})",
+            if scan.scan_date.is_some() {
+                "the newest time in the file"
+            } else {
+                "the import date: the file records no readable time"
+            }
+        ));
+    }
+    for p in pending {
+        let host = renames.get(&p.host).unwrap_or(&p.host);
+        let mut f = p.finding;
+        f.id = format!("nessus:{}:{host}:{}/{}", p.plugin, p.port, p.protocol);
+        f.asset.clone_from(host);
+        f.first_seen = p.date.unwrap_or(fallback);
+        scan.findings.push(f);
+    }
+    crate::merge::merge_findings(&mut scan.findings);
 }
 
 fn host_property(h: &mut Host, tag: &str, value: &str) {
@@ -206,8 +249,23 @@ fn host_property(h: &mut Host, tag: &str, value: &str) {
         "host-fqdn" => h.fqdn = Some(value.to_owned()),
         "netbios-name" => h.netbios = Some(value.to_owned()),
         "operating-system" => h.os = Some(value.lines().next().unwrap_or(value).to_owned()),
-        "HOST_START" => h.start = nessus_date(value),
-        "HOST_END" => h.end = nessus_date(value),
+        // The written time, in whatever form (Nessus's own, ISO 8601 in web application
+        // scans); the epoch form only when the written one is absent.
+        "HOST_START" | "HOST_END" | "HOST_START_TIMESTAMP" | "HOST_END_TIMESTAMP" => {
+            let Some(d) = crate::dates::parse(value) else {
+                h.unreadable.push((tag.to_owned(), value.to_owned()));
+                return;
+            };
+            let epoch = tag.ends_with("_TIMESTAMP");
+            let slot = if tag.starts_with("HOST_START") {
+                &mut h.start
+            } else {
+                &mut h.end
+            };
+            if !epoch || slot.is_none() {
+                *slot = Some(d);
+            }
+        }
         _ => {}
     }
 }
@@ -278,7 +336,7 @@ fn best_cvss(i: &Item) -> (Option<CvssVector>, Option<CvssScore>) {
     (None, lone)
 }
 
-fn finish_item(scan: &mut Scan, h: &mut Host, i: Item, options: Options) {
+fn finish_item(pending: &mut Vec<Pending>, h: &mut Host, i: Item) {
     if i.port > 0 {
         h.services
             .insert((i.port, i.protocol.clone(), i.service.clone()));
@@ -297,35 +355,65 @@ fn finish_item(scan: &mut Scan, h: &mut Host, i: Item, options: Options) {
     let epss = i
         .epss
         .as_deref()
-        .and_then(|e| e.parse::<f64>().ok())
+        .and_then(|e| e.trim().parse::<f64>().ok())
         .and_then(|e| Probability::new(e).ok());
-    let cve = i.cves.iter().find_map(|c| Cve::parse(c).ok());
-    scan.findings.push(Finding {
-        id: format!(
-            "nessus:{}:{}:{}/{}",
-            i.plugin_id, h.name, i.port, i.protocol
-        ),
-        asset: h.name.clone(),
-        title: Some(i.plugin_name).filter(|t| !t.is_empty()),
-        cve,
-        cvss_vector,
-        cvss_score,
-        severity: Some(severity_of(i.severity)),
-        epss,
-        kev: i.kev,
-        state: FindingState::Open,
-        counts_as: None,
-        first_seen: h.start.or(h.end).unwrap_or(options.default_date),
-        fixed_at: None,
-        source: Some(source),
-        evidence: i.output,
+    let mut cves: Vec<Cve> = Vec::new();
+    for c in i.cves.iter().filter_map(|c| Cve::parse(c).ok()) {
+        if !cves.contains(&c) {
+            cves.push(c);
+        }
+    }
+    let mut cves = cves.into_iter();
+    pending.push(Pending {
+        host: h.name.clone(),
+        plugin: i.plugin_id,
+        port: i.port,
+        protocol: i.protocol,
+        date: None,
+        finding: Finding {
+            // Id, asset and first seen are set once the host and the file are read.
+            id: String::new(),
+            asset: String::new(),
+            title: Some(i.plugin_name).filter(|t| !t.is_empty()),
+            cve: cves.next(),
+            additional_cves: cves.collect(),
+            cvss_vector,
+            cvss_score,
+            severity: Some(severity_of(i.severity)),
+            epss,
+            kev: i.kev,
+            state: FindingState::Open,
+            counts_as: None,
+            first_seen: NaiveDate::default(),
+            fixed_at: None,
+            source: Some(source),
+            evidence: i.output,
+        },
     });
 }
 
-fn finish_host(scan: &mut Scan, h: Host) {
+fn finish_host(scan: &mut Scan, pending: &mut [Pending], h: Host) {
     let seen = h.end.or(h.start);
     if let Some(d) = seen {
         scan.scan_date = Some(scan.scan_date.map_or(d, |s| s.max(d)));
+    }
+    for (tag, value) in &h.unreadable {
+        scan.warnings.push(format!(
+            "host {:?}: {tag} {value:?} is not a date cyrisk reads{}",
+            h.name,
+            if seen.is_some() {
+                ""
+            } else {
+                "; its findings take the scan's date"
+            }
+        ));
+    }
+    let first = h.start.or(seen);
+    for p in pending.iter_mut().rev() {
+        if p.host != h.name || p.date.is_some() {
+            break;
+        }
+        p.date = first;
     }
     let services: Vec<Service> = h
         .services
@@ -363,11 +451,13 @@ fn finish_host(scan: &mut Scan, h: Host) {
     let ip =
         h.ip.as_deref()
             .or(Some(h.name.as_str()))
-            .and_then(|s| s.parse().ok());
+            .and_then(|s| s.trim().parse().ok());
+    let hostname = h.fqdn.or(h.netbios);
     scan.assets.push(Asset {
         id: h.name.clone(),
         kind: AssetKind::Host,
-        hostname: h.fqdn.or(h.netbios),
+        aliases: Vec::new(),
+        hostname,
         ip,
         internet_facing: false,
         services,

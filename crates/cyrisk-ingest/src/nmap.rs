@@ -1,6 +1,11 @@
-//! Nmap XML (`nmap -oX`), streamed: hosts that are up become assets (address, host name, OS
-//! guess, open ports with service, product, version and CPE), and open ports in a risky class
-//! become exposures. Nmap reports no vulnerabilities, so there are no findings.
+//! Nmap XML (`nmap -oX`), streamed: hosts that are up become assets (address, host names,
+//! OS guess, open ports with service, product, version and CPE), and open ports in a risky
+//! class become exposures. Nmap reports no vulnerabilities, so there are no findings.
+//!
+//! Other tools write the same format: masscan (`-oX`) writes no `<status>` and one `<host>`
+//! per open port, so a host without a status counts as up when it has an open port, and the
+//! entries of one address (Nmap too lists an address once per name it was scanned under) are
+//! merged into one asset. A file that lists hosts of which none yields an asset says so.
 
 use std::io::BufRead;
 
@@ -19,9 +24,10 @@ pub struct Options {
 
 #[derive(Default)]
 struct Host {
-    up: bool,
+    /// `<status state=…>`: `None` when the writer gave none (masscan).
+    up: Option<bool>,
     addr: Option<String>,
-    hostname: Option<String>,
+    hostnames: Vec<String>,
     os: Option<String>,
     seen: Option<NaiveDate>,
     ports: Vec<Port>,
@@ -40,14 +46,17 @@ struct Port {
 
 fn epoch_date(s: Option<&str>) -> Option<NaiveDate> {
     s.and_then(|s| s.trim().parse::<i64>().ok())
+        .filter(|t| *t > 0)
         .and_then(|t| DateTime::from_timestamp(t, 0))
         .map(|d| d.date_naive())
 }
 
 /// Parses an Nmap XML file.
 pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError> {
-    let mut xml = XmlStream::new(input, Format::Nmap);
+    let mut xml = XmlStream::new(input, Format::Nmap)?;
     let mut scan = Scan::new(Format::Nmap);
+    let mut hosts_in_file = 0usize;
+    let mut hosts_down = 0usize;
     let mut run_date = None;
     let mut host: Option<Host> = None;
     let mut port: Option<Port> = None;
@@ -70,6 +79,7 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
                 }
                 match name.as_str() {
                     "host" => {
+                        hosts_in_file += 1;
                         host = Some(Host {
                             seen: epoch_date(attr(&attrs, "endtime"))
                                 .or(epoch_date(attr(&attrs, "starttime"))),
@@ -78,7 +88,7 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
                     }
                     "status" => {
                         if let Some(h) = host.as_mut() {
-                            h.up = attr(&attrs, "state") == Some("up");
+                            h.up = Some(attr(&attrs, "state") == Some("up"));
                         }
                     }
                     "address" => {
@@ -91,9 +101,11 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
                     }
                     "hostname" => {
                         if let Some(h) = host.as_mut()
-                            && h.hostname.is_none()
+                            && let Some(name) = attr(&attrs, "name").map(str::trim)
+                            && !name.is_empty()
+                            && !h.hostnames.iter().any(|n| n.eq_ignore_ascii_case(name))
                         {
-                            h.hostname = attr(&attrs, "name").map(str::to_owned);
+                            h.hostnames.push(name.to_owned());
                         }
                     }
                     "osmatch" => {
@@ -154,8 +166,10 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
                     }
                 }
                 "host" => {
-                    if let Some(h) = host.take() {
-                        finish_host(&mut scan, h, run_date.unwrap_or(options.default_date));
+                    if let Some(h) = host.take()
+                        && !finish_host(&mut scan, h, run_date.unwrap_or(options.default_date))
+                    {
+                        hosts_down += 1;
                     }
                 }
                 _ => {}
@@ -165,12 +179,34 @@ pub fn parse<R: BufRead>(input: R, options: Options) -> Result<Scan, IngestError
     if !root_checked {
         return Err(xml.error("no XML element: the file is empty or not XML"));
     }
+    if run_date.is_none() && scan.scan_date.is_none() && !scan.assets.is_empty() {
+        scan.warnings.push(format!(
+            "the file records no scan time: its hosts are dated {} (the import date)",
+            options.default_date
+        ));
+    }
+    crate::merge::merge_hosts(&mut scan);
+    if hosts_in_file == 0 {
+        scan.warnings
+            .push("the file lists no <host>: nothing was found to import".to_owned());
+    } else if scan.assets.is_empty() {
+        scan.warnings.push(format!(
+            "the file lists {hosts_in_file} host(s) but none is up with an address: nothing was imported from it"
+        ));
+    } else if hosts_down > 0 {
+        scan.warnings.push(format!(
+            "{hosts_down} of {hosts_in_file} host entries were down or had no address, and were skipped"
+        ));
+    }
     Ok(scan)
 }
 
-fn finish_host(scan: &mut Scan, h: Host, default_date: NaiveDate) {
-    let Some(addr) = h.addr.filter(|_| h.up) else {
-        return;
+/// Adds a host that is up as an asset; `false` when it is not (down, or no address).
+fn finish_host(scan: &mut Scan, h: Host, default_date: NaiveDate) -> bool {
+    // No `<status>` (masscan): up if anything answered.
+    let up = h.up.unwrap_or_else(|| h.ports.iter().any(|p| p.open));
+    let Some(addr) = h.addr.filter(|_| up) else {
+        return false;
     };
     let seen = h.seen.unwrap_or(default_date);
     scan.scan_date = Some(scan.scan_date.map_or(seen, |d| d.max(seen)));
@@ -199,10 +235,12 @@ fn finish_host(scan: &mut Scan, h: Host, default_date: NaiveDate) {
             cpe: p.cpe,
         });
     }
+    let mut names = h.hostnames.into_iter();
     scan.assets.push(Asset {
         id: addr.clone(),
         kind: AssetKind::Host,
-        hostname: h.hostname,
+        hostname: names.next(),
+        aliases: names.collect(),
         ip: addr.parse().ok(),
         internet_facing: false,
         services,
@@ -222,4 +260,5 @@ fn finish_host(scan: &mut Scan, h: Host, default_date: NaiveDate) {
         stale: false,
         facts: Vec::new(),
     });
+    true
 }

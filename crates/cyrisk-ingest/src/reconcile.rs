@@ -74,6 +74,8 @@ pub struct Reconciled {
     pub findings: Vec<Finding>,
     pub counts: Counts,
     pub scan_date: NaiveDate,
+    /// Scanned hosts that could not be told apart from stored assets, and the like.
+    pub warnings: Vec<String>,
 }
 
 /// The scanner a finding came from: the part of `source` before the first `:`.
@@ -86,8 +88,13 @@ fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
     if seen.ip.is_some() {
         a.ip = seen.ip;
     }
-    if seen.hostname.is_some() {
-        a.hostname.clone_from(&seen.hostname);
+    // A stored host name stays; names the scan adds become aliases.
+    for name in seen.hostname.iter().chain(&seen.aliases) {
+        if a.hostname.is_none() {
+            a.hostname = Some(name.clone());
+        } else if !a.answers_to(name) {
+            a.aliases.push(name.clone());
+        }
     }
     if seen.os.is_some() {
         a.os.clone_from(&seen.os);
@@ -124,16 +131,74 @@ fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
     a
 }
 
+/// The stored asset a scanned one is: the same id; else the one stored asset that answers to
+/// one of its names (host name, aliases); else the one stored asset with its IP address. Two
+/// or more candidates are ambiguous: no match, and a warning.
+fn resolve<'a>(seen: &Asset, stored: &'a [Asset], warnings: &mut Vec<String>) -> Option<&'a Asset> {
+    if let Some(a) = stored.iter().find(|a| a.id == seen.id) {
+        return Some(a);
+    }
+    let names: Vec<&str> = seen
+        .hostname
+        .iter()
+        .chain(&seen.aliases)
+        .map(String::as_str)
+        .collect();
+    let by_name: Vec<&Asset> = stored
+        .iter()
+        .filter(|a| names.iter().any(|n| a.answers_to(n)))
+        .collect();
+    let by_ip: Vec<&Asset> = match seen.ip {
+        Some(ip) => stored.iter().filter(|a| a.ip == Some(ip)).collect(),
+        None => Vec::new(),
+    };
+    for candidates in [by_name, by_ip] {
+        match candidates.as_slice() {
+            [] => {}
+            [one] => return Some(one),
+            many => {
+                warnings.push(format!(
+                    "scanned host {:?} could be any of the stored assets {}: kept apart",
+                    seen.id,
+                    many.iter()
+                        .map(|a| format!("{:?}", a.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                return None;
+            }
+        }
+    }
+    None
+}
+
 /// Reconciles a scan with the stored inputs.
 pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Reconciled {
     let scan_date = scan.scan_date.unwrap_or(options.default_date);
     let discovery = matches!(scan.format, crate::Format::Nessus | crate::Format::Nmap);
     let mut counts = Counts::default();
+    let mut warnings = Vec::new();
+    // Scanned hosts the inventory already has (by id, name or address) take its id.
+    let mut renamed: HashMap<&str, &str> = HashMap::new();
+    let mut seen_assets: Vec<Asset> = Vec::with_capacity(scan.assets.len());
+    for original in &scan.assets {
+        let mut a = original.clone();
+        if let Some(s) = resolve(original, &stored.assets, &mut warnings)
+            && s.id != original.id
+        {
+            renamed.insert(original.id.as_str(), s.id.as_str());
+            if !s.answers_to(&original.id) && !crate::merge::is_address(original) {
+                a.aliases.push(original.id.clone());
+            }
+            a.id.clone_from(&s.id);
+        }
+        seen_assets.push(a);
+    }
     let stored_assets: HashMap<&str, &Asset> =
         stored.assets.iter().map(|a| (a.id.as_str(), a)).collect();
     let mut assets = Vec::new();
-    let scanned: HashSet<&str> = scan.assets.iter().map(|a| a.id.as_str()).collect();
-    for seen in &scan.assets {
+    let scanned: HashSet<&str> = seen_assets.iter().map(|a| a.id.as_str()).collect();
+    for seen in &seen_assets {
         let merged = match stored_assets.get(seen.id.as_str()) {
             // The rated party's own scan changes nothing already stored.
             Some(s) if !options.verifying => {
@@ -190,6 +255,9 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
     let mut findings = Vec::new();
     for f in &scan.findings {
         let mut out = f.clone();
+        if let Some(to) = renamed.get(f.asset.as_str()) {
+            out.asset = (*to).to_owned();
+        }
         match stored_findings.get(f.id.as_str()) {
             Some(g) if g.state == FindingState::FalsePositive => {
                 if !options.verifying {
@@ -270,6 +338,7 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
         findings,
         counts,
         scan_date,
+        warnings,
     }
 }
 

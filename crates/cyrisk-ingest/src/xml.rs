@@ -2,6 +2,11 @@
 //! text with entities resolved, a cap on any single element or text run (so a hostile
 //! attribute cannot exhaust memory), and errors that carry the byte position. Nothing is
 //! kept beyond the current event: the caller builds what it needs as it goes.
+//!
+//! A file in another encoding than UTF-8 — named by its XML declaration
+//! (`encoding="ISO-8859-1"`) or by a UTF-16 byte-order mark — is decoded as it streams
+//! (`encoding_rs_io`, with the WHATWG Encoding Standard's labels); byte positions in errors
+//! are then positions in the decoded UTF-8 text.
 
 use std::io::BufRead;
 
@@ -22,8 +27,8 @@ pub(crate) enum Ev {
     Eof,
 }
 
-pub(crate) struct XmlStream<R: BufRead> {
-    reader: Reader<R>,
+pub(crate) struct XmlStream<'r> {
+    reader: Reader<Box<dyn BufRead + 'r>>,
     buf: Vec<u8>,
     format: Format,
     /// Open elements, for the truncation message.
@@ -32,18 +37,72 @@ pub(crate) struct XmlStream<R: BufRead> {
     saw_root: bool,
 }
 
-impl<R: BufRead> XmlStream<R> {
-    pub fn new(input: R, format: Format) -> Self {
-        let mut reader = Reader::from_reader(input);
+/// The encoding a document declares (`<?xml … encoding="…"?>`) or marks with a byte-order
+/// mark, when it is not UTF-8; `Err` with the label when it names one cyrisk cannot decode.
+fn declared_encoding(head: &[u8]) -> Result<Option<&'static encoding_rs::Encoding>, String> {
+    if let Some((enc, _)) = encoding_rs::Encoding::for_bom(head) {
+        return Ok(Some(enc).filter(|e| *e != encoding_rs::UTF_8));
+    }
+    let Some(decl) = head
+        .strip_prefix(b"<?xml")
+        .and_then(|rest| rest.split(|b| *b == b'>').next())
+    else {
+        return Ok(None);
+    };
+    let decl = String::from_utf8_lossy(decl);
+    let Some(at) = decl.find("encoding") else {
+        return Ok(None);
+    };
+    let rest = decl[at + "encoding".len()..].trim_start();
+    let Some(rest) = rest.strip_prefix('=').map(str::trim_start) else {
+        return Ok(None);
+    };
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'');
+    let label = match quote {
+        Some(q) => rest[1..].split(q).next().unwrap_or_default(),
+        None => return Ok(None),
+    };
+    match encoding_rs::Encoding::for_label(label.trim().as_bytes()) {
+        Some(e) if e == encoding_rs::UTF_8 => Ok(None),
+        Some(e) => Ok(Some(e)),
+        None => Err(label.to_owned()),
+    }
+}
+
+impl<'r> XmlStream<'r> {
+    pub fn new<R: BufRead + 'r>(mut input: R, format: Format) -> Result<Self, IngestError> {
+        let head = input
+            .fill_buf()
+            .map_err(|e| IngestError::at_byte(format, 0, format!("cannot read: {e}")))?;
+        let head = &head[..head.len().min(1024)];
+        let source: Box<dyn BufRead + 'r> = match declared_encoding(head) {
+            Ok(None) => Box::new(input),
+            Ok(Some(enc)) => Box::new(std::io::BufReader::with_capacity(
+                64 * 1024,
+                encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(enc))
+                    .build(input),
+            )),
+            Err(label) => {
+                return Err(IngestError::at_byte(
+                    format,
+                    0,
+                    format!(
+                        "the file declares the encoding {label:?}, which cyrisk cannot decode; save it as UTF-8"
+                    ),
+                ));
+            }
+        };
+        let mut reader = Reader::from_reader(source);
         reader.config_mut().check_end_names = true;
-        Self {
+        Ok(Self {
             reader,
             buf: Vec::with_capacity(64 * 1024),
             format,
             stack: Vec::new(),
             pending_end: None,
             saw_root: false,
-        }
+        })
     }
 
     pub fn position(&self) -> u64 {

@@ -116,6 +116,7 @@ fn insured(
                 AssetKind::Host
             },
             hostname: None,
+            aliases: Vec::new(),
             ip: None,
             internet_facing: perimeter || p.product != "ESXi",
             services: vec![Service {
@@ -153,6 +154,7 @@ fn insured(
                 asset: id,
                 title: None,
                 cve: Some((*pick(rng, &cves)).clone()),
+                additional_cves: Vec::new(),
                 cvss_vector: None,
                 cvss_score: None,
                 severity: Some(Severity::Critical),
@@ -176,6 +178,7 @@ fn insured(
             id: "rdp".into(),
             kind: AssetKind::Host,
             hostname: None,
+            aliases: Vec::new(),
             ip: None,
             internet_facing: true,
             services: vec![Service {

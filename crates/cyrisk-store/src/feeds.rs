@@ -1,5 +1,6 @@
 //! Threat-intelligence snapshots: stored as loaded (the file's bytes), versioned, never
-//! changed; the latest of each kind enriches ratings.
+//! changed; the newest of each kind — by the date its content carries, not by when it was
+//! loaded — enriches ratings.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -13,6 +14,8 @@ pub struct FeedSnapshot {
     /// `kev` or `epss`.
     pub kind: String,
     pub version: String,
+    /// The date the snapshot's content carries (KEV release, EPSS score date), `YYYY-MM-DD`.
+    pub published: String,
     pub content_hash: String,
     pub loaded_at: String,
     pub entries: i64,
@@ -23,32 +26,44 @@ fn snapshot(r: &sqlx::any::AnyRow) -> Result<FeedSnapshot> {
         id: r.try_get("id")?,
         kind: r.try_get("kind")?,
         version: r.try_get("version")?,
+        published: r
+            .try_get::<Option<String>, _>("published")?
+            .unwrap_or_default(),
         content_hash: r.try_get("content_hash")?,
         loaded_at: r.try_get("loaded_at")?,
         entries: r.try_get("entries")?,
     })
 }
 
-const COLUMNS: &str = "id, kind, version, content_hash, loaded_at, entries";
+/// A snapshot to store: the file's bytes as loaded and what its parse said.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFeed<'a> {
+    /// `kev` or `epss`.
+    pub kind: &'a str,
+    pub version: &'a str,
+    /// The date the content carries, `YYYY-MM-DD`.
+    pub published: &'a str,
+    pub content_hash: &'a str,
+    pub entries: i64,
+    pub data: &'a [u8],
+}
+
+const COLUMNS: &str = "id, kind, version, published, content_hash, loaded_at, entries";
 
 impl Store {
     /// Stores a snapshot unless the same file (by hash) was loaded before; returns it and
     /// whether it is new.
     pub async fn insert_feed(
         &self,
-        kind: &str,
-        version: &str,
-        content_hash: &str,
-        entries: i64,
-        data: &[u8],
+        new: &NewFeed<'_>,
         actor: Option<&str>,
     ) -> Result<(FeedSnapshot, bool)> {
         let mut tx = self.begin_write().await?;
         if let Some(r) = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM feed_snapshots WHERE kind = $1 AND content_hash = $2"
         ))
-        .bind(kind)
-        .bind(content_hash)
+        .bind(new.kind)
+        .bind(new.content_hash)
         .fetch_optional(&mut *tx)
         .await?
         {
@@ -56,23 +71,25 @@ impl Store {
         }
         let s = FeedSnapshot {
             id: new_id(),
-            kind: kind.to_owned(),
-            version: version.to_owned(),
-            content_hash: content_hash.to_owned(),
+            kind: new.kind.to_owned(),
+            version: new.version.to_owned(),
+            published: new.published.to_owned(),
+            content_hash: new.content_hash.to_owned(),
             loaded_at: now(),
-            entries,
+            entries: new.entries,
         };
         sqlx::query(
-            "INSERT INTO feed_snapshots (id, kind, version, content_hash, loaded_at, entries, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO feed_snapshots (id, kind, version, published, content_hash, loaded_at, entries, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&s.id)
         .bind(&s.kind)
         .bind(&s.version)
+        .bind(&s.published)
         .bind(&s.content_hash)
         .bind(&s.loaded_at)
         .bind(s.entries)
-        .bind(data.to_vec())
+        .bind(new.data.to_vec())
         .execute(&mut *tx)
         .await?;
         crate::keys::audit(
@@ -80,17 +97,19 @@ impl Store {
             actor,
             "feed.load",
             None,
-            &serde_json::json!({ "kind": kind, "version": version, "snapshot": s.id }),
+            &serde_json::json!({ "kind": s.kind, "version": s.version, "snapshot": s.id }),
         )
         .await?;
         tx.commit().await?;
         Ok((s, true))
     }
 
-    /// The newest snapshot of a kind.
+    /// The current snapshot of a kind: the newest by the date its content carries (of two
+    /// with the same date, the one loaded last).
     pub async fn latest_feed(&self, kind: &str) -> Result<Option<FeedSnapshot>> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM feed_snapshots WHERE kind = $1 ORDER BY loaded_at DESC, id DESC LIMIT 1"
+            "SELECT {COLUMNS} FROM feed_snapshots WHERE kind = $1 \
+             ORDER BY published DESC, loaded_at DESC, id DESC LIMIT 1"
         ))
         .bind(kind)
         .fetch_optional(&self.pool)
@@ -126,17 +145,24 @@ impl Store {
         Ok(r.try_get("data")?)
     }
 
-    /// (organisation, CVE) of every finding with a CVE that still counts in the rating (as
-    /// it is counted: a fix only the rated party declared still counts).
+    /// (organisation, CVE) of every CVE of every finding that still counts in the rating
+    /// (as it is counted: a fix only the rated party declared still counts).
     pub async fn open_cves(&self) -> Result<Vec<(String, String)>> {
-        sqlx::query(
-            "SELECT DISTINCT org_id, cve FROM findings WHERE cve IS NOT NULL \
+        let mut out = std::collections::BTreeSet::new();
+        for r in sqlx::query(
+            "SELECT DISTINCT org_id, COALESCE(cves, cve) AS cves FROM findings \
+             WHERE COALESCE(cves, cve) IS NOT NULL \
              AND COALESCE(counts_as, state) NOT IN ('closed', 'false_positive')",
         )
         .fetch_all(&self.pool)
         .await?
-        .iter()
-        .map(|r| Ok((r.try_get("org_id")?, r.try_get("cve")?)))
-        .collect()
+        {
+            let org: String = r.try_get("org_id")?;
+            let cves: String = r.try_get("cves")?;
+            for c in cves.split_whitespace() {
+                out.insert((org.clone(), c.to_owned()));
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 }

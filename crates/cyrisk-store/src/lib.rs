@@ -23,7 +23,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
-pub use feeds::FeedSnapshot;
+pub use feeds::{FeedSnapshot, NewFeed};
 pub use imports::ImportOutcome;
 pub use inputs::{InputsBatch, UpsertSummary};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};

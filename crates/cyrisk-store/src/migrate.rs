@@ -46,6 +46,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "integrity",
         include_str!("../migrations/sqlite/0007_integrity.sql"),
     ),
+    (
+        8,
+        "feed dates and cves",
+        include_str!("../migrations/sqlite/0008_feed_dates_and_cves.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -82,6 +87,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "integrity",
         include_str!("../migrations/postgres/0007_integrity.sql"),
+    ),
+    (
+        8,
+        "feed dates and cves",
+        include_str!("../migrations/postgres/0008_feed_dates_and_cves.sql"),
     ),
 ];
 

@@ -254,6 +254,10 @@ pub(crate) async fn write_findings(
             Value::Text(state.to_owned()),
             state_text(f.counts_as),
             Value::OptText(f.cve.as_ref().map(|c| c.as_str().to_owned())),
+            Value::OptText(
+                Some(f.cves().map(|c| c.as_str()).collect::<Vec<_>>().join(" "))
+                    .filter(|s| !s.is_empty()),
+            ),
             Value::Int(i64::from(f.kev)),
             Value::Text(f.first_seen.to_string()),
             Value::Text(json(f)?),
@@ -268,6 +272,7 @@ pub(crate) async fn write_findings(
         "state",
         "counts_as",
         "cve",
+        "cves",
         "kev",
         "first_seen",
         "data",
@@ -604,23 +609,21 @@ impl Store {
         .collect()
     }
 
-    /// Findings of an organisation, by id, optionally only those in `state` and/or with
-    /// `kev`; the state column is authoritative.
+    /// Findings of an organisation, by id, optionally only those in `state`; the state
+    /// column is authoritative.
     pub async fn list_findings(
         &self,
         org_id: &str,
         state: Option<&str>,
-        kev: Option<bool>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<Finding>> {
         let rows = sqlx::query(
             "SELECT data, state, counts_as FROM findings WHERE org_id = $1 AND ($2 IS NULL OR state = $2) \
-             AND ($3 IS NULL OR kev = $3) ORDER BY id LIMIT $4 OFFSET $5",
+             ORDER BY id LIMIT $3 OFFSET $4",
         )
         .bind(org_id)
         .bind(state)
-        .bind(kev.map(i64::from))
         .bind(limit)
         .bind(offset)
         .fetch_all(&self.pool)

@@ -133,21 +133,28 @@ impl Store {
 
     /// The newest ratings first.
     pub async fn ratings(&self, org_id: &str, limit: i64) -> Result<Vec<StoredRating>> {
-        self.ratings_raw(org_id, limit)
+        self.ratings_raw(org_id, limit, 0)
             .await?
             .into_iter()
             .map(RawRating::parse)
             .collect()
     }
 
-    /// The newest ratings first, each rating document as stored (no parsing).
-    pub async fn ratings_raw(&self, org_id: &str, limit: i64) -> Result<Vec<RawRating>> {
+    /// The newest ratings first (skipping `offset`), each rating document as stored (no
+    /// parsing).
+    pub async fn ratings_raw(
+        &self,
+        org_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<RawRating>> {
         sqlx::query(
             "SELECT id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating, feeds \
-             FROM ratings WHERE org_id = $1 ORDER BY computed_at DESC, id DESC LIMIT $2",
+             FROM ratings WHERE org_id = $1 ORDER BY computed_at DESC, id DESC LIMIT $2 OFFSET $3",
         )
         .bind(org_id)
         .bind(limit)
+        .bind(offset)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -193,11 +200,21 @@ impl Store {
         Ok(q)
     }
 
-    /// An organisation's quotes, newest first.
-    pub async fn quotes(&self, org_id: &str, limit: i64) -> Result<Vec<StoredQuote>> {
-        sqlx::query("SELECT id, org_id, key_id, created_at, rating_id, quote FROM quotes WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+    /// An organisation's quotes, newest first (skipping `offset`); only those `key_id` asked
+    /// for when given.
+    pub async fn quotes(
+        &self,
+        org_id: &str,
+        key_id: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StoredQuote>> {
+        sqlx::query("SELECT id, org_id, key_id, created_at, rating_id, quote FROM quotes WHERE org_id = $1 \
+                     AND ($2 IS NULL OR key_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4")
             .bind(org_id)
+            .bind(key_id)
             .bind(limit)
+            .bind(offset)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
