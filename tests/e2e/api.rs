@@ -662,6 +662,13 @@ fn quotes_price_a_layer_and_are_stored_with_the_organisation() {
         assert_ne!(q2["id"], q1["id"]);
         let (_, _, list) = call(&w.app, Method::GET, &format!("/api/v1/organizations/{}/quotes", w.own), key(Role::Enterprise), None).await;
         assert_eq!(list.as_array().unwrap().len(), 2);
+        // Paging, and an insurer sees only its own quotes (not a competitor's on a shared client).
+        let (_, _, page) = call(&w.app, Method::GET, &format!("/api/v1/organizations/{}/quotes?limit=1&offset=1", w.own), key(Role::Enterprise), None).await;
+        assert_eq!(page.as_array().unwrap().len(), 1);
+        assert_eq!(page[0]["id"], list[1]["id"]);
+        let (_, _, mine) = call(&w.app, Method::GET, &format!("/api/v1/organizations/{}/quotes", w.own), key(Role::Insurer), None).await;
+        assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+        assert_eq!(mine[0]["id"], q1["id"]);
         for (body, field) in [
             (request(6_000_000.0, 5_000_000.0), "deductible"),
             (request(0.0, -1.0), "limit"),

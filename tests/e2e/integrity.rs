@@ -208,29 +208,6 @@ fn the_insured_cannot_raise_its_own_rating_by_assertion() {
             .map(|f| f["id"].as_str().unwrap().to_owned())
             .collect();
         assert!(ids.len() > 40);
-        for id in &ids {
-            let (st, v) = s
-                .req(
-                    Method::PATCH,
-                    &format!("/findings/{id}"),
-                    Role::Enterprise,
-                    Some(json!({ "state": "false_positive", "reason": "not applicable to us" })),
-                )
-                .await;
-            assert_eq!(st, StatusCode::ACCEPTED, "{id}: {v}");
-        }
-        assert_eq!(s.score().await, before, "pending disputes moved the rating");
-        let (_, pending) = s
-            .req(
-                Method::GET,
-                "/disputes?status=pending&limit=1000",
-                Role::Insurer,
-                None,
-            )
-            .await;
-        let pending = pending.as_array().unwrap().clone();
-        assert_eq!(pending.len(), ids.len());
-
         // Closing is refused; declared fixes keep counting.
         let (st, _) = s
             .req(
@@ -253,6 +230,29 @@ fn the_insured_cannot_raise_its_own_rating_by_assertion() {
             assert_eq!(st, StatusCode::OK, "{id}: {v}");
         }
         assert_eq!(s.score().await, before, "declared fixes moved the rating");
+
+        for id in &ids {
+            let (st, v) = s
+                .req(
+                    Method::PATCH,
+                    &format!("/findings/{id}"),
+                    Role::Enterprise,
+                    Some(json!({ "state": "false_positive", "reason": "not applicable to us" })),
+                )
+                .await;
+            assert_eq!(st, StatusCode::ACCEPTED, "{id}: {v}");
+        }
+        assert_eq!(s.score().await, before, "pending disputes moved the rating");
+        let (_, pending) = s
+            .req(
+                Method::GET,
+                "/disputes?status=pending&limit=1000",
+                Role::Insurer,
+                None,
+            )
+            .await;
+        let pending = pending.as_array().unwrap().clone();
+        assert_eq!(pending.len(), ids.len());
 
         // Nobody decides their own dispute, and the rated party decides none.
         let first = pending[0]["id"].as_str().unwrap();
@@ -488,5 +488,156 @@ fn the_rated_partys_own_rescan_declares_and_a_third_partys_verifies() {
         assert_eq!(verified["findings_fix_verified"], 2, "{verified}");
         assert_eq!(s.finding(id).await["state"], "closed");
         assert!(s.score().await > declared);
+    });
+}
+
+/// The rated party cannot restate the baseline it is rated against (its profile, its
+/// incident window), nor drown a control a third party assessed in its own statements.
+#[test]
+fn the_rated_party_cannot_restate_its_profile_or_outvote_a_verified_control() {
+    runtime().block_on(async {
+        let s = setup("profile").await;
+        let before = s.score().await;
+        let example: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("examples/manufacturer.json")).unwrap(),
+        )
+        .unwrap();
+        for (field, value) in [
+            ("incident_history_since", json!("2026-11-01")),
+            ("annual_revenue", json!(1e6)),
+            ("industry", json!("retail")),
+        ] {
+            let mut b = example.clone();
+            b["profile"][field] = value;
+            let (st, v) = s.req(Method::POST, "/bundle", Role::Enterprise, Some(b.clone())).await;
+            assert_eq!(st, StatusCode::FORBIDDEN, "{field}: {v}");
+            assert!(v["detail"].as_str().unwrap().starts_with("profile"), "{v}");
+            // The insurer may correct it.
+            let (st, v) = s.req(Method::POST, "/bundle", Role::Insurer, Some(b)).await;
+            assert_eq!(st, StatusCode::OK, "{field}: {v}");
+            let (st, v) = s.req(Method::POST, "/bundle", Role::Insurer, Some(example.clone())).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+        assert_eq!(s.score().await, before);
+        // Five self-declared MFA passes under made-up scopes against the assessor's "partial".
+        let passes: Vec<Value> = (0..5)
+            .map(|i| json!({ "control": "mfa", "outcome": "pass", "scope": format!("system {i}"), "assessed_on": "2026-11-01" }))
+            .collect();
+        let (st, v) = s.req(Method::POST, "/controls", Role::Enterprise, Some(Value::Array(passes))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(s.score().await, before, "self-declared results outvoted a verified one");
+    });
+}
+
+/// What a third party recorded stays as recorded: the fix date of its finding, and findings a
+/// verifying scan has seen (whoever first reported them).
+#[test]
+fn third_party_records_stay_as_recorded() {
+    runtime().block_on(async {
+        let s = setup("records").await;
+        // F-104 is pending verification with the assessor's fix date; backdating it would age
+        // the finding less.
+        let mut f = serde_json::to_value(s.store.finding(&s.org, "F-104").await.unwrap()).unwrap();
+        f["fixed_at"] = json!("2026-01-16");
+        let (st, v) = s
+            .req(
+                Method::POST,
+                "/findings",
+                Role::Enterprise,
+                Some(json!([f])),
+            )
+            .await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("recorded_by_third_party")),
+            "{v}"
+        );
+
+        // The insured imports its own scan first, then the assessor the same file: the findings
+        // are now the assessor's, and the insured cannot tone them down.
+        let scan = nessus(&[("1", "CVE-2017-0144")]);
+        let uri = "/imports?format=nessus";
+        for role in [Role::Enterprise, Role::Assessor] {
+            let (st, _, v) = call(
+                &s.app,
+                Method::POST,
+                &format!("/api/v1/organizations/{}{uri}", s.org),
+                Some(&s.keys[&role]),
+                Some(scan.clone()),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+        let mut f = s.finding("nessus:1:10.10.1.20:445%2Ftcp").await;
+        for k in ["kev_source", "epss_source", "pending_dispute"] {
+            f.as_object_mut().unwrap().remove(k);
+        }
+        f["kev"] = json!(false);
+        f["severity"] = json!("low");
+        let (st, v) = s
+            .req(
+                Method::POST,
+                "/findings",
+                Role::Enterprise,
+                Some(json!([f])),
+            )
+            .await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("recorded_by_third_party")),
+            "{v}"
+        );
+    });
+}
+
+/// An acceptance holds for what was accepted: a finding the insured planted under a scanner's
+/// id with harmless data and had accepted as a false positive reopens when a verifying scan
+/// reports it as it is; and a dispute on a finding that changed since it was filed is not
+/// accepted.
+#[test]
+fn acceptances_hold_only_for_what_was_accepted() {
+    runtime().block_on(async {
+        let s = setup("planted").await;
+        let planted = json!([{ "id": "nessus:1:10.10.1.20:445/tcp", "asset": "file-srv", "first_seen": "2026-11-01",
+                               "severity": "low", "title": "informational banner", "source": "nessus:1" }]);
+        let (st, v) = s.req(Method::POST, "/findings", Role::Enterprise, Some(planted)).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let id = "nessus:1:10.10.1.20:445%2Ftcp";
+        let (st, d) = s
+            .req(Method::PATCH, &format!("/findings/{id}"), Role::Enterprise, Some(json!({ "state": "false_positive", "reason": "just a banner" })))
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{d}");
+        let path = format!("/disputes/{}/decision", d["id"].as_str().unwrap());
+        let (st, v) = s.req(Method::POST, &path, Role::Assessor, Some(json!({ "decision": "accept" }))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(s.finding(id).await["state"], "false_positive");
+        let (st, _, summary) = call(
+            &s.app,
+            Method::POST,
+            &format!("/api/v1/organizations/{}/imports?format=nessus", s.org),
+            Some(&s.keys[&Role::Assessor]),
+            Some(nessus(&[("1", "CVE-2017-0144")])),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{summary}");
+        let f = s.finding(id).await;
+        assert_eq!((f["state"].as_str(), f["severity"].as_str()), (Some("open"), Some("critical")), "{f}");
+        assert!(summary["warnings"].to_string().contains("reopened"), "{summary}");
+
+        // A dispute filed, then the finding changes: accepting it now would accept something
+        // else.
+        let (st, d) = s
+            .req(Method::PATCH, "/findings/F-103", Role::Enterprise, Some(json!({ "state": "risk_accepted", "reason": "legacy" })))
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{d}");
+        let (st, v) = s
+            .req(Method::PATCH, "/findings/F-103", Role::Assessor, Some(json!({ "state": "verified" })))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let path = format!("/disputes/{}/decision", d["id"].as_str().unwrap());
+        let (st, v) = s.req(Method::POST, &path, Role::Insurer, Some(json!({ "decision": "accept" }))).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        let (st, v) = s.req(Method::POST, &path, Role::Insurer, Some(json!({ "decision": "reject", "note": "changed since" }))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
     });
 }

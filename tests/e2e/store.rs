@@ -667,12 +667,18 @@ fn by_name_loads_only_match_visible_organisations() {
                 .unwrap();
             assert!(!again.created);
             assert_eq!(again.org_id, first.org_id);
-            // The operator sees everything: the oldest of the two.
+            // The operator sees both: the name alone is ambiguous, and nothing is written.
             let op = s
                 .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
-                .await
-                .unwrap();
-            assert_eq!(op.org_id, first.org_id);
+                .await;
+            assert!(
+                matches!(op, Err(cyrisk_store::StoreError::Conflict(_))),
+                "{op:?}"
+            );
+            assert_eq!(
+                s.organization(&first.org_id).await.unwrap().inputs_version,
+                again.inputs_version
+            );
             // An id that does not exist is refused, not created, for an existing-only target.
             assert!(matches!(
                 s.load_bundle(LoadTarget::Existing("nope"), &b, &Principal::operator())
@@ -786,6 +792,17 @@ fn rated_party_changes_follow_the_integrity_rules() {
                 counted(&s.bundle(&org).await.unwrap(), "F-101"),
                 (FindingState::Closed, None)
             );
+
+            // A whole bundle's control results are stored as given, repeats included.
+            let mut raw = example("manufacturer").raw().clone();
+            let repeat = raw.controls[0].clone();
+            raw.controls.push(repeat);
+            let n = raw.controls.len();
+            let b = raw.validate().unwrap();
+            s.load_bundle(LoadTarget::Existing(&org), &b, &Principal::operator())
+                .await
+                .unwrap();
+            assert_eq!(s.list_controls(&org).await.unwrap().len(), n);
         }
         finish(all).await;
     });

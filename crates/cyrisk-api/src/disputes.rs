@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::access::{Action, authorize};
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, check_text};
 use crate::inputs::parse_json;
 use crate::orgs::page_bounds;
 use crate::schemas::FindingStateDoc;
@@ -166,6 +166,7 @@ pub async fn decide_dispute(
 ) -> Result<Json<DisputeRecord>, ApiError> {
     authorize(&state, &p, &id, Action::DecideDispute).await?;
     let req: DecisionRequest = parse_json(&body, "")?;
+    check_text("note", req.note.as_deref(), 4000)?;
     let d = state
         .store
         .decide_dispute(

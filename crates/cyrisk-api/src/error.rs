@@ -27,6 +27,19 @@ pub struct ApiError {
     pub detail: String,
 }
 
+/// Checks a free-text field of a request: at most `max` characters, no NUL character.
+pub(crate) fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(ApiError::invalid(format!(
+            "{field}: longer than {max} characters"
+        ))),
+        Some(v) if v.contains('\0') => Err(ApiError::invalid(format!(
+            "{field}: contains a NUL character"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Self {
@@ -79,6 +92,11 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, code, message)
             }
             StoreError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
+            // PostgreSQL refuses a NUL character in text (SQLite stores it): the client's
+            // mistake on either backend.
+            other if other.is_unstorable_text() => Self::invalid(
+                "a text value contains a NUL character (\\u0000), which cannot be stored",
+            ),
             other => {
                 let mut cause = other.to_string();
                 if let Some(src) = std::error::Error::source(&other) {

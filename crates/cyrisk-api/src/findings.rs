@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::access::{Action, authorize};
 use crate::auth::Caller;
 use crate::disputes::DisputeRecord;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, check_text};
 use crate::inputs::parse_json;
 use crate::orgs::page_bounds;
 use crate::schemas::{FindingDoc, FindingStateDoc};
@@ -279,6 +279,8 @@ pub async fn update_finding_state(
     authorize(&state, &p, &id, Action::ChangeFindingState).await?;
     let update: StateUpdate = parse_json(&body, "")?;
     let new_state = parse_state(&update.state)?;
+    check_text("reason", update.reason.as_deref(), 4000)?;
+    check_text("evidence", update.evidence.as_deref(), 16000)?;
     let outcome = state
         .store
         .change_finding_state(

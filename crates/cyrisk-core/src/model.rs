@@ -494,6 +494,25 @@ impl RatingModel {
             )?;
         }
         let w = &self.state_weight;
+        // The rated party may acknowledge a finding or request its remediation itself: that
+        // must never lower its rating.
+        for (field, v) in [
+            ("state_weight.verified", w.verified),
+            (
+                "state_weight.remediation_requested",
+                w.remediation_requested,
+            ),
+        ] {
+            if v < w.open {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{v} is below open ({}): acknowledging a finding would raise the score",
+                        w.open
+                    ),
+                ));
+            }
+        }
         if w.closed > w.fixed_pending_verification {
             return Err(invalid(
                 "state_weight.closed",

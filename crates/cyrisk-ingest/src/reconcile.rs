@@ -172,6 +172,28 @@ fn resolve<'a>(seen: &Asset, stored: &'a [Asset], warnings: &mut Vec<String>) ->
     None
 }
 
+/// States a reviewer accepted (or the scanner's finding was judged): they hold only while the
+/// scanner reports the same thing.
+fn is_accepted(s: FindingState) -> bool {
+    matches!(
+        s,
+        FindingState::FalsePositive | FindingState::RiskAccepted | FindingState::UnfixedMitigated
+    )
+}
+
+/// What a scanner says a finding is, beyond its id: its CVEs, severity, CVSS and asset.
+fn material(f: &Finding) -> (Vec<&str>, Option<u8>, Option<String>, Option<u64>, &str) {
+    let mut cves: Vec<&str> = f.cves().map(|c| c.as_str()).collect();
+    cves.sort_unstable();
+    (
+        cves,
+        f.severity.map(|s| s as u8),
+        f.cvss_vector.as_ref().map(|v| v.to_string()),
+        f.cvss_score.map(|s| s.get().to_bits()),
+        &f.asset,
+    )
+}
+
 /// Reconciles a scan with the stored inputs.
 pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Reconciled {
     let scan_date = scan.scan_date.unwrap_or(options.default_date);
@@ -259,12 +281,28 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
             out.asset = (*to).to_owned();
         }
         match stored_findings.get(f.id.as_str()) {
-            Some(g) if g.state == FindingState::FalsePositive => {
-                if !options.verifying {
-                    continue;
+            // Accepted as a false positive, a risk or mitigated: that holds while the scanner
+            // reports the same thing; a verifying scan reporting it differently reopens it.
+            Some(g) if is_accepted(g.state) => {
+                if options.verifying && material(g) != material(&out) {
+                    counts.findings_opened += 1;
+                    warnings.push(format!(
+                        "finding {:?} was {} but the scan now reports it differently: reopened",
+                        g.id,
+                        g.state.as_str()
+                    ));
+                    out.state = FindingState::Open;
+                } else {
+                    if g.state != FindingState::FalsePositive {
+                        counts.findings_still_open += 1;
+                    }
+                    if !options.verifying {
+                        continue;
+                    }
+                    out.state = g.state;
+                    out.first_seen = g.first_seen.min(f.first_seen);
                 }
-                out.state = g.state;
-                out.first_seen = g.first_seen;
+                out.fixed_at = None;
             }
             Some(g) if g.state.is_unresolved() => {
                 counts.findings_still_open += 1;
@@ -276,19 +314,24 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
                 out.fixed_at = None;
             }
             Some(g) => {
-                // Fixed before, back now: a new occurrence. The rated party's scan reopens the
-                // stored finding as it is.
+                // Fixed before, back now. A fix declared over an accepted state goes back to
+                // it; anything else reopens. The rated party's scan reopens the stored finding
+                // as it is.
                 counts.findings_opened += 1;
                 if !options.verifying {
                     out = (*g).clone();
                 }
-                out.state = FindingState::Open;
-                out.counts_as = None;
+                out.state = match g.counts_as {
+                    Some(s) if s.is_unresolved() => s,
+                    _ => FindingState::Open,
+                };
                 out.fixed_at = None;
             }
             None => counts.findings_opened += 1,
         }
-        if stored_findings.get(f.id.as_str()) != Some(&&out) {
+        out.counts_as = None;
+        // A verifying scan rewrites every finding it saw (its data, and who recorded it).
+        if options.verifying || stored_findings.get(f.id.as_str()) != Some(&&out) {
             findings.push(out);
         }
     }
@@ -309,28 +352,27 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
             continue;
         }
         let fixed_on = scan_date.max(g.first_seen);
-        let (next, counts_as) = match g.state {
+        let mut c = g.clone();
+        match g.state {
             s if s.is_unresolved() && !options.verifying => {
-                // Declared fixed by the rated party's own scan: counts as before until
-                // verified.
+                // Declared fixed by the rated party's own scan: the store keeps it counting
+                // as before until verified, and its fix date is not the rated party's to set.
                 counts.findings_fix_declared += 1;
-                (
-                    FindingState::FixedPendingVerification,
-                    Some(FindingState::counted(g)),
-                )
+                c.state = FindingState::FixedPendingVerification;
             }
-            s if s.is_unresolved() => (FindingState::FixedPendingVerification, None),
+            s if s.is_unresolved() => {
+                c.state = FindingState::FixedPendingVerification;
+                c.fixed_at = Some(g.fixed_at.unwrap_or(fixed_on));
+            }
             FindingState::FixedPendingVerification if options.verifying => {
                 counts.findings_fix_verified += 1;
-                (FindingState::Closed, None)
+                c.state = FindingState::Closed;
+                c.fixed_at = Some(g.fixed_at.unwrap_or(fixed_on));
             }
             _ => continue,
-        };
+        }
         counts.findings_closed += 1;
-        let mut c = g.clone();
-        c.state = next;
-        c.counts_as = counts_as;
-        c.fixed_at = Some(g.fixed_at.unwrap_or(fixed_on));
+        c.counts_as = None;
         findings.push(c);
     }
     Reconciled {

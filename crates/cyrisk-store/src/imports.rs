@@ -41,15 +41,7 @@ impl Store {
         F: FnOnce(&AssessmentBundle) -> std::result::Result<(InputsBatch, S), String>,
     {
         let mut tx = self.begin_write().await?;
-        let lock = self.backend.row_lock();
-        sqlx::query(&format!("SELECT id FROM organizations WHERE id = $1{lock}"))
-            .bind(org_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "organization",
-                id: org_id.to_owned(),
-            })?;
+        self.lock_org(&mut tx, org_id).await?;
         if let Some(r) = sqlx::query(
             "SELECT summary, imported_at FROM imports WHERE org_id = $1 AND content_hash = $2",
         )

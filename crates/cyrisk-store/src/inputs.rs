@@ -63,7 +63,9 @@ impl Store {
             ));
         }
         let mut tx = self.begin_write().await?;
-        let summary = self.upsert_in(&mut tx, org_id, batch, actor, None).await?;
+        let summary = self
+            .upsert_in(&mut tx, org_id, batch, actor, Some("bulk upsert"))
+            .await?;
         tx.commit().await?;
         Ok(summary)
     }

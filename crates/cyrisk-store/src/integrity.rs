@@ -149,13 +149,13 @@ fn refuse(code: &'static str, message: String) -> StoreError {
     StoreError::Forbidden { code, message }
 }
 
-/// A finding with its lifecycle fields cleared: what "the same finding" means when only its
-/// state may change.
+/// A finding with its lifecycle state cleared: what "the same finding" means when only its
+/// state may change (its fix date is data: the rated party does not set it on a third
+/// party's finding).
 fn data_of(f: &Finding) -> Finding {
     let mut d = f.clone();
     d.state = FindingState::Open;
     d.counts_as = None;
-    d.fixed_at = None;
     d
 }
 
@@ -301,9 +301,11 @@ pub(crate) fn apply(
                 (c.clone(), me.clone())
             }
         };
+        // Merging replaces the stored result of the same control and scope; a whole bundle's
+        // results are kept as given.
         match result.iter_mut().find(|(r, _)| key(r) == key(c)) {
-            Some(slot) => *slot = entry,
-            None => result.push(entry),
+            Some(slot) if controls == ControlsMode::Merge => *slot = entry,
+            _ => result.push(entry),
         }
     }
     if rated && controls == ControlsMode::Replace {

@@ -330,17 +330,20 @@ impl Store {
     /// assessor keys the one they were created for and those assigned to them, insurers those
     /// linked to them (loaded, quoted or insured by a policy).
     pub async fn can_see(&self, p: &Principal, org_id: &str) -> Result<bool> {
+        // The fast paths need no query (admins: everything; enterprise keys: their own); the
+        // rest is the one visibility rule listings and by-name loads use too.
         Ok(match p.role {
             Role::Admin => true,
             Role::Enterprise => p.org_id.as_deref() == Some(org_id),
-            Role::Assessor if p.org_id.as_deref() == Some(org_id) => true,
             Role::Insurer | Role::Assessor => {
-                sqlx::query("SELECT 1 AS one FROM org_links WHERE key_id = $1 AND org_id = $2")
-                    .bind(&p.key_id)
-                    .bind(org_id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .is_some()
+                let (visible, binds) = crate::orgs::visible_condition(p, 2);
+                let sql =
+                    format!("SELECT 1 AS one FROM organizations o WHERE o.id = $1 AND {visible}");
+                let mut q = sqlx::query(&sql).bind(org_id);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                q.fetch_optional(&self.pool).await?.is_some()
             }
         })
     }

@@ -63,6 +63,15 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// The database refused a text value as such (PostgreSQL: a NUL character, SQLSTATE
+    /// 22021 or 22P05): the writer's mistake, not the store's.
+    pub fn is_unstorable_text(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("22021" | "22P05")))
+    }
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A URL with any password replaced, for messages and logs.
@@ -177,6 +186,28 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+}
+
+impl Store {
+    /// Locks an organisation's row for the write transaction `tx` (PostgreSQL; SQLite's
+    /// `BEGIN IMMEDIATE` already serialises writers): concurrent writes to one organisation
+    /// queue instead of losing an update. `NotFound` when it does not exist.
+    pub(crate) async fn lock_org(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        org_id: &str,
+    ) -> Result<()> {
+        let lock = self.backend.row_lock();
+        sqlx::query(&format!("SELECT id FROM organizations WHERE id = $1{lock}"))
+            .bind(org_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "organization",
+                id: org_id.to_owned(),
+            })?;
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use sqlx::Row;
 use cyrisk_core::finding::FindingState;
 
 use crate::integrity::{Ruling, is_attestation, ruling};
-use crate::orgs::{HISTORY_COLUMNS, state_of};
+use crate::orgs::{HISTORY_COLUMNS, Value, state_of, write_rows};
 use crate::{Principal, Result, Store, StoreError, new_id, now};
 
 /// Where a dispute is.
@@ -69,7 +69,34 @@ pub enum StateOutcome {
 }
 
 const DISPUTE_COLUMNS: &str = "id, org_id, finding_id, proposed_state, reason, evidence, filed_by, \
-     filed_at, status, decided_by, decided_role, decided_at, decision_note";
+     filed_at, status, decided_by, decided_role, decided_at, decision_note, finding_state, finding_hash";
+
+/// What a dispute is decided on: the finding's state and a hash of its stored data.
+async fn finding_snapshot(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    org_id: &str,
+    finding_id: &str,
+) -> Result<(String, String)> {
+    let r =
+        sqlx::query("SELECT state, counts_as, data FROM findings WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(finding_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "finding",
+                id: finding_id.to_owned(),
+            })?;
+    let state: String = r.try_get("state")?;
+    let counted: Option<String> = r.try_get("counts_as")?;
+    let data: String = r.try_get("data")?;
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(data.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((format!("{state}/{}", counted.unwrap_or_default()), hash))
+}
 
 fn dispute_of(r: &sqlx::any::AnyRow) -> Result<Dispute> {
     let status: String = r.try_get("status")?;
@@ -96,25 +123,6 @@ fn text(s: Option<&str>) -> Option<String> {
     s.map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
-}
-
-/// Locks the organisation's row for the transaction (PostgreSQL; SQLite's write lock already
-/// serialises writers); `NotFound` when it does not exist.
-async fn lock_org(
-    store: &Store,
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    org_id: &str,
-) -> Result<()> {
-    let lock = store.backend.row_lock();
-    sqlx::query(&format!("SELECT id FROM organizations WHERE id = $1{lock}"))
-        .bind(org_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "organization",
-            id: org_id.to_owned(),
-        })?;
-    Ok(())
 }
 
 /// Moves a finding to `to` (counted as `counts_as`), with a history entry, and bumps the
@@ -149,29 +157,27 @@ async fn set_state(
     .bind(&at)
     .execute(&mut **tx)
     .await?;
-    let placeholders: Vec<String> = (1..=HISTORY_COLUMNS.len())
-        .map(|i| match backend {
-            crate::Backend::Postgres => format!("${i}"),
-            crate::Backend::Sqlite => "?".to_owned(),
-        })
-        .collect();
-    sqlx::query(&format!(
-        "INSERT INTO finding_history ({}) VALUES ({})",
-        HISTORY_COLUMNS.join(", "),
-        placeholders.join(", ")
-    ))
-    .bind(org_id)
-    .bind(finding_id)
-    .bind(to.as_str())
-    .bind(counts_as.map(FindingState::as_str))
-    .bind(&at)
-    .bind(&actor.key_id)
-    .bind(actor.role.as_str())
-    .bind(reason)
-    .bind(evidence)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let text = |s: &str| Value::Text(s.to_owned());
+    let row = vec![
+        text(org_id),
+        text(finding_id),
+        text(to.as_str()),
+        Value::OptText(counts_as.map(|s| s.as_str().to_owned())),
+        text(&at),
+        Value::OptText(Some(actor.key_id.clone())),
+        Value::OptText(Some(actor.role.as_str().to_owned())),
+        Value::OptText(reason),
+        Value::OptText(evidence),
+    ];
+    write_rows(
+        tx,
+        backend,
+        "finding_history",
+        &HISTORY_COLUMNS,
+        None,
+        vec![row],
+    )
+    .await
 }
 
 impl Store {
@@ -194,7 +200,7 @@ impl Store {
     ) -> Result<StateOutcome> {
         let (reason, evidence) = (text(reason), text(evidence));
         let mut tx = self.begin_write().await?;
-        lock_org(self, &mut tx, org_id).await?;
+        self.lock_org(&mut tx, org_id).await?;
         let row =
             sqlx::query("SELECT state, counts_as FROM findings WHERE org_id = $1 AND id = $2")
                 .bind(org_id)
@@ -233,6 +239,8 @@ impl Store {
                         p.try_get::<String, _>("id")?
                     )));
                 }
+                let (snapshot_state, snapshot_hash) =
+                    finding_snapshot(&mut tx, org_id, finding_id).await?;
                 let d = Dispute {
                     id: new_id(),
                     org_id: org_id.to_owned(),
@@ -249,7 +257,7 @@ impl Store {
                     decision_note: None,
                 };
                 sqlx::query(&format!(
-                    "INSERT INTO disputes ({DISPUTE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    "INSERT INTO disputes ({DISPUTE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                 ))
                 .bind(&d.id)
                 .bind(&d.org_id)
@@ -264,6 +272,8 @@ impl Store {
                 .bind(None::<String>)
                 .bind(None::<String>)
                 .bind(None::<String>)
+                .bind(snapshot_state)
+                .bind(snapshot_hash)
                 .execute(&mut *tx)
                 .await?;
                 crate::keys::audit(
@@ -335,20 +345,21 @@ impl Store {
         }
         let note = text(note);
         let mut tx = self.begin_write().await?;
-        lock_org(self, &mut tx, org_id).await?;
-        let mut d = sqlx::query(&format!(
+        self.lock_org(&mut tx, org_id).await?;
+        let row = sqlx::query(&format!(
             "SELECT {DISPUTE_COLUMNS} FROM disputes WHERE org_id = $1 AND id = $2"
         ))
         .bind(org_id)
         .bind(dispute_id)
         .fetch_optional(&mut *tx)
         .await?
-        .map(|r| dispute_of(&r))
-        .transpose()?
         .ok_or_else(|| StoreError::NotFound {
             what: "dispute",
             id: dispute_id.to_owned(),
         })?;
+        let mut d = dispute_of(&row)?;
+        let filed_on: (Option<String>, Option<String>) =
+            (row.try_get("finding_state")?, row.try_get("finding_hash")?);
         if d.status != DisputeStatus::Pending {
             return Err(StoreError::Conflict(format!(
                 "dispute {dispute_id:?} was already {}",
@@ -360,6 +371,16 @@ impl Store {
                 code: "own_dispute",
                 message: "a dispute is decided by a key other than the one that filed it".into(),
             });
+        }
+        if accept {
+            let now = finding_snapshot(&mut tx, org_id, &d.finding_id).await?;
+            if filed_on != (Some(now.0), Some(now.1)) {
+                return Err(StoreError::Conflict(format!(
+                    "finding {:?} changed since dispute {dispute_id:?} was filed: it would be accepted on \
+                     what it no longer is; reject it, and the rated party files again if it still holds",
+                    d.finding_id
+                )));
+            }
         }
         d.status = if accept {
             DisputeStatus::Accepted

@@ -51,6 +51,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "feed dates and cves",
         include_str!("../migrations/sqlite/0008_feed_dates_and_cves.sql"),
     ),
+    (
+        9,
+        "dispute snapshot",
+        include_str!("../migrations/sqlite/0009_dispute_snapshot.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -92,6 +97,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "feed dates and cves",
         include_str!("../migrations/postgres/0008_feed_dates_and_cves.sql"),
+    ),
+    (
+        9,
+        "dispute snapshot",
+        include_str!("../migrations/postgres/0009_dispute_snapshot.sql"),
     ),
 ];
 

@@ -99,7 +99,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> R
 }
 
 /// Binds one row's values in order.
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut q: Query<'q, Any, AnyArguments<'q>>,
     values: Vec<Value>,
 ) -> Query<'q, Any, AnyArguments<'q>> {
@@ -114,7 +114,7 @@ fn bind_all<'q>(
 }
 
 #[derive(Debug, Clone)]
-enum Value {
+pub(crate) enum Value {
     Text(String),
     OptText(Option<String>),
     Int(i64),
@@ -140,7 +140,7 @@ fn placeholders(backend: crate::Backend, rows: usize, cols: usize) -> Vec<String
 /// Inserts rows (upserting on `conflict` when given) in multi-row `VALUES` batches, one
 /// statement per [`ROWS_PER_INSERT`] rows. (On PostgreSQL one `jsonb` parameter per batch
 /// unpacked by `jsonb_to_recordset` was measured and was slower: 44k against 60k findings/s.)
-async fn write_rows(
+pub(crate) async fn write_rows(
     tx: &mut sqlx::Transaction<'_, Any>,
     backend: crate::Backend,
     table: &str,
@@ -379,39 +379,61 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // Concurrent loads to one organisation must not lose a version increment: on
         // PostgreSQL lock its row for the transaction (SQLite's write lock already serialises).
-        let lock = self.backend.row_lock();
-        let row = match target {
-            LoadTarget::Existing(id) | LoadTarget::Id(id) => {
-                sqlx::query(&format!(
-                    "SELECT id, inputs_version FROM organizations WHERE id = $1{lock}"
-                ))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-            }
+        let id = match target {
+            LoadTarget::Existing(id) | LoadTarget::Id(id) => Some(id.to_owned()),
             LoadTarget::ByName => {
                 let (visible, binds) = visible_condition(actor, 2);
                 let sql = format!(
                     "SELECT o.id FROM organizations o WHERE o.name = $1 AND {visible} \
-                     ORDER BY o.created_at, o.id LIMIT 1"
+                     ORDER BY o.created_at, o.id LIMIT 2"
                 );
                 let mut q = sqlx::query_scalar::<_, String>(&sql).bind(&raw.profile.name);
                 for b in binds {
                     q = q.bind(b);
                 }
-                match q.fetch_optional(&mut *tx).await? {
-                    Some(id) => {
-                        sqlx::query(&format!(
-                            "SELECT id, inputs_version FROM organizations WHERE id = $1{lock}"
-                        ))
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                    }
-                    None => None,
+                let mut ids = q.fetch_all(&mut *tx).await?;
+                if ids.len() > 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "more than one organisation you can see is named {:?}: load into one by its id \
+                         (POST /organizations/{{id}}/bundle, or cyrisk orgs load --org ID)",
+                        raw.profile.name
+                    )));
                 }
+                ids.pop()
             }
         };
+        let row = match &id {
+            Some(id) => sqlx::query(&format!(
+                "SELECT id, inputs_version, profile, scan_date FROM organizations WHERE id = $1{}",
+                self.backend.row_lock()
+            ))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?,
+            None => None,
+        };
+        if let (Some(r), true) = (&row, actor.role.is_rated_party()) {
+            // The rated party's profile (size, industry, data volumes, the incident window) and
+            // scan date set its baseline: it cannot restate them itself.
+            let stored: Profile =
+                parse("organization profile", &r.try_get::<String, _>("profile")?)?;
+            let scan_date: Option<String> = r.try_get("scan_date")?;
+            if stored != raw.profile {
+                return Err(StoreError::Forbidden {
+                    code: "recorded_by_third_party",
+                    message: "profile: the rated party cannot change its own profile; an assessor, the insurer or an admin can".into(),
+                });
+            }
+            if raw
+                .scan_date
+                .is_some_and(|d| Some(d.to_string()) != scan_date)
+            {
+                return Err(StoreError::Forbidden {
+                    code: "recorded_by_third_party",
+                    message: "scan_date: the rated party cannot change the scan date; its scans are imported".into(),
+                });
+            }
+        }
         let existing: Option<(String, i64)> = row
             .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("inputs_version")?)))
             .transpose()?;
@@ -481,7 +503,7 @@ impl Store {
             Change {
                 actor,
                 at: &at,
-                reason: None,
+                reason: Some("bundle load"),
             },
         )
         .await?;

@@ -340,8 +340,17 @@ pub(crate) fn control_evidence(
     let mut w_sum = 0.0;
     let mut applicable = 0usize;
     let mut results = 0usize;
+    // A control a third party assessed is judged on that alone: the rated organisation's own
+    // statements about it (any number of them, under any scope) do not dilute it.
+    let verified: Vec<ControlId> = controls
+        .iter()
+        .filter(|c| !c.self_declared && c.assessed_on.is_none_or(|d| d <= as_of))
+        .map(|c| c.control)
+        .collect();
     for c in controls.iter().filter(|c| ids.contains(&c.control)) {
-        if c.assessed_on.is_some_and(|d| d > as_of) {
+        if c.assessed_on.is_some_and(|d| d > as_of)
+            || (c.self_declared && verified.contains(&c.control))
+        {
             continue;
         }
         results += 1;
