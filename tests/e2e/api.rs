@@ -1115,3 +1115,45 @@ fn a_newer_feed_snapshot_rerates_only_the_organisations_it_affects() {
         assert!(j["detail"].as_str().unwrap().contains("line 1"), "{j}");
     });
 }
+
+/// What the contract says, the handlers do: an integer written `5.0` is an integer, blank and
+/// NUL-bearing texts are refused with 422, and constraints declared in the spec are enforced.
+#[test]
+fn the_handlers_accept_and_refuse_what_the_spec_declares() {
+    runtime().block_on(async {
+        let w = world("contract", Options::default()).await;
+        let admin = w.keys.iter().find(|(r, _)| *r == Role::Admin).unwrap().1.clone();
+        let base = format!("/api/v1/organizations/{}", w.own);
+        let post = |path: String, body: serde_json::Value| {
+            let app = w.app.clone();
+            let admin = admin.clone();
+            async move { call(&app, Method::POST, &path, Some(&admin), Some(body.to_string())).await }
+        };
+        let (s, _, j) = post(format!("{base}/controls"), serde_json::json!([{ "control": "mlps", "outcome": "pass", "level": 3.0 }])).await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        let (s, _, j) = post(format!("{base}/incidents"), serde_json::json!([{ "id": "I-9", "type": "outage", "impact": "minor", "started": "2026-01-01", "records_affected": 12.0 }])).await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        let (s, _, j) = post(format!("{base}/controls"), serde_json::json!([{ "control": "mlps", "outcome": "pass", "level": 3.5 }])).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        let (s, _, j) = post(format!("{base}/controls"), serde_json::json!([{ "control": "edr", "outcome": "pass", "level": 3 }])).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        let (s, _, j) = post(format!("{base}/incidents"), serde_json::json!([{ "id": " \t", "type": "outage", "impact": "minor", "started": "2026-01-01" }])).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        assert!(j["detail"].as_str().unwrap().contains("incidents[0].id"), "{j}");
+        let (s, _, j) = post(format!("{base}/assets"), serde_json::json!([])).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        for body in [
+            serde_json::json!({ "state": "closed", "reason": "   " }),
+            serde_json::json!({ "state": "verified", "evidence": "a\u{0}b" }),
+            serde_json::json!({ "state": "verified", "reason": "x".repeat(4001) }),
+        ] {
+            let (s, _, j) = call(&w.app, Method::PATCH, &format!("{base}/findings/P-2"), Some(&admin), Some(body.to_string())).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {j}");
+        }
+        let (s, _, j) = call(&w.app, Method::PATCH, &format!("{base}/findings/P-2"), Some(&admin), Some(r#"{"state": "verified", "reason": null}"#.into())).await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        let (s, _, j) = post("/api/v1/quotes".into(), serde_json::json!({ "organization_id": w.own, "limit": 1e6, "trials": 1000.0, "seed": -1 })).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        assert!(j["detail"].as_str().unwrap().contains("seed"), "{j}");
+    });
+}

@@ -107,7 +107,7 @@ pub struct DecisionRequest {
     pub decision: Decision,
     /// The reviewer's note, kept with the dispute.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 4000)]
+    #[schema(min_length = 1, max_length = 4000, pattern = "[^ \\t\\n\\r\\f\\v]")]
     pub note: Option<String>,
 }
 

@@ -27,9 +27,13 @@ pub struct ApiError {
     pub detail: String,
 }
 
-/// Checks a free-text field of a request: at most `max` characters, no NUL character.
+/// Checks a free-text field of a request: not blank, at most `max` characters, no NUL
+/// character (the constraints its schema declares).
 pub(crate) fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
     match value {
+        Some(v) if cyrisk_core::schema::is_blank(v) => {
+            Err(ApiError::invalid(format!("{field}: must not be blank")))
+        }
         Some(v) if v.chars().count() > max => Err(ApiError::invalid(format!(
             "{field}: longer than {max} characters"
         ))),

@@ -17,38 +17,34 @@ use crate::disputes::DisputeRecord;
 use crate::error::{ApiError, Problem, check_text};
 use crate::inputs::parse_json;
 use crate::orgs::page_bounds;
-use crate::schemas::{FindingDoc, FindingStateDoc};
+use crate::schemas::{FindingStateDoc, FindingViewDoc, StateUpdateDoc};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FindingQuery {
     /// Only findings in this lifecycle state (`open`, `verified`, …).
+    #[param(value_type = Option<FindingStateDoc>)]
     pub state: Option<String>,
     /// Only KEV-listed (true) or not KEV-listed (false) findings, by the flag the rating uses
     /// (the current CISA catalogue over every CVE of the finding, or the scanner's).
     pub kev: Option<bool>,
-    /// At most this many (1–1000, default 100).
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// Skip this many.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
-/// A change of lifecycle state. What each role may set is the state × role table (README,
-/// "Who may change a rating"): a third party's `closed`, `false_positive`, `risk_accepted`
-/// or `unfixed_mitigated` is an attestation and needs a `reason`; the rated party's
-/// `false_positive`, `risk_accepted` or `unfixed_mitigated` is filed as a dispute (202) and
-/// needs a `reason`; the rated party cannot set `closed` (403).
-#[derive(Debug, Deserialize, ToSchema)]
+/// A change of lifecycle state (its schema, with the rule on `reason`, is
+/// [`StateUpdateDoc`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateUpdate {
-    #[schema(value_type = FindingStateDoc)]
     pub state: String,
-    /// Why (required for attestations and disputes).
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 4000)]
     pub reason: Option<String>,
-    /// What supports it: a reference, a link, a re-test's output.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 16000)]
     pub evidence: Option<String>,
 }
 
@@ -99,53 +95,6 @@ pub struct FindingView {
     pub pending_dispute: Option<DisputeRecord>,
 }
 
-impl utoipa::PartialSchema for FindingView {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
-        use utoipa::openapi::{Ref, RefOr};
-        let text = |d: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(d))
-        };
-        AllOfBuilder::new()
-            .item(Ref::from_schema_name("Finding"))
-            .item(
-                ObjectBuilder::new()
-                    .property(
-                        "kev_source",
-                        text("Where `kev` comes from: the CISA KEV catalogue (with its version) or the scanner or bundle; absent when not KEV-listed"),
-                    )
-                    .property(
-                        "epss_source",
-                        text("Where `epss` comes from: an EPSS snapshot (with its date and model) or the scanner or bundle"),
-                    )
-                    .property("pending_dispute", RefOr::Ref(Ref::from_schema_name("DisputeRecord"))),
-            )
-            .description(Some("A finding (the bundle's format) with the KEV flag and EPSS the rating uses, their sources, and a pending dispute"))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for FindingView {
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        <FindingDoc as utoipa::ToSchema>::schemas(schemas);
-        schemas.push((
-            "Finding".to_owned(),
-            <FindingDoc as utoipa::PartialSchema>::schema(),
-        ));
-        schemas.push((
-            "DisputeRecord".to_owned(),
-            <DisputeRecord as utoipa::PartialSchema>::schema(),
-        ));
-    }
-}
-
 /// The findings as the API shows them.
 async fn views(
     state: &AppState,
@@ -183,7 +132,7 @@ pub(crate) fn parse_state(s: &str) -> Result<FindingState, ApiError> {
     get, path = "/api/v1/organizations/{id}/findings", operation_id = "list_findings", tag = "findings",
     params(("id" = String, Path, description = "Organisation id"), FindingQuery),
     responses(
-        (status = 200, description = "Findings, by id, with the KEV flag and EPSS the rating uses and where they came from", body = [FindingView]),
+        (status = 200, description = "Findings, by id, with the KEV flag and EPSS the rating uses and where they came from", body = [FindingViewDoc]),
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -233,7 +182,7 @@ pub async fn list_findings(
     get, path = "/api/v1/organizations/{id}/findings/{finding_id}", operation_id = "get_finding", tag = "findings",
     params(("id" = String, Path, description = "Organisation id"), ("finding_id" = String, Path, description = "Finding id")),
     responses(
-        (status = 200, description = "The finding, with the KEV flag and EPSS the rating uses and where they came from", body = FindingView),
+        (status = 200, description = "The finding, with the KEV flag and EPSS the rating uses and where they came from", body = FindingViewDoc),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller, or no such finding", body = Problem, content_type = "application/problem+json"),
     ),
@@ -257,7 +206,7 @@ pub async fn get_finding(
 #[utoipa::path(
     patch, path = "/api/v1/organizations/{id}/findings/{finding_id}", operation_id = "update_finding_state", tag = "findings",
     params(("id" = String, Path, description = "Organisation id"), ("finding_id" = String, Path, description = "Finding id")),
-    request_body(content = StateUpdate, content_type = "application/json"),
+    request_body(content = StateUpdateDoc, content_type = "application/json"),
     responses(
         (status = 200, description = "Changed (or already in that state): the finding's lifecycle history", body = [StateChangeRecord]),
         (status = 202, description = "The rated party's proposal, filed as a pending dispute; the finding and the rating are unchanged until it is accepted", body = DisputeRecord),

@@ -227,13 +227,15 @@ pub async fn apply_scan(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
-    /// `nessus`, `nmap` or `csv`.
+    /// What the file holds.
+    #[param(value_type = ImportFormat, inline)]
     pub format: String,
     /// CSV only: keep the good rows when some are bad (default false: one bad row fails the
     /// file and nothing is written).
     #[serde(default)]
     pub skip_bad_rows: bool,
     /// Mark stored assets unseen for this many days as stale (default 90).
+    #[param(minimum = 1, maximum = 3650)]
     pub stale_after_days: Option<i64>,
     /// The scan ran from the internet: every asset it saw is internet-facing (default false).
     #[serde(default)]
@@ -249,6 +251,7 @@ pub struct ImportQuery {
         (status = 200, description = "What changed, and the new rating", body = ImportSummary),
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The file cannot be read; the detail names the position; nothing written", body = Problem, content_type = "application/problem+json"),

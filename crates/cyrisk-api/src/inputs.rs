@@ -14,15 +14,21 @@ use crate::access::{Action, authorize};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::orgs::page_bounds;
-use crate::schemas::{AssetDoc, ControlResultDoc, FindingDoc, IncidentDoc};
+use crate::schemas::{
+    AssetBatch, AssetDoc, ControlResultBatch, ControlResultDoc, FindingBatch, IncidentBatch,
+    IncidentDoc,
+};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AssetQuery {
     /// Only internet-facing (true) or internal (false) assets.
     pub internet_facing: Option<bool>,
-    /// At most this many (1–1000, default 100).
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// Skip this many.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -147,12 +153,45 @@ impl From<UpsertSummary> for UpsertResult {
 /// Parses a JSON body, naming the offending field on error, prefixed by `what`
 /// (`findings[3].first_seen: …` for an array of findings).
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let parse = |bytes: &[u8]| {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(de)
+    };
+    let result = match parse(body) {
+        Err(e) if e.inner().to_string().contains("floating point") => match integral_floats(body) {
+            Some(fixed) => parse(&fixed),
+            None => Err(e),
+        },
+        other => other,
+    };
+    result.map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         ApiError::invalid(format!("{what}{path}: {}", e.into_inner()))
     })
+}
+
+/// JSON Schema counts `5.0` as an integer; serde's integer types do not. For a body that
+/// failed to parse on such a number: the body with every integral float written as an
+/// integer (`None` when nothing would change). Called only after such a failure, so the
+/// normal path never pays for it.
+pub(crate) fn integral_floats(body: &[u8]) -> Option<Vec<u8>> {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                    *v = serde_json::Value::from(f as i64);
+                    true
+                }
+                _ => false,
+            },
+            serde_json::Value::Array(a) => a.iter_mut().fold(false, |c, x| fix(x) | c),
+            serde_json::Value::Object(o) => o.values_mut().fold(false, |c, x| fix(x) | c),
+            _ => false,
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    fix(&mut v).then(|| serde_json::to_vec(&v).ok()).flatten()
 }
 
 /// The body of every bulk upsert: the caller may see the organisation, the body is a JSON
@@ -175,10 +214,11 @@ async fn upsert<T: DeserializeOwned>(
 #[utoipa::path(
     post, path = "/api/v1/organizations/{id}/assets", operation_id = "upsert_assets", tag = "inputs",
     params(("id" = String, Path, description = "Organisation id")),
-    request_body(content = [AssetDoc], description = "Assets (one or many), keyed by id", content_type = "application/json"),
+    request_body(content = AssetBatch, description = "Assets (one or many), keyed by id", content_type = "application/json"),
     responses(
         (status = 200, description = "Written", body = UpsertResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid item; the detail names it and the field (`assets[2].last_seen`); nothing written", body = Problem, content_type = "application/problem+json"),
@@ -203,10 +243,11 @@ pub async fn upsert_assets(
 #[utoipa::path(
     post, path = "/api/v1/organizations/{id}/findings", operation_id = "upsert_findings", tag = "findings",
     params(("id" = String, Path, description = "Organisation id")),
-    request_body(content = [FindingDoc], description = "Findings (one or many), keyed by id", content_type = "application/json"),
+    request_body(content = FindingBatch, description = "Findings (one or many), keyed by id", content_type = "application/json"),
     responses(
         (status = 200, description = "Written", body = UpsertResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid item (e.g. `findings[0].asset` refers to no asset); nothing written", body = Problem, content_type = "application/problem+json"),
@@ -230,10 +271,11 @@ pub async fn upsert_findings(
 #[utoipa::path(
     post, path = "/api/v1/organizations/{id}/controls", operation_id = "upsert_controls", tag = "inputs",
     params(("id" = String, Path, description = "Organisation id")),
-    request_body(content = [ControlResultDoc], description = "Control results (one or many)", content_type = "application/json"),
+    request_body(content = ControlResultBatch, description = "Control results (one or many)", content_type = "application/json"),
     responses(
         (status = 200, description = "Written", body = UpsertResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid item (e.g. `controls[0].level`); nothing written", body = Problem, content_type = "application/problem+json"),
@@ -257,10 +299,11 @@ pub async fn upsert_controls(
 #[utoipa::path(
     post, path = "/api/v1/organizations/{id}/incidents", operation_id = "upsert_incidents", tag = "inputs",
     params(("id" = String, Path, description = "Organisation id")),
-    request_body(content = [IncidentDoc], description = "Incidents (one or many), keyed by id", content_type = "application/json"),
+    request_body(content = IncidentBatch, description = "Incidents (one or many), keyed by id", content_type = "application/json"),
     responses(
         (status = 200, description = "Written", body = UpsertResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid item (e.g. `incidents[0].contained`); nothing written", body = Problem, content_type = "application/problem+json"),

@@ -77,7 +77,7 @@ impl Default for Options {
     info(
         title = "cyrisk",
         version = "1",
-        description = "Cyber-insurance risk quantification: organisations and their inputs, live ratings with their history, remediation plans and priced quotes. Authenticate with an API key (`Authorization: Bearer …`). Every error is application/problem+json with a stable `code`."
+        description = "Cyber-insurance risk quantification: organisations and their inputs, live ratings with their history, remediation plans and priced quotes. Authenticate with an API key (`Authorization: Bearer …`). Every error is application/problem+json with a stable `code`. Text must not contain the NUL character (U+0000), which PostgreSQL cannot store: such a request gets 422. Integers may be written as `5` or `5.0`."
     ),
     modifiers(&SecurityAddon),
     tags(

@@ -148,9 +148,11 @@ impl From<StoredRating> for RatingRecord {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
-    /// At most this many items (1–1000, default 100).
+    /// At most this many items (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Skip this many items.
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -184,7 +186,8 @@ pub(crate) fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i6
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PlanQuery {
-    /// How many fixes (1–1000, default 10).
+    /// How many fixes (default 10).
+    #[param(minimum = 1, maximum = 1000)]
     pub top: Option<usize>,
 }
 
@@ -192,7 +195,20 @@ pub struct PlanQuery {
 fn parse_bundle(body: &Bytes) -> Result<Bundle, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| ApiError::invalid(format!("the body is not UTF-8: {e}")))?;
-    let bundle = AssessmentBundle::from_json(text).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let bundle = match AssessmentBundle::from_json(text) {
+        Ok(b) => b,
+        Err(e) => {
+            // `5.0` where an integer is expected is valid JSON Schema: read it as `5`.
+            let retry = e
+                .to_string()
+                .contains("floating point")
+                .then(|| crate::inputs::integral_floats(body))
+                .flatten()
+                .and_then(|fixed| String::from_utf8(fixed).ok())
+                .and_then(|t| AssessmentBundle::from_json(&t).ok());
+            retry.ok_or_else(|| ApiError::invalid(e.to_string()))?
+        }
+    };
     bundle
         .validate()
         .map_err(|e| ApiError::invalid(e.to_string()))
@@ -230,6 +246,7 @@ pub async fn list_organizations(
         (status = 200, description = "Loaded; the organisation with the bundle's name is updated, else created", body = LoadResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The role may not create organisations", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "More than one organisation the caller can see has this name: load into one by its id", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid bundle; the detail names the field", body = Problem, content_type = "application/problem+json"),
     ),
@@ -257,6 +274,7 @@ pub async fn load_bundle(
     responses(
         (status = 200, description = "Loaded", body = LoadResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid bundle; the detail names the field", body = Problem, content_type = "application/problem+json"),

@@ -20,13 +20,16 @@ use crate::inputs::parse_json;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRequest {
+    #[schema(min_length = 1)]
     pub organization_id: String,
     /// The insurer key the policy belongs to: required for admin keys, and for an insurer
     /// key it may only be its own id (the default).
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub insurer_key_id: Option<String>,
     /// The quote the policy was bound from (a quote of the same organisation).
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub quote_id: Option<String>,
     /// First day of cover.
     pub starts_on: NaiveDate,
@@ -34,13 +37,17 @@ pub struct PolicyRequest {
     pub ends_on: NaiveDate,
     /// ISO 4217 code (default: the organisation's currency).
     #[serde(default)]
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Per-occurrence deductible.
     #[serde(default)]
+    #[schema(minimum = 0.0)]
     pub deductible: f64,
     /// Per-occurrence limit.
+    #[schema(exclusive_minimum = 0.0)]
     pub limit: f64,
     /// Annual premium.
+    #[schema(minimum = 0.0)]
     pub premium: f64,
 }
 

@@ -26,21 +26,27 @@ const MAX_QUOTE_TRIALS: u64 = 2_000_000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
+    #[schema(min_length = 1)]
     pub organization_id: String,
-    /// Per-occurrence deductible (default 0).
+    /// Per-occurrence deductible (default 0; at most the limit).
     #[serde(default)]
+    #[schema(minimum = 0.0)]
     pub deductible: f64,
     /// Per-occurrence limit.
+    #[schema(exclusive_minimum = 0.0)]
     pub limit: f64,
-    /// Annual aggregate limit (default none).
+    /// Annual aggregate limit (default none; at least the per-occurrence limit).
     #[serde(default)]
+    #[schema(exclusive_minimum = 0.0)]
     pub aggregate_limit: Option<f64>,
-    /// Simulated years (default 100,000; at most 2,000,000).
+    /// Simulated years (default 100,000).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2_000_000)]
     pub trials: Option<u64>,
     /// Random seed (default 1): the same request and inputs give the same quote.
     #[serde(default)]
-    pub seed: Option<u64>,
+    #[schema(minimum = 0)]
+    pub seed: Option<i64>,
 }
 
 /// A stored quote.
@@ -129,8 +135,7 @@ pub async fn create_quote(
     body: Bytes,
 ) -> Result<Json<Quote>, ApiError> {
     authorize_role(&p, Action::Quote)?;
-    let req: QuoteRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let req: QuoteRequest = crate::inputs::parse_json(&body, "")?;
     let layer = Layer::new(
         req.deductible,
         Some(req.limit),
@@ -144,7 +149,8 @@ pub async fn create_quote(
             "trials: must be 1 to {MAX_QUOTE_TRIALS}, got {trials}"
         )));
     }
-    let seed = req.seed.unwrap_or(1);
+    let seed = u64::try_from(req.seed.unwrap_or(1))
+        .map_err(|_| ApiError::invalid("seed: must be at least 0"))?;
     let id = req.organization_id;
     authorize(&state, &p, &id, Action::Quote).await?;
 

@@ -101,6 +101,7 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Asset {
     /// Identifier, unique within the bundle; findings refer to it.
+    #[schemars(transform = crate::schema::non_blank)]
     pub id: String,
     pub kind: AssetKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,6 +110,7 @@ pub struct Asset {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::schema::ip_address)]
     pub ip: Option<std::net::IpAddr>,
     /// Reachable from the internet.
     #[serde(default)]

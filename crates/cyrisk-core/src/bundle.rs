@@ -84,10 +84,10 @@ impl AssessmentBundle {
             ));
         }
         let p = &self.profile;
-        if p.name.trim().is_empty() {
+        if crate::schema::is_blank(&p.name) {
             return Err(BundleError::at("profile.name", "must not be empty"));
         }
-        if p.region.trim().is_empty() {
+        if crate::schema::is_blank(&p.region) {
             return Err(BundleError::at("profile.region", "must not be empty"));
         }
         if let Some(d) = &p.data
@@ -104,7 +104,7 @@ impl AssessmentBundle {
 
         let mut asset_index: HashMap<&str, u32> = HashMap::with_capacity(self.assets.len());
         for (i, a) in self.assets.iter().enumerate() {
-            if a.id.trim().is_empty() {
+            if crate::schema::is_blank(&a.id) {
                 return Err(BundleError::at(
                     format!("assets[{i}].id"),
                     "must not be empty",
@@ -129,7 +129,7 @@ impl AssessmentBundle {
         let mut finding_asset = Vec::with_capacity(self.findings.len());
         let mut finding_ids: HashMap<&str, ()> = HashMap::with_capacity(self.findings.len());
         for (i, f) in self.findings.iter().enumerate() {
-            if f.id.trim().is_empty() {
+            if crate::schema::is_blank(&f.id) {
                 return Err(BundleError::at(
                     format!("findings[{i}].id"),
                     "must not be empty",
@@ -190,6 +190,12 @@ impl AssessmentBundle {
 
         let mut incident_ids: HashMap<&str, ()> = HashMap::new();
         for (i, inc) in self.incidents.iter().enumerate() {
+            if crate::schema::is_blank(&inc.id) {
+                return Err(BundleError::at(
+                    format!("incidents[{i}].id"),
+                    "must not be empty",
+                ));
+            }
             if incident_ids.insert(inc.id.as_str(), ()).is_some() {
                 return Err(BundleError::at(
                     format!("incidents[{i}].id"),

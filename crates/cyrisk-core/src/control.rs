@@ -40,6 +40,25 @@ pub enum ControlId {
 }
 
 impl ControlId {
+    pub const ALL: [ControlId; 16] = [
+        Self::Mfa,
+        Self::Edr,
+        Self::OfflineBackups,
+        Self::PrivilegedAccess,
+        Self::LogRetention,
+        Self::IncidentResponse,
+        Self::SecurityAwareness,
+        Self::EmailAuthentication,
+        Self::PatchCadence,
+        Self::HardeningNetwork,
+        Self::HardeningOs,
+        Self::HardeningDatabase,
+        Self::HardeningMiddleware,
+        Self::Mlps,
+        Self::CrossBorderTransfer,
+        Self::DataRiskAssessment,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Mfa => "mfa",
@@ -73,6 +92,7 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::control_rules)]
 pub struct ControlResult {
     pub control: ControlId,
     pub outcome: Outcome,

@@ -162,10 +162,13 @@ impl From<CvssScore> for f64 {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::finding_rules)]
 pub struct Finding {
     /// Identifier, unique within the bundle.
+    #[schemars(transform = crate::schema::non_blank)]
     pub id: String,
     /// The `id` of the asset it was found on.
+    #[schemars(transform = crate::schema::non_blank)]
     pub asset: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,

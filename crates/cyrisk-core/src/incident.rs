@@ -33,6 +33,7 @@ pub enum Impact {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Incident {
+    #[schemars(transform = crate::schema::non_blank)]
     pub id: String,
     #[serde(rename = "type")]
     pub kind: IncidentType,
@@ -47,6 +48,7 @@ pub struct Incident {
     #[serde(default)]
     pub records_affected: u64,
     #[serde(default)]
+    #[schemars(extend("minimum" = 0.0))]
     pub downtime_hours: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<Money>,

@@ -15,6 +15,7 @@ pub mod model;
 pub mod plan;
 pub mod profile;
 pub mod rating;
+pub mod schema;
 pub mod units;
 
 pub use bundle::{AssessmentBundle, Bundle, BundleError};

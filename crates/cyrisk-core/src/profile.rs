@@ -130,6 +130,7 @@ pub struct DataVolumes {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    #[schemars(transform = crate::schema::non_blank)]
     pub name: String,
     pub industry: Industry,
     /// Annual revenue in `currency`.
@@ -138,6 +139,7 @@ pub struct Profile {
     pub currency: Currency,
     pub employees: u32,
     /// Region, e.g. an ISO 3166-2 code such as `CN-HB`.
+    #[schemars(transform = crate::schema::non_blank)]
     pub region: String,
     /// Critical-information-infrastructure operator.
     #[serde(default)]
