@@ -49,7 +49,7 @@ pub(crate) fn ip_address(schema: &mut Schema) {
 /// `schema` and `rule` both: `{"allOf": [schema, rule]}` (a rule next to the derived
 /// properties, in a form OpenAPI tools keep).
 fn with_rule(schema: &mut Schema, rule: serde_json::Value) {
-    let derived = std::mem::replace(schema, Schema::default());
+    let derived = std::mem::take(schema);
     let mut all = serde_json::Map::new();
     all.insert("allOf".into(), json!([derived, rule]));
     *schema = Schema::from(all);
