@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::cvss::{CvssVector, Severity};
 use crate::units::Probability;
 
-/// Lifecycle state (DESIGN.md §2).
+/// Lifecycle state of a finding: `open → verified → remediation_requested →
+/// fixed_pending_verification → closed`, plus `unfixed_mitigated`, `risk_accepted` and
+/// `false_positive`.
 #[derive(
     Debug,
     Clone,

@@ -861,7 +861,7 @@ mod tests {
     fn scorecard_anchor_and_pdo() {
         let m = RatingModel::builtin();
         assert!((m.raw_score(0.05) - 700.0).abs() < 1e-9);
-        // DESIGN.md §3: 1 % ≈ 819, 20 % ≈ 588.
+        // The scorecard's anchor points: 1 % ≈ 819, 20 % ≈ 588.
         assert_eq!(m.raw_score(0.01).round(), 819.0);
         assert_eq!(m.raw_score(0.20).round(), 588.0);
         // Halving the odds adds PDO points.

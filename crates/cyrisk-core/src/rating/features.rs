@@ -319,7 +319,7 @@ pub(crate) fn evidence_weight(
 }
 
 /// The MLPS level an organisation's important systems need: 3 for CIIOs and key sectors,
-/// 2 otherwise (GB/T 22239; DESIGN.md §2).
+/// 2 otherwise (GB/T 22239-2019, the MLPS 2.0 baseline).
 pub fn required_mlps_level(bundle: &Bundle) -> u8 {
     let p = bundle.profile();
     if p.ciio || p.industry.expects_mlps_level_3() {

@@ -1,4 +1,4 @@
-//! The rating (DESIGN.md §3): four factor families → annual incident rate → probability →
+//! The rating: four factor families → annual incident rate → probability →
 //! score and grade, with exact per-factor points, reasons, a confidence band and warnings.
 //!
 //! `rate` is a pure function of (bundle, model, as-of date): it never reads the clock.
