@@ -160,13 +160,16 @@ pub(crate) async fn write_rows(
             updates.join(", ")
         )
     });
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    // The rows' values move into the statements (no copy of each row's JSON).
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Value> = rows.by_ref().take(ROWS_PER_INSERT).flatten().collect();
         let sql = format!(
             "INSERT INTO {table} ({}) VALUES {}{on_conflict}",
             cols.join(", "),
-            placeholders(backend, chunk.len(), cols.len()).join(", ")
+            placeholders(backend, chunk.len() / cols.len(), cols.len()).join(", ")
         );
-        bind_all(sqlx::query(&sql), chunk.concat())
+        bind_all(sqlx::query(&sql), chunk)
             .execute(&mut **tx)
             .await?;
     }
