@@ -389,15 +389,28 @@ fn scanned_hosts_match_the_declared_inventory() {
                 "{via}: {s}"
             );
             assert_eq!(b.assets.len(), 4, "{via}");
+            // The scan (April) is older than the inventory (November): it adds what it saw
+            // and fills what the inventory lacked, but takes nothing away.
             let mail = asset(b, "mail");
-            assert_eq!(ports(mail), [25, 110], "{via}");
+            assert_eq!(ports(mail), [25, 110, 993], "{via}");
+            assert_eq!(
+                mail.services[0].product.as_deref(),
+                Some("Postfix smtpd"),
+                "{via}"
+            );
             assert!(mail.answers_to("smtp-out.isp.example"), "{via}");
             let www = asset(b, "www");
-            assert_eq!(ports(www), [443], "{via}");
+            assert_eq!(ports(www), [80, 443], "{via}");
+            let https = www.services.iter().find(|s| s.port == 443).unwrap();
+            assert_eq!(
+                https.version.as_deref(),
+                Some("1.18.0"),
+                "{via}: the inventory's version stays"
+            );
             assert_eq!(
                 www.ip.unwrap().to_string(),
-                "198.51.100.99",
-                "{via}: the address it was seen at"
+                "203.0.113.10",
+                "{via}: an older scan does not move it"
             );
         },
     );
@@ -514,7 +527,12 @@ fn epss_files_before_2022_are_dated_or_refused_with_how() {
         Some(body),
     );
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!(v["published"], "2021-10-01");
+    // The same content was loaded before with another date: reported as stored.
+    assert_eq!(
+        (v["duplicate"].as_bool(), v["published"].as_str()),
+        (Some(true), Some("2021-09-30")),
+        "{v}"
+    );
 }
 
 /// A bad row in a CRLF file is reported at its line in the file, once saying nothing was
@@ -548,6 +566,53 @@ fn csv_lines_count_as_saved_and_gbk_is_decoded() {
             "{via}"
         );
         assert_eq!(asset(b, "oa-cn").owner.as_deref(), Some("办公室"), "{via}");
-        assert!(s["warnings"].to_string().contains("GB18030"), "{via}: {s}");
+        assert!(s["warnings"].to_string().contains("GBK"), "{via}: {s}");
     });
+    both("big5", "csv", "assets-big5.csv", |via, s, b| {
+        assert_eq!(
+            asset(b, "erp-tw").owner.as_deref(),
+            Some("資訊部門"),
+            "{via}"
+        );
+        assert!(s["warnings"].to_string().contains("Big5"), "{via}: {s}");
+    });
+    // Classic Mac OS line ends (CR alone) count as lines too.
+    let db = fresh("csv-cr");
+    let run = db.import("csv", "assets-cr-bad-row-on-line-4.csv");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("at line 4"), "{}", run.stderr);
+}
+
+/// A feed snapshot dated in the future would stay current over every real one: refused, as
+/// is an undated old-format EPSS file given a date on which files already had the model line.
+#[test]
+fn feed_dates_must_be_possible() {
+    let db = fresh("feed-dates");
+    let mut kev: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("kev-2026-01-15.json")).unwrap())
+            .unwrap();
+    kev["catalogVersion"] = "2099.01.01".into();
+    kev["dateReleased"] = "2099-01-01T00:00:00.000Z".into();
+    let (st, v) = db.http(
+        Method::POST,
+        "/api/v1/feeds/kev",
+        Some(kev.to_string().into_bytes()),
+    );
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("2099-01-01"), "{v}");
+    let run = db.feed(
+        "epss",
+        "epss-2021-with-percentile.csv",
+        &["--score-date", "2024-05-01"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("since 2022-02-04"), "{}", run.stderr);
+    // A bad date in the query is named, not just "Bad Request".
+    let (st, v) = db.http(
+        Method::POST,
+        "/api/v1/feeds/epss?score_date=2021/06/01",
+        Some(b"cve,epss\n".to_vec()),
+    );
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("score_date"), "{v}");
 }

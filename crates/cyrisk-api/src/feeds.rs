@@ -70,6 +70,12 @@ pub struct Feeds {
     pub label: String,
 }
 
+/// An EPSS score as published (five decimals), not as the nearest `f32` widened
+/// (`0.61234` rather than `0.612339973449707`).
+fn epss_value(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
+}
+
 /// Where a finding's effective KEV flag and EPSS came from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Provenance {
@@ -97,7 +103,7 @@ impl Feeds {
         });
         match fed {
             Some((v, version)) => {
-                f.epss = Probability::new(f64::from(v)).ok();
+                f.epss = Probability::new(epss_value(v)).ok();
                 p.epss = Some(format!("EPSS {version}"));
             }
             None if f.epss.is_some() => p.epss = Some("the scanner or the bundle".to_owned()),
@@ -112,7 +118,7 @@ impl Feeds {
             bundle.apply_epss(|cve| {
                 epss.scores
                     .get(cve)
-                    .and_then(|(p, _)| Probability::new(f64::from(*p)).ok())
+                    .and_then(|(p, _)| Probability::new(epss_value(*p)).ok())
             });
         }
         bundle.apply_kev(&self.kev);
@@ -285,9 +291,16 @@ pub async fn load(
         ),
         Parsed::Epss(e) => (e.version(), Some(e.score_date), e.scores.len() as i64),
     };
-    let published = published
-        .ok_or_else(|| ApiError::invalid(format!("the {name} file carries no date")))?
-        .to_string();
+    let published =
+        published.ok_or_else(|| ApiError::invalid(format!("the {name} file carries no date")))?;
+    // A snapshot from the future would stay "newest" and shadow every real one after it.
+    let today = chrono::Utc::now().date_naive();
+    if published > today + chrono::Duration::days(1) {
+        return Err(ApiError::invalid(format!(
+            "the {name} file is dated {published}, after today ({today}): check the date; nothing was loaded"
+        )));
+    }
+    let published = published.to_string();
     // What ratings use now, before this snapshot.
     let before = current(state).await?;
     let (snapshot, created) = state
@@ -310,10 +323,19 @@ pub async fn load(
         FeedKind::Kev => after.kev.version.clone(),
         FeedKind::Epss { .. } => after.epss.as_ref().map(|e| e.version()).unwrap_or_default(),
     };
+    // A file loaded before is reported as it was stored (whatever date was given this time).
     let mut summary = FeedLoadSummary {
         kind: name.to_owned(),
-        version,
-        published,
+        version: if created {
+            version
+        } else {
+            snapshot.version.clone()
+        },
+        published: if created {
+            published
+        } else {
+            snapshot.published.clone()
+        },
         snapshot_id: snapshot.id.clone(),
         entries,
         duplicate: !created,

@@ -208,12 +208,21 @@ async fn problems(req: Request, next: Next) -> Response {
             "the request body is larger than the configured limit",
         )
         .into_response(),
-        s if s.is_client_error() => ApiError::new(
-            s,
-            "bad_request",
-            s.canonical_reason().unwrap_or("bad request"),
-        )
-        .into_response(),
+        // axum's own rejections (a query string that does not parse, a wrong content type)
+        // say what is wrong in their plain-text body: keep that as the detail.
+        s if s.is_client_error() => {
+            let text = axum::body::to_bytes(res.into_body(), 4096)
+                .await
+                .ok()
+                .and_then(|b| String::from_utf8(b.to_vec()).ok())
+                .filter(|t| !t.trim().is_empty());
+            ApiError::new(
+                s,
+                "bad_request",
+                text.unwrap_or_else(|| s.canonical_reason().unwrap_or("bad request").to_owned()),
+            )
+            .into_response()
+        }
         s => ApiError::new(
             s,
             "internal",

@@ -17,8 +17,9 @@
 //! Unless the caller asks to skip bad rows, one bad row fails the whole file.
 //!
 //! Text encodings: UTF-8 (with or without a BOM), UTF-16 with a BOM (Excel's "Unicode
-//! text"), and GB18030/GBK, which Chinese Excel uses for "CSV (comma delimited)" — a file
-//! that is not UTF-8 but decodes as GB18030 is read as such, with a warning.
+//! text"), and legacy encodings — GBK, which Chinese Excel uses for "CSV (comma delimited)",
+//! Big5, Shift_JIS, windows-1252 … — detected with Mozilla's chardetng and read with a
+//! warning naming the encoding.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -142,15 +143,16 @@ pub fn parse<R: Read>(input: R, skip_bad_rows: bool) -> Result<Scan, IngestError
     let mut scan = Scan::new(format);
     if let Some(enc) = decoded_as {
         scan.warnings.push(format!(
-            "the file is not UTF-8; it was read as {enc} (as Chinese Excel saves CSV)"
+            "the file is not UTF-8; it was read as {enc}, the encoding its text looks most like (Chinese Excel saves CSV as GBK)"
         ));
     }
     // Line numbers from byte offsets: the CSV reader's own count lags by one per CRLF row.
+    // A line ends at LF, or at a CR not followed by LF (classic Mac OS line ends).
     let line_starts: Vec<u64> = std::iter::once(0)
         .chain(
             text.iter()
                 .enumerate()
-                .filter(|(_, b)| **b == b'\n')
+                .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && text.get(i + 1) != Some(&b'\n')))
                 .map(|(i, _)| i as u64 + 1),
         )
         .collect();
@@ -313,8 +315,13 @@ fn decode(bytes: &[u8]) -> Result<(std::borrow::Cow<'_, str>, Option<&'static st
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok((text.into(), None)),
         Err(e) => {
-            match encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes) {
-                Some(text) => Ok((text, Some("GB18030 (GBK)"))),
+            // Not UTF-8: the legacy encoding the text most likely is (Mozilla's chardetng, as
+            // Firefox uses for unlabelled pages): GBK for Chinese Excel, Big5, Shift_JIS, …
+            let mut detector = chardetng::EncodingDetector::new();
+            detector.feed(bytes, true);
+            let enc = detector.guess(None, false);
+            match enc.decode_without_bom_handling_and_without_replacement(bytes) {
+                Some(text) => Ok((text, Some(enc.name()))),
                 None => {
                     let line = bytes[..e.valid_up_to()]
                         .iter()
@@ -324,7 +331,10 @@ fn decode(bytes: &[u8]) -> Result<(std::borrow::Cow<'_, str>, Option<&'static st
                     Err(IngestError::at_line(
                         Format::CsvAssets,
                         line as u64,
-                        "the file is neither UTF-8 nor GB18030/GBK; save it as \"CSV UTF-8\"",
+                        format!(
+                            "the file is not UTF-8, nor valid {} (the encoding it looks most like); save it as \"CSV UTF-8\"",
+                            enc.name()
+                        ),
                     ))
                 }
             }

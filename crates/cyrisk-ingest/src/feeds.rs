@@ -83,7 +83,7 @@ pub struct EpssScores {
 
 impl EpssScores {
     pub fn version(&self) -> String {
-        format!("{} ({})", self.score_date, self.model_version)
+        format!("{} (model {})", self.score_date, self.model_version)
     }
 }
 
@@ -161,7 +161,16 @@ fn parse_epss_text<R: BufRead>(
                         .into(),
                 ));
             };
-            ("unstated (before 2022-02-04)".to_owned(), d, first.clone())
+            // FIRST has written the model line on every file since 2022-02-04.
+            if d >= NaiveDate::from_ymd_opt(2022, 2, 4).expect("a date") {
+                return Err(err(
+                    1,
+                    format!(
+                        "this EPSS file has no `#model_version:…` line, which every file since 2022-02-04 has, so it cannot be scores of {d}; check the date"
+                    ),
+                ));
+            }
+            ("unstated".to_owned(), d, first.clone())
         }
         None => {
             return Err(err(

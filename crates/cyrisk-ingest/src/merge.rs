@@ -110,7 +110,7 @@ fn merge_finding(a: &mut Finding, b: Finding) {
             a.additional_cves.push(c.clone());
         }
     }
-    if let Some(e) = b.evidence
+    if let Some(e) = b.evidence.clone()
         && a.evidence.as_deref() != Some(e.as_str())
     {
         let mut joined = match a.evidence.take() {
@@ -130,12 +130,18 @@ fn merge_finding(a: &mut Finding, b: Finding) {
     if b.severity > a.severity {
         a.severity = b.severity;
     }
-    let score = |s: Option<cyrisk_core::finding::CvssScore>| s.map_or(-1.0, |s| s.get());
-    if a.cvss_vector.is_none() && b.cvss_vector.is_some()
-        || score(b.cvss_score) > score(a.cvss_score)
-    {
-        a.cvss_vector = b.cvss_vector.or(a.cvss_vector.take());
-        a.cvss_score = b.cvss_score.or(a.cvss_score);
+    // The worse of the two reports counts: the higher CVSS (from the vector when there is
+    // one, as the rating reads it).
+    let score = |f: &Finding| {
+        f.cvss_vector
+            .as_ref()
+            .map(|v| v.base_score())
+            .or(f.cvss_score.map(|s| s.get()))
+            .unwrap_or(-1.0)
+    };
+    if score(&b) > score(a) {
+        a.cvss_vector = b.cvss_vector.clone();
+        a.cvss_score = b.cvss_score;
     }
     a.epss = match (a.epss, b.epss) {
         (Some(x), Some(y)) => Some(if y.get() > x.get() { y } else { x }),

@@ -64,6 +64,9 @@ struct Item {
     kev: bool,
     unsupported: bool,
     output: Option<String>,
+    /// A policy-compliance check (`cm:compliance-check-name`) and its result.
+    check: Option<String>,
+    check_result: Option<String>,
 }
 
 /// Where the reader is.
@@ -284,6 +287,8 @@ fn item_field(i: &mut Item, field: &str, text: &str) {
         "epss_score" => i.epss = some(),
         "cisa-known-exploited" => i.kev = !value.is_empty(),
         "unsupported_by_vendor" => i.unsupported = value.eq_ignore_ascii_case("true"),
+        "compliance-check-name" => i.check = some(),
+        "compliance-result" => i.check_result = some(),
         "plugin_output" => {
             let mut out = value.to_owned();
             if out.len() > MAX_EVIDENCE_BYTES {
@@ -387,7 +392,13 @@ fn finish_item(pending: &mut Vec<Pending>, h: &mut Host, i: Item) {
             first_seen: NaiveDate::default(),
             fixed_at: None,
             source: Some(source),
-            evidence: i.output,
+            // A compliance check without plugin output is known by its name and result.
+            evidence: i.output.or_else(|| {
+                i.check.map(|c| match i.check_result {
+                    Some(r) => format!("{c}: [{r}]"),
+                    None => c,
+                })
+            }),
         },
     });
 }

@@ -83,9 +83,48 @@ fn scanner(f: &Finding) -> Option<&str> {
     f.source.as_deref().and_then(|s| s.split(':').next())
 }
 
+/// The services after a scan: what the scan saw, each port keeping what the stored record
+/// knew and the scan did not say (product, version, CPE, name); ports the scan no longer sees
+/// are gone — unless the scan is older than what is stored, which then only adds.
+fn merge_services(stored: &Asset, seen: &Asset) -> Vec<cyrisk_core::asset::Service> {
+    let older = matches!((seen.last_seen, stored.last_seen), (Some(s), Some(t)) if s < t);
+    let same = |a: &cyrisk_core::asset::Service, b: &cyrisk_core::asset::Service| {
+        a.port == b.port && a.protocol == b.protocol
+    };
+    let mut out = if older {
+        stored.services.clone()
+    } else {
+        Vec::new()
+    };
+    for s in &seen.services {
+        let mut s = s.clone();
+        if let Some(k) = stored.services.iter().find(|k| same(k, &s)) {
+            for (mine, theirs) in [
+                (&mut s.name, &k.name),
+                (&mut s.product, &k.product),
+                (&mut s.version, &k.version),
+                (&mut s.cpe, &k.cpe),
+            ] {
+                if mine.is_none() {
+                    mine.clone_from(theirs);
+                }
+            }
+        }
+        match out.iter_mut().find(|o| same(o, &s)) {
+            Some(o) => *o = s,
+            None => out.push(s),
+        }
+    }
+    out.sort_by_key(|s| (s.port, s.protocol as u8));
+    out
+}
+
+/// A stored asset updated with what a scan saw of it. A scan older than the stored record
+/// only fills what the record lacks.
 fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
     let mut a = stored.clone();
-    if seen.ip.is_some() {
+    let older = matches!((seen.last_seen, stored.last_seen), (Some(s), Some(t)) if s < t);
+    if seen.ip.is_some() && (!older || a.ip.is_none()) {
         a.ip = seen.ip;
     }
     // A stored host name stays; names the scan adds become aliases.
@@ -96,16 +135,16 @@ fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
             a.aliases.push(name.clone());
         }
     }
-    if seen.os.is_some() {
+    if seen.os.is_some() && (!older || a.os.is_none()) {
         a.os.clone_from(&seen.os);
     }
     if !seen.services.is_empty() {
-        a.services.clone_from(&seen.services);
+        a.services = merge_services(stored, seen);
     }
-    if !seen.facts.is_empty() {
+    if !seen.facts.is_empty() && (!older || a.facts.is_empty()) {
         a.facts.clone_from(&seen.facts);
     }
-    if seen.cpe.is_some() {
+    if seen.cpe.is_some() && (!older || a.cpe.is_none()) {
         a.cpe.clone_from(&seen.cpe);
     }
     for (mine, theirs) in [
@@ -113,7 +152,7 @@ fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
         (&mut a.product, &seen.product),
         (&mut a.version, &seen.version),
     ] {
-        if theirs.is_some() {
+        if theirs.is_some() && (!older || mine.is_none()) {
             mine.clone_from(theirs);
         }
     }
