@@ -793,6 +793,25 @@ fn rated_party_changes_follow_the_integrity_rules() {
                 (FindingState::Closed, None)
             );
 
+            // A third party's fix is dated; reopening it clears the date.
+            let today = chrono::Utc::now().date_naive();
+            s.change_finding_state(
+                &org,
+                "F-103",
+                FindingState::Closed,
+                Some("re-tested"),
+                None,
+                &assessor,
+            )
+            .await
+            .unwrap();
+            let f = s.finding(&org, "F-103").await.unwrap();
+            assert_eq!(f.fixed_at, Some(today.max(f.first_seen)));
+            s.change_finding_state(&org, "F-103", FindingState::Open, None, None, &assessor)
+                .await
+                .unwrap();
+            assert_eq!(s.finding(&org, "F-103").await.unwrap().fixed_at, None);
+
             // A whole bundle's control results are stored as given, repeats included.
             let mut raw = example("manufacturer").raw().clone();
             let repeat = raw.controls[0].clone();

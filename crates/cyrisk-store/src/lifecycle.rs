@@ -140,14 +140,40 @@ async fn set_state(
     evidence: Option<String>,
 ) -> Result<()> {
     let at = now();
+    // The fix date follows the lifecycle: a fix a third party records (pending or closed) is
+    // dated today unless it already has a date, a reopened finding has none, and a fix the
+    // rated party only declared gets none from it. A rating for a past date then reads the
+    // finding as it was.
+    let data: String = sqlx::query("SELECT data FROM findings WHERE org_id = $1 AND id = $2")
+        .bind(org_id)
+        .bind(finding_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("data")?;
+    let mut f: cyrisk_core::finding::Finding = crate::orgs::parse("finding", &data)?;
+    let today = chrono::Utc::now().date_naive();
+    let fixed_at = match to {
+        FindingState::FixedPendingVerification | FindingState::Closed if counts_as.is_none() => {
+            Some(f.fixed_at.unwrap_or(today.max(f.first_seen)))
+        }
+        s if s.is_unresolved() => None,
+        _ => f.fixed_at,
+    };
+    let data = if fixed_at == f.fixed_at {
+        data
+    } else {
+        f.fixed_at = fixed_at;
+        crate::orgs::json(&f)?
+    };
     sqlx::query(
-        "UPDATE findings SET state = $3, counts_as = $4, updated_at = $5 WHERE org_id = $1 AND id = $2",
+        "UPDATE findings SET state = $3, counts_as = $4, updated_at = $5, data = $6 WHERE org_id = $1 AND id = $2",
     )
     .bind(org_id)
     .bind(finding_id)
     .bind(to.as_str())
     .bind(counts_as.map(FindingState::as_str))
     .bind(&at)
+    .bind(data)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
