@@ -92,6 +92,7 @@ pub fn synthetic_bundle(assets: usize, findings: usize, seed: u64) -> Bundle {
                 os: None,
                 stale: false,
                 facts: Vec::new(),
+                self_declared: false,
             }
         })
         .collect();

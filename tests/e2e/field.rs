@@ -616,3 +616,35 @@ fn feed_dates_must_be_possible() {
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("score_date"), "{v}");
 }
+
+/// Hostile files are refused quickly and whole: an element with thousands of attributes, a
+/// finding listing more CVEs than any real one.
+#[test]
+fn hostile_shapes_are_refused() {
+    let db = fresh("hostile");
+    let attrs: String = (0..5000).map(|i| format!(" a{i}=\"1\"")).collect();
+    let body = format!("<NessusClientData_v2><Report{attrs}></Report></NessusClientData_v2>");
+    let started = std::time::Instant::now();
+    let (st, v) = db.http(
+        Method::POST,
+        "/api/v1/organizations/{org}/imports?format=nessus",
+        Some(body.into_bytes()),
+    );
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("attributes"), "{v}");
+    eprintln!("5,000 attributes refused in {:?}", started.elapsed());
+    let cves: Vec<String> = (0..1100)
+        .map(|i| format!("CVE-2099-{:05}", 10000 + i))
+        .collect();
+    let finding = serde_json::json!([{ "id": "many", "asset": "www", "first_seen": "2026-01-01", "severity": "low", "additional_cves": cves }]);
+    let (st, v) = db.http(
+        Method::POST,
+        "/api/v1/organizations/{org}/findings",
+        Some(finding.to_string().into_bytes()),
+    );
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("additional_cves"),
+        "{v}"
+    );
+}

@@ -641,3 +641,103 @@ fn acceptances_hold_only_for_what_was_accepted() {
         assert_eq!(st, StatusCode::OK, "{v}");
     });
 }
+
+/// What the rated party records about itself can add risk, never remove it: its own assets
+/// cannot lower the exposure below the reference organisation's when nothing else is known,
+/// nor be toned down once recorded; its own findings cannot be edited away; its copies of a
+/// third party's control results count as its own word; its statements on a factor a third
+/// party assessed, or on its obligations, weigh as what they are.
+#[test]
+fn the_rated_partys_own_records_only_add_risk() {
+    runtime().block_on(async {
+        let s = setup("own-records").await;
+        // A profile-only organisation, as an insurer creates it from an application form.
+        let admin = &s.keys[&Role::Admin];
+        let mut bundle: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("examples/sme-external-scan.json")).unwrap(),
+        )
+        .unwrap();
+        bundle["profile"]["name"] = "Profile Only Ltd".into();
+        for k in ["assets", "findings", "controls", "incidents", "scan_date"] {
+            bundle.as_object_mut().unwrap().remove(k);
+        }
+        let (st, _, v) = call(&s.app, Method::POST, "/api/v1/organizations/bundle", Some(admin), Some(bundle.to_string())).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let org = v["org_id"].as_str().unwrap().to_owned();
+        let ent = s.store.create_key("ent2", Role::Enterprise, Some(&org), None).await.unwrap().key;
+        let at = |path: &str| format!("/api/v1/organizations/{org}{path}");
+        let score = || async {
+            let (_, _, r) = call(&s.app, Method::GET, &at("/rating"), Some(admin), None).await;
+            r["score"].as_i64().unwrap()
+        };
+        let before = score().await;
+        let (st, _, v) = call(&s.app, Method::POST, &at("/assets"), Some(&ent),
+            Some(json!([{ "id": "laptop-1", "kind": "host", "internet_facing": false }]).to_string())).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert!(score().await <= before, "one declared harmless asset raised the score");
+        // It can add risk: an exposed RDP host counts.
+        let (st, _, v) = call(&s.app, Method::POST, &at("/assets"), Some(&ent),
+            Some(json!([{ "id": "rdp-1", "kind": "host", "internet_facing": true, "criticality": "high",
+                          "services": [{ "port": 3389, "name": "ms-wbt-server" }] }]).to_string())).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let exposed = score().await;
+        assert!(exposed < before, "{before} → {exposed}");
+        // … but not take it back, nor tone down what it reported.
+        for (body, field) in [
+            (json!([{ "id": "rdp-1", "kind": "host", "internet_facing": false, "criticality": "high",
+                      "services": [{ "port": 3389, "name": "ms-wbt-server" }] }]), "internet_facing"),
+            (json!([{ "id": "rdp-1", "kind": "host", "internet_facing": true, "criticality": "low",
+                      "services": [{ "port": 3389, "name": "ms-wbt-server" }] }]), "criticality"),
+            (json!([{ "id": "rdp-1", "kind": "host", "internet_facing": true, "criticality": "high" }]), "services"),
+        ] {
+            let (st, _, v) = call(&s.app, Method::POST, &at("/assets"), Some(&ent), Some(body.to_string())).await;
+            assert_eq!((st, v["code"].as_str()), (StatusCode::FORBIDDEN, Some("lowers_own_record")), "{field}: {v}");
+            assert!(v["detail"].as_str().unwrap().contains(field), "{v}");
+        }
+        let finding = json!({ "id": "own-1", "asset": "rdp-1", "first_seen": "2026-06-01", "severity": "critical", "cve": "CVE-2019-0708" });
+        let (st, _, v) = call(&s.app, Method::POST, &at("/findings"), Some(&ent), Some(json!([finding]).to_string())).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let mut later = finding.clone();
+        later["first_seen"] = "2099-01-01".into();
+        let (st, _, v) = call(&s.app, Method::POST, &at("/findings"), Some(&ent), Some(json!([later]).to_string())).await;
+        assert_eq!((st, v["code"].as_str()), (StatusCode::FORBIDDEN, Some("lowers_own_record")), "{v}");
+    });
+}
+
+/// A third party's control results: given back once by a whole bundle from the rated party,
+/// its repeats are the rated party's own word (and do not count against the third party's);
+/// leaving one out is refused; self-declared results on the other controls of a factor a
+/// third party assessed do not move it; a self-declared obligation is half met.
+#[test]
+fn third_party_control_results_cannot_be_multiplied_or_diluted() {
+    runtime().block_on(async {
+        let s = setup("controls").await;
+        let before = s.score().await;
+        let example: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("examples/manufacturer.json")).unwrap(),
+        )
+        .unwrap();
+        let mut copies = example.clone();
+        let mfa = example["controls"].as_array().unwrap().iter().find(|c| c["control"] == "mfa").unwrap().clone();
+        for _ in 0..20 {
+            copies["controls"].as_array_mut().unwrap().push(mfa.clone());
+        }
+        let (st, v) = s.req(Method::POST, "/bundle", Role::Enterprise, Some(copies)).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(s.score().await, before, "copies of a third party's result moved the rating");
+        let (st, v) = s
+            .req(Method::POST, "/controls", Role::Enterprise, Some(json!([
+                { "control": "hardening_network", "outcome": "pass", "assessed_on": "2026-11-01" },
+                { "control": "hardening_database", "outcome": "pass", "assessed_on": "2026-11-01" },
+                { "control": "hardening_middleware", "outcome": "pass", "assessed_on": "2026-11-01" }
+            ])))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(s.score().await, before, "self-declared results diluted the assessor's hardening result");
+        // Leaving out one of the third party's results is refused.
+        let mut fewer = example.clone();
+        fewer["controls"].as_array_mut().unwrap().retain(|c| c["control"] != "edr");
+        let (st, v) = s.req(Method::POST, "/bundle", Role::Enterprise, Some(fewer)).await;
+        assert_eq!((st, v["code"].as_str()), (StatusCode::FORBIDDEN, Some("recorded_by_third_party")), "{v}");
+    });
+}

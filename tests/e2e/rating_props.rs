@@ -113,6 +113,7 @@ fn arb_asset(i: usize) -> impl Strategy<Value = Asset> {
                 os: None,
                 stale: false,
                 facts: Vec::new(),
+                self_declared: false,
             },
         )
 }
@@ -399,4 +400,58 @@ fn rating_ignores_the_wall_clock() {
     let d = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     assert_eq!(rate(&b, &m, d), rate(&b, &m, d));
     assert_ne!(rate(&b, &m, d).score, rate(&b, &m, as_of()).score);
+}
+
+/// Self-declared evidence weighs less than the same evidence from a third party, and a third
+/// party's result on a factor is not diluted by the rated organisation's own statements; the
+/// same holds for the regulatory obligations (here the important-data risk assessment of the
+/// example power utility).
+#[test]
+fn self_declared_evidence_counts_less_and_never_outvotes() {
+    let text = std::fs::read_to_string(crate::support::root().join("examples/power-utility.json"))
+        .unwrap();
+    let base: AssessmentBundle = serde_json::from_str(&text).unwrap();
+    let as_of = crate::support::as_of();
+    let score = |b: &AssessmentBundle| {
+        cyrisk_core::rate(&b.clone().validate().unwrap(), &model(), as_of).score
+    };
+    let with = |outcome: &str, self_declared: bool| {
+        let mut b = base.clone();
+        for c in &mut b.controls {
+            if c.control == ControlId::DataRiskAssessment {
+                c.outcome = serde_json::from_value(serde_json::json!(outcome)).unwrap();
+                c.self_declared = self_declared;
+            }
+        }
+        b
+    };
+    let (fail, declared, verified) = (
+        score(&with("fail", false)),
+        score(&with("pass", true)),
+        score(&with("pass", false)),
+    );
+    assert!(
+        fail < declared && declared < verified,
+        "fail {fail}, self-declared pass {declared}, verified pass {verified}"
+    );
+    // The verified hardening results stand whatever the organisation adds about hardening.
+    let mut diluted = base.clone();
+    for control in [
+        ControlId::HardeningMiddleware,
+        ControlId::HardeningOs,
+        ControlId::HardeningNetwork,
+    ] {
+        for _ in 0..5 {
+            diluted.controls.push(ControlResult {
+                control,
+                outcome: Outcome::Pass,
+                assessed_on: Some(as_of),
+                evidence: None,
+                level: None,
+                scope: Some("own".into()),
+                self_declared: true,
+            });
+        }
+    }
+    assert_eq!(score(&diluted), score(&base));
 }

@@ -96,6 +96,14 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, code, message)
             }
             StoreError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
+            other if other.is_busy() => {
+                tracing::warn!(cause = %other, "database busy");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the database is busy with another write; retry shortly",
+                )
+            }
             // PostgreSQL refuses a NUL character in text (SQLite stores it): the client's
             // mistake on either backend.
             other if other.is_unstorable_text() => Self::invalid(

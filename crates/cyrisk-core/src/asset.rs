@@ -82,7 +82,7 @@ pub struct Service {
 
 /// Something a scan saw on an asset that is not a vulnerability (a Nessus informational
 /// item: a detected service, an OS fingerprint, a certificate, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssetFact {
     /// The check that reported it (`nessus:19506`).
@@ -155,6 +155,11 @@ pub struct Asset {
     /// What the latest scan saw besides vulnerabilities.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub facts: Vec<AssetFact>,
+    /// Recorded by the rated organisation itself, with no third party's observation behind
+    /// it. Such assets can add to the exposure the rating sees, never lower it below the
+    /// reference organisation's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_declared: bool,
 }
 
 impl Asset {

@@ -156,6 +156,16 @@ impl AssessmentBundle {
                     format!("{fixed} is before first_seen {}", f.first_seen),
                 ));
             }
+            if f.additional_cves.len() > crate::finding::MAX_ADDITIONAL_CVES {
+                return Err(BundleError::at(
+                    format!("findings[{i}].additional_cves"),
+                    format!(
+                        "{} CVEs; at most {} per finding",
+                        f.additional_cves.len(),
+                        crate::finding::MAX_ADDITIONAL_CVES
+                    ),
+                ));
+            }
             if f.cvss_vector.is_none() && f.cvss_score.is_none() && f.severity.is_none() {
                 return Err(BundleError::at(
                     format!("findings[{i}]"),

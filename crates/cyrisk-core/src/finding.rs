@@ -86,6 +86,10 @@ impl FindingState {
     }
 }
 
+/// The most further CVEs one finding may list (scanner items covering a cumulative update
+/// list a few hundred).
+pub const MAX_ADDITIONAL_CVES: usize = 1024;
+
 /// A CVE identifier, normalised to upper case (`CVE-2024-3400`).
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -177,8 +181,10 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cve: Option<Cve>,
     /// Further CVEs the finding covers (a scanner item may list several; `cve` is the first).
-    /// KEV membership and EPSS are taken over all of them.
+    /// KEV membership and EPSS are taken over all of them. At most
+    /// [`MAX_ADDITIONAL_CVES`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = 1024))]
     pub additional_cves: Vec<Cve>,
     /// A CVSS vector; when a score is given too and they disagree, the vector wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,16 +220,20 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// Every CVE the finding covers: `cve`, then `additional_cves`, without repeats.
+    /// Every CVE the finding covers: `cve`, then `additional_cves`, without repeats (linear
+    /// in their number).
     pub fn cves(&self) -> impl Iterator<Item = &Cve> {
-        let first = self.cve.as_ref();
-        first.into_iter().chain(
-            self.additional_cves
+        let mut seen = std::collections::HashSet::new();
+        let all: Vec<&Cve> = if self.additional_cves.is_empty() {
+            self.cve.iter().collect()
+        } else {
+            self.cve
                 .iter()
-                .enumerate()
-                .filter(move |(i, c)| Some(*c) != first && !self.additional_cves[..*i].contains(c))
-                .map(|(_, c)| c),
-        )
+                .chain(&self.additional_cves)
+                .filter(|c| seen.insert(*c))
+                .collect()
+        };
+        all.into_iter()
     }
 }
 

@@ -38,21 +38,10 @@ fn merge_asset(a: &mut Asset, b: Asset) {
     }
     a.ip = a.ip.or(b.ip);
     a.os = a.os.take().or(b.os);
-    for s in b.services {
-        if !a
-            .services
-            .iter()
-            .any(|t| t.port == s.port && t.protocol == s.protocol)
-        {
-            a.services.push(s);
-        }
-    }
-    a.services.sort_by_key(|s| (s.port, s.protocol as u8));
-    for f in b.facts {
-        if !a.facts.contains(&f) {
-            a.facts.push(f);
-        }
-    }
+    // Repeats are removed once the host is whole (in `merge_hosts`), not here: one address
+    // with many entries (masscan writes one per port) stays linear.
+    a.services.extend(b.services);
+    a.facts.extend(b.facts);
     a.end_of_life |= b.end_of_life;
     a.internet_facing |= b.internet_facing;
     a.first_seen = match (a.first_seen, b.first_seen) {
@@ -91,6 +80,14 @@ pub(crate) fn merge_hosts(scan: &mut Scan) -> HashMap<String, String> {
             }
         }
     }
+    for a in &mut kept {
+        // Sorted by port and protocol, the first report of each kept.
+        a.services.sort_by_key(|s| (s.port, s.protocol as u8));
+        a.services
+            .dedup_by(|x, y| x.port == y.port && x.protocol == y.protocol);
+        let mut seen = std::collections::HashSet::new();
+        a.facts.retain(|f| seen.insert(f.clone()));
+    }
     scan.assets = kept;
     for e in &mut scan.exposures {
         if let Some(to) = renames.get(&e.asset) {
@@ -105,8 +102,10 @@ pub(crate) fn merge_hosts(scan: &mut Scan) -> HashMap<String, String> {
 
 /// Merges `b` into `a`: one check reported twice on one asset and port.
 fn merge_finding(a: &mut Finding, b: Finding) {
+    let known: std::collections::HashSet<cyrisk_core::finding::Cve> = a.cves().cloned().collect();
     for c in b.cves() {
-        if !a.cves().any(|x| x == c) {
+        if !known.contains(c) && a.additional_cves.len() < cyrisk_core::finding::MAX_ADDITIONAL_CVES
+        {
             a.additional_cves.push(c.clone());
         }
     }

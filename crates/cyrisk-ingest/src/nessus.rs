@@ -362,12 +362,14 @@ fn finish_item(pending: &mut Vec<Pending>, h: &mut Host, i: Item) {
         .as_deref()
         .and_then(|e| e.trim().parse::<f64>().ok())
         .and_then(|e| Probability::new(e).ok());
-    let mut cves: Vec<Cve> = Vec::new();
-    for c in i.cves.iter().filter_map(|c| Cve::parse(c).ok()) {
-        if !cves.contains(&c) {
-            cves.push(c);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let cves: Vec<Cve> = i
+        .cves
+        .iter()
+        .filter_map(|c| Cve::parse(c).ok())
+        .filter(|c| seen.insert(c.clone()))
+        .take(1 + cyrisk_core::finding::MAX_ADDITIONAL_CVES)
+        .collect();
     let mut cves = cves.into_iter();
     pending.push(Pending {
         host: h.name.clone(),
@@ -487,5 +489,6 @@ fn finish_host(scan: &mut Scan, pending: &mut [Pending], h: Host) {
         os: h.os,
         stale: false,
         facts: h.facts,
+        self_declared: false,
     });
 }

@@ -259,6 +259,7 @@ fn finish_host(scan: &mut Scan, h: Host, default_date: NaiveDate) -> bool {
         os: h.os,
         stale: false,
         facts: Vec::new(),
+        self_declared: false,
     });
     true
 }

@@ -170,45 +170,89 @@ fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
     a
 }
 
-/// The stored asset a scanned one is: the same id; else the one stored asset that answers to
-/// one of its names (host name, aliases); else the one stored asset with its IP address. Two
-/// or more candidates are ambiguous: no match, and a warning.
-fn resolve<'a>(seen: &Asset, stored: &'a [Asset], warnings: &mut Vec<String>) -> Option<&'a Asset> {
-    if let Some(a) = stored.iter().find(|a| a.id == seen.id) {
-        return Some(a);
-    }
-    let names: Vec<&str> = seen
-        .hostname
-        .iter()
-        .chain(&seen.aliases)
-        .map(String::as_str)
-        .collect();
-    let by_name: Vec<&Asset> = stored
-        .iter()
-        .filter(|a| names.iter().any(|n| a.answers_to(n)))
-        .collect();
-    let by_ip: Vec<&Asset> = match seen.ip {
-        Some(ip) => stored.iter().filter(|a| a.ip == Some(ip)).collect(),
-        None => Vec::new(),
-    };
-    for candidates in [by_name, by_ip] {
-        match candidates.as_slice() {
-            [] => {}
-            [one] => return Some(one),
-            many => {
-                warnings.push(format!(
-                    "scanned host {:?} could be any of the stored assets {}: kept apart",
-                    seen.id,
-                    many.iter()
-                        .map(|a| format!("{:?}", a.id))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                return None;
+/// The stored assets by id, by name (host name, aliases, id; as [`Asset::answers_to`]
+/// compares them) and by address: lookups in constant time, so an import is linear in the
+/// scan and the inventory.
+struct Inventory<'a> {
+    by_id: HashMap<&'a str, &'a Asset>,
+    by_name: HashMap<String, Vec<&'a Asset>>,
+    by_ip: HashMap<std::net::IpAddr, Vec<&'a Asset>>,
+}
+
+/// A name as [`Asset::answers_to`] compares it.
+fn norm(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl<'a> Inventory<'a> {
+    fn new(stored: &'a [Asset]) -> Self {
+        let mut inv = Inventory {
+            by_id: HashMap::with_capacity(stored.len()),
+            by_name: HashMap::new(),
+            by_ip: HashMap::new(),
+        };
+        for a in stored {
+            inv.by_id.insert(a.id.as_str(), a);
+            let mut names: Vec<String> = std::iter::once(&a.id)
+                .chain(&a.hostname)
+                .chain(&a.aliases)
+                .map(|n| norm(n))
+                .filter(|n| !n.is_empty())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            for n in names {
+                inv.by_name.entry(n).or_default().push(a);
+            }
+            if let Some(ip) = a.ip {
+                inv.by_ip.entry(ip).or_default().push(a);
             }
         }
+        inv
     }
-    None
+
+    /// The stored asset a scanned one is: the same id; else the one stored asset that
+    /// answers to one of its names (host name, aliases); else the one stored asset with its
+    /// IP address. Two or more candidates are ambiguous: no match, and a warning.
+    fn resolve(&self, seen: &Asset, warnings: &mut Vec<String>) -> Option<&'a Asset> {
+        if let Some(a) = self.by_id.get(seen.id.as_str()) {
+            return Some(a);
+        }
+        let mut by_name: Vec<&'a Asset> = seen
+            .hostname
+            .iter()
+            .chain(&seen.aliases)
+            .filter_map(|n| self.by_name.get(&norm(n)))
+            .flatten()
+            .copied()
+            .collect();
+        by_name.sort_by(|a, b| a.id.cmp(&b.id));
+        by_name.dedup_by(|a, b| a.id == b.id);
+        let by_ip: Vec<&'a Asset> = seen
+            .ip
+            .and_then(|ip| self.by_ip.get(&ip))
+            .cloned()
+            .unwrap_or_default();
+        for candidates in [by_name, by_ip] {
+            match candidates.as_slice() {
+                [] => {}
+                [one] => return Some(one),
+                many => {
+                    warnings.push(format!(
+                        "scanned host {:?} could be any of the stored assets {}: kept apart",
+                        seen.id,
+                        many.iter()
+                            .take(5)
+                            .map(|a| format!("{:?}", a.id))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    return None;
+                }
+            }
+        }
+        None
+    }
 }
 
 /// States a reviewer accepted (or the scanner's finding was judged): they hold only while the
@@ -240,11 +284,12 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
     let mut counts = Counts::default();
     let mut warnings = Vec::new();
     // Scanned hosts the inventory already has (by id, name or address) take its id.
+    let inventory = Inventory::new(&stored.assets);
     let mut renamed: HashMap<&str, &str> = HashMap::new();
     let mut seen_assets: Vec<Asset> = Vec::with_capacity(scan.assets.len());
     for original in &scan.assets {
         let mut a = original.clone();
-        if let Some(s) = resolve(original, &stored.assets, &mut warnings)
+        if let Some(s) = inventory.resolve(original, &mut warnings)
             && s.id != original.id
         {
             renamed.insert(original.id.as_str(), s.id.as_str());

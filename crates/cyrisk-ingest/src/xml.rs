@@ -18,6 +18,9 @@ use crate::{Format, IngestError};
 /// Largest single tag (with its attributes) or text run accepted.
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most attributes one element may carry (scanners write a handful).
+const MAX_ATTRIBUTES: usize = 256;
+
 pub(crate) enum Ev {
     /// An opening (or empty, followed by a synthetic `End`) element: name and attributes.
     Start(String, Vec<(String, String)>),
@@ -115,7 +118,14 @@ impl<'r> XmlStream<'r> {
 
     fn attrs(&self, e: &BytesStart<'_>) -> Result<Vec<(String, String)>, IngestError> {
         let mut out = Vec::new();
-        for a in e.attributes() {
+        // quick-xml's duplicate-attribute check is quadratic in their number: skip it (the
+        // first of a repeated attribute is the one read) and cap the number instead.
+        for a in e.attributes().with_checks(false) {
+            if out.len() == MAX_ATTRIBUTES {
+                return Err(self.error(format!(
+                    "an element with more than {MAX_ATTRIBUTES} attributes"
+                )));
+            }
             let a = a.map_err(|err| self.error(format!("bad attribute: {err}")))?;
             let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
             let value = a

@@ -146,6 +146,7 @@ fn insured(
             os: None,
             stale: false,
             facts: Vec::new(),
+            self_declared: false,
         });
         let cves = kev.cves_for(&p.vendor, &p.product);
         if !cves.is_empty() && chance(rng, 0.15) {
@@ -204,6 +205,7 @@ fn insured(
             os: None,
             stale: false,
             facts: Vec::new(),
+            self_declared: false,
         });
     }
     let mut controls = Vec::new();

@@ -173,7 +173,7 @@ pub(crate) fn apply(
     let me = role.as_str().to_owned();
     let mut out = Provenance::default();
 
-    for (i, a) in batch.assets.iter().enumerate() {
+    for (i, a) in batch.assets.iter_mut().enumerate() {
         out.assets.push(match stored.assets.get(&a.id) {
             Some((s, by)) if rated && !by_rated_party(by) => {
                 if s != a {
@@ -188,25 +188,48 @@ pub(crate) fn apply(
                 }
                 by.clone().unwrap_or_default()
             }
-            _ => me.clone(),
+            Some((s, _)) if rated => {
+                // Its own asset: it may add to what is known, not take away.
+                a.self_declared = true;
+                if let Some(field) = lowers_exposure(s, a) {
+                    return Err(refuse(
+                        "lowers_own_record",
+                        format!(
+                            "assets[{i}].{field}: the rated party may add to what is known about its asset {:?}, not take away from it",
+                            a.id
+                        ),
+                    ));
+                }
+                me.clone()
+            }
+            _ => {
+                if rated {
+                    a.self_declared = true;
+                }
+                me.clone()
+            }
         });
     }
 
     for (i, f) in batch.findings.iter_mut().enumerate() {
         let existing = stored.findings.get(&f.id);
         let mut recorded_by = me.clone();
-        if rated
-            && let Some(s) = existing
-            && !by_rated_party(&s.recorded_by)
-        {
+        // Once recorded, a finding's data is fixed for the rated party — a third party's and
+        // its own alike (else it could report a finding, then tone it down or date it away):
+        // it changes only the state, by the table.
+        if rated && let Some(s) = existing {
             let same = s.finding.as_ref().is_some_and(|g| data_of(g) == data_of(f));
             if !same {
+                let (code, who) = if by_rated_party(&s.recorded_by) {
+                    ("lowers_own_record", "the rated party itself")
+                } else {
+                    ("recorded_by_third_party", recorder(&s.recorded_by))
+                };
                 return Err(refuse(
-                    "recorded_by_third_party",
+                    code,
                     format!(
-                        "findings[{i}]: finding {:?} was recorded by {}; the rated party may change only its state",
-                        f.id,
-                        recorder(&s.recorded_by)
+                        "findings[{i}]: finding {:?} was recorded by {who}; the rated party may change only its state",
+                        f.id
                     ),
                 ));
             }
@@ -271,8 +294,23 @@ pub(crate) fn apply(
             .collect(),
         ControlsMode::Replace => Vec::new(),
     };
+    // In a whole bundle from the rated party, each of a third party's stored results may be
+    // given back once (as stored); a repeat counts as the rated party's own statement.
+    let mut unclaimed: Vec<bool> = vec![true; stored.controls.len()];
     for (i, c) in batch.controls.iter_mut().enumerate() {
-        let before = stored.controls.iter().find(|(s, _)| key(s) == key(c));
+        let before = if rated && controls == ControlsMode::Replace {
+            let found = stored.controls.iter().enumerate().position(|(j, (s, by))| {
+                let mut mine = c.clone();
+                mine.self_declared = s.self_declared;
+                unclaimed[j] && !by_rated_party(by) && *s == mine
+            });
+            found.map(|j| {
+                unclaimed[j] = false;
+                &stored.controls[j]
+            })
+        } else {
+            stored.controls.iter().find(|(s, _)| key(s) == key(c))
+        };
         let entry = match before {
             Some((s, by)) if rated && !by_rated_party(by) => {
                 let mut mine = c.clone();
@@ -309,8 +347,8 @@ pub(crate) fn apply(
         }
     }
     if rated && controls == ControlsMode::Replace {
-        for (s, by) in &stored.controls {
-            if !by_rated_party(by) && !result.iter().any(|(r, _)| key(r) == key(s)) {
+        for ((s, by), open) in stored.controls.iter().zip(&unclaimed) {
+            if !by_rated_party(by) && *open {
                 return Err(refuse(
                     "recorded_by_third_party",
                     format!(
@@ -328,6 +366,43 @@ pub(crate) fn apply(
     }
     out.controls = Some(result);
     Ok(out)
+}
+
+/// The first risk-bearing field of its own asset that the rated party's new version lowers
+/// (exposure, criticality, services, end of life, KEV product, inventory, staleness, identity
+/// of the product, data held), if any.
+fn lowers_exposure(old: &Asset, new: &Asset) -> Option<&'static str> {
+    let dropped_service = old.services.iter().any(|s| {
+        !new.services
+            .iter()
+            .any(|t| t.port == s.port && t.protocol == s.protocol)
+    });
+    let changed = |a: &Option<String>, b: &Option<String>| a.is_some() && a != b;
+    [
+        (old.kind != new.kind, "kind"),
+        (
+            old.internet_facing && !new.internet_facing,
+            "internet_facing",
+        ),
+        (new.criticality < old.criticality, "criticality"),
+        (dropped_service, "services"),
+        (old.end_of_life && !new.end_of_life, "end_of_life"),
+        (old.kev_product && !new.kev_product, "kev_product"),
+        (!old.declared && new.declared, "declared"),
+        (old.stale && !new.stale, "stale"),
+        (changed(&old.vendor, &new.vendor), "vendor"),
+        (changed(&old.product, &new.product), "product"),
+        (changed(&old.version, &new.version), "version"),
+        (changed(&old.cpe, &new.cpe), "cpe"),
+        (
+            old.data_classes
+                .iter()
+                .any(|d| !new.data_classes.contains(d)),
+            "data_classes",
+        ),
+    ]
+    .into_iter()
+    .find_map(|(lowered, field)| lowered.then_some(field))
 }
 
 #[cfg(test)]

@@ -291,6 +291,8 @@ pub(crate) struct ControlEvidence {
     pub results: usize,
     /// Every result said not applicable.
     pub not_applicable: bool,
+    /// Every counted result is the rated organisation's own statement.
+    pub self_declared: bool,
 }
 
 pub(crate) fn outcome_value(o: Outcome) -> Option<f64> {
@@ -340,19 +342,18 @@ pub(crate) fn control_evidence(
     let mut w_sum = 0.0;
     let mut applicable = 0usize;
     let mut results = 0usize;
-    // A control a third party assessed is judged on that alone: the rated organisation's own
-    // statements about it (any number of them, under any scope) do not dilute it.
-    let verified: Vec<ControlId> = controls
-        .iter()
-        .filter(|c| !c.self_declared && c.assessed_on.is_none_or(|d| d <= as_of))
-        .map(|c| c.control)
-        .collect();
-    for c in controls.iter().filter(|c| ids.contains(&c.control)) {
-        if c.assessed_on.is_some_and(|d| d > as_of)
-            || (c.self_declared && verified.contains(&c.control))
-        {
+    // A factor a third party assessed is judged on that alone: the rated organisation's own
+    // statements about it (any number of them, under any scope, on any of its controls) do
+    // not dilute it.
+    let counted =
+        |c: &&ControlResult| ids.contains(&c.control) && c.assessed_on.is_none_or(|d| d <= as_of);
+    let verified = controls.iter().filter(counted).any(|c| !c.self_declared);
+    let mut self_declared = true;
+    for c in controls.iter().filter(counted) {
+        if c.self_declared && verified {
             continue;
         }
+        self_declared &= c.self_declared;
         results += 1;
         let Some(mut q) = outcome_value(c.outcome) else {
             continue;
@@ -379,6 +380,7 @@ pub(crate) fn control_evidence(
             weight: 0.0,
             results,
             not_applicable: true,
+            self_declared,
         });
     }
     let n = applicable as f64;
@@ -387,6 +389,7 @@ pub(crate) fn control_evidence(
         weight: w_sum / n,
         results,
         not_applicable: false,
+        self_declared,
     })
 }
 
@@ -457,7 +460,16 @@ pub(crate) fn obligations(
     let by_control = |id: ControlId| {
         control_evidence(bundle.controls(), &[id], 0, model, as_of)
             .filter(|e| !e.not_applicable)
-            .map(|e| 1.0 - e.quality)
+            .map(|e| {
+                // The rated organisation's word alone is pulled towards "unknown" (0.5), as
+                // its evidence is weighed everywhere else.
+                let unmet = 1.0 - e.quality;
+                if e.self_declared {
+                    0.5 + model.evidence.self_declared_weight * (unmet - 0.5)
+                } else {
+                    unmet
+                }
+            })
     };
     let mut push = |name, unmet: Option<f64>| {
         out.push(Obligation {

@@ -142,6 +142,8 @@ pub(crate) struct Prepared {
     /// There is an inventory or a scan; without either, exposure and vulnerabilities are
     /// unknown and taken at the reference rather than rewarded as absent.
     pub exposure_known: bool,
+    /// All that is known of the exposure is the rated organisation's own declaration.
+    pub exposure_self_declared: bool,
 }
 
 /// The numbers of one evaluation.
@@ -219,6 +221,8 @@ pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
         window_years,
         window_start,
         exposure_known: !bundle.assets().is_empty() || bundle.raw().scan_date.is_some(),
+        exposure_self_declared: bundle.raw().scan_date.is_none()
+            && bundle.assets().iter().all(|a| a.self_declared),
     }
 }
 
@@ -235,12 +239,18 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
     x[ix::SHADOW_ASSETS] = features::soft_count(a.shadow, e);
     x[ix::EXPLOITATION_PRESSURE] = -(-tot.hazard).exp_m1();
     x[ix::OVERDUE_FINDINGS] = features::soft_count(tot.overdue, e);
+    let exposure = (ix::REMOTE_ACCESS..=ix::SHADOW_ASSETS)
+        .chain([ix::EXPLOITATION_PRESSURE, ix::OVERDUE_FINDINGS]);
     if !prep.exposure_known {
-        for i in ix::REMOTE_ACCESS..=ix::SHADOW_ASSETS {
+        for i in exposure {
             x[i] = params[i].reference;
         }
-        x[ix::EXPLOITATION_PRESSURE] = params[ix::EXPLOITATION_PRESSURE].reference;
-        x[ix::OVERDUE_FINDINGS] = params[ix::OVERDUE_FINDINGS].reference;
+    } else if prep.exposure_self_declared {
+        // Only the rated organisation's own word: it may add risk (these factors' β ≥ 0),
+        // never claim less than the reference organisation's.
+        for i in exposure {
+            x[i] = x[i].max(params[i].reference);
+        }
     }
 
     let mut c = [0.0; ix::COUNT];
