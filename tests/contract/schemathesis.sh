@@ -26,7 +26,7 @@ port=${PORT:-18282}
 target/debug/cyrisk serve --demo --database-url "sqlite://$dir/cyrisk.db" --addr "127.0.0.1:$port" \
   > "$dir/serve.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 1 100); do grep -q listening "$dir/serve.log" 2>/dev/null && break; sleep 0.2; done
 key=$(grep -o 'cyk_[0-9a-f]*' "$dir/serve.log" | head -n1)
 [ -n "$key" ] || { cat "$dir/serve.log"; echo "no admin key printed" >&2; exit 1; }
