@@ -488,6 +488,15 @@ fn the_rated_partys_own_rescan_declares_and_a_third_partys_verifies() {
         assert_eq!(verified["findings_fix_verified"], 2, "{verified}");
         assert_eq!(s.finding(id).await["state"], "closed");
         assert!(s.score().await > declared);
+        // The insured's own scan shows it again: it reopens (the fix date goes with it).
+        let again = import(Role::Enterprise, nessus(&[("1", "CVE-2017-0144")])).await;
+        assert_eq!(again["findings_opened"], 1, "{again}");
+        let f = s.finding(id).await;
+        assert_eq!(
+            (f["state"].as_str(), f.get("fixed_at")),
+            (Some("open"), None),
+            "{f}"
+        );
     });
 }
 
@@ -698,8 +707,30 @@ fn the_rated_partys_own_records_only_add_risk() {
         let (st, _, v) = call(&s.app, Method::POST, &at("/findings"), Some(&ent), Some(json!([finding]).to_string())).await;
         assert_eq!(st, StatusCode::OK, "{v}");
         let mut later = finding.clone();
-        later["first_seen"] = "2099-01-01".into();
+        later["first_seen"] = "2026-11-20".into();
         let (st, _, v) = call(&s.app, Method::POST, &at("/findings"), Some(&ent), Some(json!([later]).to_string())).await;
+        assert_eq!((st, v["code"].as_str()), (StatusCode::FORBIDDEN, Some("lowers_own_record")), "{v}");
+        // Nor rename what answers on a port, nor move the dates its staleness is judged on,
+        // nor put them in the future; nor tone down an incident it reported.
+        for (body, field) in [
+            (json!([{ "id": "rdp-1", "kind": "host", "internet_facing": true, "criticality": "high",
+                      "services": [{ "port": 3389, "name": "http" }] }]), "services"),
+            (json!([{ "id": "rdp-1", "kind": "host", "internet_facing": true, "criticality": "high",
+                      "services": [{ "port": 3389, "name": "ms-wbt-server" }], "last_seen": "2026-11-29" }]), "last_seen"),
+        ] {
+            let (st, _, v) = call(&s.app, Method::POST, &at("/assets"), Some(&ent), Some(body.to_string())).await;
+            assert_eq!((st, v["code"].as_str()), (StatusCode::FORBIDDEN, Some("lowers_own_record")), "{field}: {v}");
+        }
+        let (st, _, v) = call(&s.app, Method::POST, &at("/assets"), Some(&ent),
+            Some(json!([{ "id": "new-1", "kind": "host", "last_seen": "2999-01-01" }]).to_string())).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("in the future"), "{v}");
+        let incident = json!({ "id": "own-inc", "type": "ransomware", "impact": "major", "started": "2026-05-01" });
+        let (st, _, v) = call(&s.app, Method::POST, &at("/incidents"), Some(&ent), Some(json!([incident]).to_string())).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let mut toned = incident.clone();
+        toned["impact"] = "minor".into();
+        let (st, _, v) = call(&s.app, Method::POST, &at("/incidents"), Some(&ent), Some(json!([toned]).to_string())).await;
         assert_eq!((st, v["code"].as_str()), (StatusCode::FORBIDDEN, Some("lowers_own_record")), "{v}");
     });
 }
@@ -712,19 +743,31 @@ fn the_rated_partys_own_records_only_add_risk() {
 fn third_party_control_results_cannot_be_multiplied_or_diluted() {
     runtime().block_on(async {
         let s = setup("controls").await;
-        let before = s.score().await;
         let example: Value = serde_json::from_str(
             &std::fs::read_to_string(root().join("examples/manufacturer.json")).unwrap(),
         )
         .unwrap();
+        // The assessor records MFA on the VPN (pass) and on email (fail); the insured gives the
+        // stored results back with the pass repeated twenty times.
+        let mfa = json!([
+            { "control": "mfa", "outcome": "pass", "scope": "vpn", "assessed_on": "2026-11-01" },
+            { "control": "mfa", "outcome": "fail", "scope": "email", "assessed_on": "2026-11-01" }
+        ]);
+        let (st, v) = s.req(Method::POST, "/controls", Role::Assessor, Some(mfa.clone())).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let before = s.score().await;
+        let (_, stored) = s.req(Method::GET, "/controls", Role::Enterprise, None).await;
         let mut copies = example.clone();
-        let mfa = example["controls"].as_array().unwrap().iter().find(|c| c["control"] == "mfa").unwrap().clone();
+        copies["controls"] = stored.clone();
         for _ in 0..20 {
-            copies["controls"].as_array_mut().unwrap().push(mfa.clone());
+            copies["controls"].as_array_mut().unwrap().push(mfa[0].clone());
         }
         let (st, v) = s.req(Method::POST, "/bundle", Role::Enterprise, Some(copies)).await;
         assert_eq!(st, StatusCode::OK, "{v}");
-        assert_eq!(s.score().await, before, "copies of a third party's result moved the rating");
+        assert_eq!(s.score().await, before, "copies of a third party's pass outvoted its fail");
+        let (_, after) = s.req(Method::GET, "/controls", Role::Enterprise, None).await;
+        let own = after.as_array().unwrap().iter().filter(|c| c["self_declared"] == true).count();
+        assert_eq!(own, 20, "the copies are the insured's own word");
         let (st, v) = s
             .req(Method::POST, "/controls", Role::Enterprise, Some(json!([
                 { "control": "hardening_network", "outcome": "pass", "assessed_on": "2026-11-01" },
@@ -734,6 +777,10 @@ fn third_party_control_results_cannot_be_multiplied_or_diluted() {
             .await;
         assert_eq!(st, StatusCode::OK, "{v}");
         assert_eq!(s.score().await, before, "self-declared results diluted the assessor's hardening result");
+        let example: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("examples/manufacturer.json")).unwrap(),
+        )
+        .unwrap();
         // Leaving out one of the third party's results is refused.
         let mut fewer = example.clone();
         fewer["controls"].as_array_mut().unwrap().retain(|c| c["control"] != "edr");

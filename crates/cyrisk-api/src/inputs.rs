@@ -218,7 +218,7 @@ async fn upsert<T: DeserializeOwned>(
     responses(
         (status = 200, description = "Written", body = UpsertResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, tone down its own records, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `lowers_own_record`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid item; the detail names it and the field (`assets[2].last_seen`); nothing written", body = Problem, content_type = "application/problem+json"),
@@ -247,7 +247,7 @@ pub async fn upsert_assets(
     responses(
         (status = 200, description = "Written", body = UpsertResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, tone down its own records, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `lowers_own_record`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid item (e.g. `findings[0].asset` refers to no asset); nothing written", body = Problem, content_type = "application/problem+json"),
@@ -275,7 +275,7 @@ pub async fn upsert_findings(
     responses(
         (status = 200, description = "Written", body = UpsertResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, tone down its own records, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `lowers_own_record`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid item (e.g. `controls[0].level`); nothing written", body = Problem, content_type = "application/problem+json"),
@@ -303,7 +303,7 @@ pub async fn upsert_controls(
     responses(
         (status = 200, description = "Written", body = UpsertResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, tone down its own records, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `lowers_own_record`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid item (e.g. `incidents[0].contained`); nothing written", body = Problem, content_type = "application/problem+json"),

@@ -274,7 +274,7 @@ pub async fn load_bundle(
     responses(
         (status = 200, description = "Loaded", body = LoadResult),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The rated party may not make this change: rewrite what a third party recorded, tone down its own records, close a finding, set a disputed state, or restate its profile (`recorded_by_third_party`, `lowers_own_record`, `verification_required`, `dispute_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid bundle; the detail names the field", body = Problem, content_type = "application/problem+json"),

@@ -60,6 +60,7 @@ impl ControlId {
     ];
 
     pub fn as_str(self) -> &'static str {
+        // Adding a control without listing it in `ALL` fails `all_lists_every_control`.
         match self {
             Self::Mfa => "mfa",
             Self::Edr => "edr",
@@ -112,4 +113,36 @@ pub struct ControlResult {
     /// model's `evidence.self_declared_weight`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub self_declared: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ALL` lists every control once: each variant's position in an exhaustive match is its
+    /// place in the list.
+    #[test]
+    fn all_lists_every_control() {
+        let index = |c: ControlId| match c {
+            ControlId::Mfa => 0,
+            ControlId::Edr => 1,
+            ControlId::OfflineBackups => 2,
+            ControlId::PrivilegedAccess => 3,
+            ControlId::LogRetention => 4,
+            ControlId::IncidentResponse => 5,
+            ControlId::SecurityAwareness => 6,
+            ControlId::EmailAuthentication => 7,
+            ControlId::PatchCadence => 8,
+            ControlId::HardeningNetwork => 9,
+            ControlId::HardeningOs => 10,
+            ControlId::HardeningDatabase => 11,
+            ControlId::HardeningMiddleware => 12,
+            ControlId::Mlps => 13,
+            ControlId::CrossBorderTransfer => 14,
+            ControlId::DataRiskAssessment => 15,
+        };
+        for (i, c) in ControlId::ALL.into_iter().enumerate() {
+            assert_eq!(index(c), i, "{c:?}");
+        }
+    }
 }

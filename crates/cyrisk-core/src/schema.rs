@@ -60,9 +60,9 @@ pub(crate) fn finding_rules(schema: &mut Schema) {
     with_rule(
         schema,
         json!({ "anyOf": [
-            { "type": "object", "required": ["cvss_vector"] },
-            { "type": "object", "required": ["cvss_score"] },
-            { "type": "object", "required": ["severity"] }
+            { "type": "object", "required": ["cvss_vector"], "properties": { "cvss_vector": { "type": "string" } } },
+            { "type": "object", "required": ["cvss_score"], "properties": { "cvss_score": { "type": "number" } } },
+            { "type": "object", "required": ["severity"], "properties": { "severity": { "type": "string" } } }
         ] }),
     );
 }

@@ -319,6 +319,7 @@ fn decode(bytes: &[u8]) -> Result<(std::borrow::Cow<'_, str>, Option<&'static st
             // Firefox uses for unlabelled pages): GBK for Chinese Excel, Big5, Shift_JIS, …
             let mut detector = chardetng::EncodingDetector::new();
             detector.feed(bytes, true);
+            // No top-level-domain hint: with `cn` short Big5 text reads as GBK (tested).
             let enc = detector.guess(None, false);
             match enc.decode_without_bom_handling_and_without_replacement(bytes) {
                 Some(text) => Ok((text, Some(enc.name()))),

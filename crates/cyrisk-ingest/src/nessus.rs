@@ -40,6 +40,8 @@ struct Host {
     end: Option<NaiveDate>,
     /// Host times written but unreadable: (tag, value).
     unreadable: Vec<(String, String)>,
+    /// Items whose CVE list was cut to the most one finding keeps.
+    cves_cut: usize,
     services: BTreeSet<(u16, String, String)>,
     end_of_life: bool,
     facts: Vec<cyrisk_core::asset::AssetFact>,
@@ -363,13 +365,16 @@ fn finish_item(pending: &mut Vec<Pending>, h: &mut Host, i: Item) {
         .and_then(|e| e.trim().parse::<f64>().ok())
         .and_then(|e| Probability::new(e).ok());
     let mut seen = std::collections::HashSet::new();
-    let cves: Vec<Cve> = i
+    let mut cves: Vec<Cve> = i
         .cves
         .iter()
         .filter_map(|c| Cve::parse(c).ok())
         .filter(|c| seen.insert(c.clone()))
-        .take(1 + cyrisk_core::finding::MAX_ADDITIONAL_CVES)
         .collect();
+    if cves.len() > 1 + cyrisk_core::finding::MAX_ADDITIONAL_CVES {
+        cves.truncate(1 + cyrisk_core::finding::MAX_ADDITIONAL_CVES);
+        h.cves_cut += 1;
+    }
     let mut cves = cves.into_iter();
     pending.push(Pending {
         host: h.name.clone(),
@@ -419,6 +424,13 @@ fn finish_host(scan: &mut Scan, pending: &mut [Pending], h: Host) {
             } else {
                 "; its findings take the scan's date"
             }
+        ));
+    }
+    if h.cves_cut > 0 {
+        let kept = 1 + cyrisk_core::finding::MAX_ADDITIONAL_CVES;
+        scan.warnings.push(format!(
+            "host {:?}: {} item(s) list more than {kept} CVEs; the first {kept} of each are kept",
+            h.name, h.cves_cut
         ));
     }
     let first = h.start.or(seen);

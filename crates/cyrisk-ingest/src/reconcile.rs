@@ -85,37 +85,47 @@ fn scanner(f: &Finding) -> Option<&str> {
 
 /// The services after a scan: what the scan saw, each port keeping what the stored record
 /// knew and the scan did not say (product, version, CPE, name); ports the scan no longer sees
-/// are gone — unless the scan is older than what is stored, which then only adds.
-fn merge_services(stored: &Asset, seen: &Asset) -> Vec<cyrisk_core::asset::Service> {
-    let older = matches!((seen.last_seen, stored.last_seen), (Some(s), Some(t)) if s < t);
-    let same = |a: &cyrisk_core::asset::Service, b: &cyrisk_core::asset::Service| {
-        a.port == b.port && a.protocol == b.protocol
+/// are gone — unless the scan is older than the stored record, which then only adds ports and
+/// fills what the record lacks. Linear in the number of services.
+fn merge_services(stored: &Asset, seen: &Asset, older: bool) -> Vec<cyrisk_core::asset::Service> {
+    use cyrisk_core::asset::Service;
+    let key = |s: &Service| (s.port, s.protocol as u8);
+    let known: HashMap<(u16, u8), &Service> = stored.services.iter().map(|s| (key(s), s)).collect();
+    let fill = |mine: &mut Service, theirs: &Service| {
+        for (m, t) in [
+            (&mut mine.name, &theirs.name),
+            (&mut mine.product, &theirs.product),
+            (&mut mine.version, &theirs.version),
+            (&mut mine.cpe, &theirs.cpe),
+        ] {
+            if m.is_none() {
+                m.clone_from(t);
+            }
+        }
     };
-    let mut out = if older {
+    let mut out: Vec<Service> = if older {
         stored.services.clone()
     } else {
         Vec::new()
     };
+    let mut at: HashMap<(u16, u8), usize> =
+        out.iter().enumerate().map(|(i, s)| (key(s), i)).collect();
     for s in &seen.services {
-        let mut s = s.clone();
-        if let Some(k) = stored.services.iter().find(|k| same(k, &s)) {
-            for (mine, theirs) in [
-                (&mut s.name, &k.name),
-                (&mut s.product, &k.product),
-                (&mut s.version, &k.version),
-                (&mut s.cpe, &k.cpe),
-            ] {
-                if mine.is_none() {
-                    mine.clone_from(theirs);
+        match at.get(&key(s)) {
+            // Older scan, port known: the record stands; the scan only fills its gaps.
+            Some(&i) if older => fill(&mut out[i], s),
+            Some(&i) => out[i] = s.clone(),
+            None => {
+                let mut s = s.clone();
+                if let Some(k) = known.get(&key(&s)) {
+                    fill(&mut s, k);
                 }
+                at.insert(key(&s), out.len());
+                out.push(s);
             }
         }
-        match out.iter_mut().find(|o| same(o, &s)) {
-            Some(o) => *o = s,
-            None => out.push(s),
-        }
     }
-    out.sort_by_key(|s| (s.port, s.protocol as u8));
+    out.sort_by_key(key);
     out
 }
 
@@ -123,7 +133,11 @@ fn merge_services(stored: &Asset, seen: &Asset) -> Vec<cyrisk_core::asset::Servi
 /// only fills what the record lacks.
 fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
     let mut a = stored.clone();
-    let older = matches!((seen.last_seen, stored.last_seen), (Some(s), Some(t)) if s < t);
+    // A scan older than the record does not undo it — unless the record is the rated party's
+    // own word, which a third party's observation always corrects.
+    let older = !stored.self_declared
+        && matches!((seen.last_seen, stored.last_seen), (Some(s), Some(t)) if s < t);
+    a.self_declared = false;
     if seen.ip.is_some() && (!older || a.ip.is_none()) {
         a.ip = seen.ip;
     }
@@ -139,7 +153,7 @@ fn merge_asset(stored: &Asset, seen: &Asset) -> Asset {
         a.os.clone_from(&seen.os);
     }
     if !seen.services.is_empty() {
-        a.services = merge_services(stored, seen);
+        a.services = merge_services(stored, seen, older);
     }
     if !seen.facts.is_empty() && (!older || a.facts.is_empty()) {
         a.facts.clone_from(&seen.facts);

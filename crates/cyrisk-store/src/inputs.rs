@@ -209,6 +209,7 @@ pub(crate) async fn write_batch(
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
     }
 
+    not_in_the_future(batch)?;
     let provenance = integrity::apply(change.actor.role, &stored, batch, controls_mode)?;
 
     let mut written = Written::default();
@@ -266,6 +267,31 @@ pub(crate) async fn write_batch(
     }
     write_incidents(tx, org_id, &batch.incidents, &provenance.incidents).await?;
     Ok(written)
+}
+
+/// Refuses dates after tomorrow (UTC) on what is written: a "last seen" in the future would
+/// keep an asset from ever looking stale, and outrank every real scan.
+fn not_in_the_future(batch: &InputsBatch) -> Result<()> {
+    let limit = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    let check = |what: String, d: Option<chrono::NaiveDate>| match d {
+        Some(d) if d > limit => Err(StoreError::Invalid(format!("{what}: {d} is in the future"))),
+        _ => Ok(()),
+    };
+    for (i, a) in batch.assets.iter().enumerate() {
+        check(format!("assets[{i}].first_seen"), a.first_seen)?;
+        check(format!("assets[{i}].last_seen"), a.last_seen)?;
+    }
+    for (i, f) in batch.findings.iter().enumerate() {
+        check(format!("findings[{i}].first_seen"), Some(f.first_seen))?;
+        check(format!("findings[{i}].fixed_at"), f.fixed_at)?;
+    }
+    for (i, c) in batch.controls.iter().enumerate() {
+        check(format!("controls[{i}].assessed_on"), c.assessed_on)?;
+    }
+    for (i, inc) in batch.incidents.iter().enumerate() {
+        check(format!("incidents[{i}].started"), Some(inc.started))?;
+    }
+    Ok(())
 }
 
 fn lifecycle(s: &str) -> Result<FindingState> {

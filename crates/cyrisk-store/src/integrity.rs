@@ -218,7 +218,14 @@ pub(crate) fn apply(
         // its own alike (else it could report a finding, then tone it down or date it away):
         // it changes only the state, by the table.
         if rated && let Some(s) = existing {
-            let same = s.finding.as_ref().is_some_and(|g| data_of(g) == data_of(f));
+            // A reopened finding (unresolved, no fix date) may drop the fix date it had.
+            let same = s.finding.as_ref().is_some_and(|g| {
+                let mut g = g.clone();
+                if f.state.is_unresolved() && f.fixed_at.is_none() {
+                    g.fixed_at = None;
+                }
+                data_of(&g) == data_of(f)
+            });
             if !same {
                 let (code, who) = if by_rated_party(&s.recorded_by) {
                     ("lowers_own_record", "the rated party itself")
@@ -273,6 +280,23 @@ pub(crate) fn apply(
                 *inc = s.clone();
                 by.clone().unwrap_or_default()
             }
+            Some((s, _)) if rated => {
+                // Its own incident: what it reported stands (else it could report an incident,
+                // then tone it down or move it out of the window).
+                let mut mine = inc.clone();
+                mine.self_declared = true;
+                if s.as_ref() != Some(&mine) {
+                    return Err(refuse(
+                        "lowers_own_record",
+                        format!(
+                            "incidents[{i}]: incident {:?} was recorded by the rated party itself; it stands as recorded",
+                            inc.id
+                        ),
+                    ));
+                }
+                *inc = mine;
+                me.clone()
+            }
             _ => {
                 if rated {
                     inc.self_declared = true;
@@ -297,13 +321,24 @@ pub(crate) fn apply(
     // In a whole bundle from the rated party, each of a third party's stored results may be
     // given back once (as stored); a repeat counts as the rated party's own statement.
     let mut unclaimed: Vec<bool> = vec![true; stored.controls.len()];
+    // A third party's stored results by content (ignoring the self-declared mark), so that
+    // matching a whole bundle's results is linear.
+    let content = |c: &ControlResult| {
+        let mut c = c.clone();
+        c.self_declared = false;
+        serde_json::to_string(&c).unwrap_or_default()
+    };
+    let mut by_content: HashMap<String, std::collections::VecDeque<usize>> = HashMap::new();
+    if rated && controls == ControlsMode::Replace {
+        for (j, (s, by)) in stored.controls.iter().enumerate() {
+            if !by_rated_party(by) {
+                by_content.entry(content(s)).or_default().push_back(j);
+            }
+        }
+    }
     for (i, c) in batch.controls.iter_mut().enumerate() {
         let before = if rated && controls == ControlsMode::Replace {
-            let found = stored.controls.iter().enumerate().position(|(j, (s, by))| {
-                let mut mine = c.clone();
-                mine.self_declared = s.self_declared;
-                unclaimed[j] && !by_rated_party(by) && *s == mine
-            });
+            let found = by_content.get_mut(&content(c)).and_then(|q| q.pop_front());
             found.map(|j| {
                 unclaimed[j] = false;
                 &stored.controls[j]
@@ -369,15 +404,24 @@ pub(crate) fn apply(
 }
 
 /// The first risk-bearing field of its own asset that the rated party's new version lowers
-/// (exposure, criticality, services, end of life, KEV product, inventory, staleness, identity
-/// of the product, data held), if any.
+/// (exposure, criticality, services and what answers on them, end of life, KEV product,
+/// inventory, staleness and the dates it is judged on, identity of the product, data held),
+/// if any. Linear in the number of services.
 fn lowers_exposure(old: &Asset, new: &Asset) -> Option<&'static str> {
+    let ports: std::collections::HashMap<(u16, u8), Option<&str>> = new
+        .services
+        .iter()
+        .map(|s| ((s.port, s.protocol as u8), s.name.as_deref()))
+        .collect();
     let dropped_service = old.services.iter().any(|s| {
-        !new.services
-            .iter()
-            .any(|t| t.port == s.port && t.protocol == s.protocol)
+        match ports.get(&(s.port, s.protocol as u8)) {
+            None => true,
+            // A service's name decides its risk class (remote access, database, …).
+            Some(name) => s.name.is_some() && *name != s.name.as_deref(),
+        }
     });
     let changed = |a: &Option<String>, b: &Option<String>| a.is_some() && a != b;
+    let data_classes: std::collections::HashSet<_> = new.data_classes.iter().collect();
     [
         (old.kind != new.kind, "kind"),
         (
@@ -390,14 +434,14 @@ fn lowers_exposure(old: &Asset, new: &Asset) -> Option<&'static str> {
         (old.kev_product && !new.kev_product, "kev_product"),
         (!old.declared && new.declared, "declared"),
         (old.stale && !new.stale, "stale"),
+        (old.first_seen != new.first_seen, "first_seen"),
+        (old.last_seen != new.last_seen, "last_seen"),
         (changed(&old.vendor, &new.vendor), "vendor"),
         (changed(&old.product, &new.product), "product"),
         (changed(&old.version, &new.version), "version"),
         (changed(&old.cpe, &new.cpe), "cpe"),
         (
-            old.data_classes
-                .iter()
-                .any(|d| !new.data_classes.contains(d)),
+            old.data_classes.iter().any(|d| !data_classes.contains(d)),
             "data_classes",
         ),
     ]

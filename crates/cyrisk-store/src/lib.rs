@@ -64,21 +64,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database refused a text value as such (PostgreSQL: a NUL character, SQLSTATE
-    /// 22021 or 22P05): the writer's mistake, not the store's.
     /// Another writer held the database longer than the busy timeout (SQLite's single writer:
-    /// SQLITE_BUSY or SQLITE_LOCKED), or no pooled connection came free in time: a temporary
-    /// condition the caller may retry.
+    /// SQLITE_BUSY or SQLITE_LOCKED; PostgreSQL: lock not available, deadlock, serialisation
+    /// failure), or no pooled connection came free in time: a temporary condition the caller
+    /// may retry.
     pub fn is_busy(&self) -> bool {
         match self {
             Self::Database(sqlx::Error::PoolTimedOut) => true,
-            Self::Database(sqlx::Error::Database(db)) => {
-                matches!(db.code().as_deref(), Some("5" | "6" | "517" | "262"))
-            }
+            Self::Database(sqlx::Error::Database(db)) => matches!(
+                db.code().as_deref(),
+                Some("5" | "6" | "517" | "262" | "55P03" | "40P01" | "40001")
+            ),
             _ => false,
         }
     }
 
+    /// The database refused a text value as such (PostgreSQL: a NUL character, SQLSTATE
+    /// 22021 or 22P05): the writer's mistake, not the store's.
     pub fn is_unstorable_text(&self) -> bool {
         matches!(self, Self::Database(sqlx::Error::Database(db))
             if matches!(db.code().as_deref(), Some("22021" | "22P05")))
