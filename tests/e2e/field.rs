@@ -648,3 +648,64 @@ fn hostile_shapes_are_refused() {
         "{v}"
     );
 }
+
+/// A spreadsheet declares assets by id: two may share an address (and are not merged); a
+/// finding row naming no known asset is reported at its line, or set aside with
+/// `--skip-bad-rows`.
+#[test]
+fn spreadsheets_name_assets_by_id_and_bad_references_by_line() {
+    both(
+        "csv-shared-ip",
+        "csv",
+        "assets-sharing-an-address.csv",
+        |via, s, b| {
+            assert_eq!(s["assets_created"], 1, "{via}: {s}");
+            assert!(
+                b.assets.iter().any(|a| a.id == "vpn-edge")
+                    && b.assets.iter().any(|a| a.id == "www"),
+                "{via}"
+            );
+        },
+    );
+    let db = fresh("csv-refs");
+    let run = db.import("csv", "findings-unknown-asset-on-line-3.csv");
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("findings-unknown-asset-on-line-3.csv"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("at line 3") && run.stderr.contains("no-such-host"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("nothing was imported").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    let run = cyrisk(&[
+        "import",
+        "csv",
+        fixture("findings-unknown-asset-on-line-3.csv")
+            .to_str()
+            .unwrap(),
+        "--org",
+        &db.org,
+        "--database-url",
+        &db.url,
+        "--format",
+        "json",
+        "--skip-bad-rows",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (s["findings_opened"].as_u64(), s["rows_rejected"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
+    assert_eq!(s["rejected"][0]["line"], 3);
+}

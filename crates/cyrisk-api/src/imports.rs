@@ -178,6 +178,67 @@ fn summary_of(
     }
 }
 
+/// A spreadsheet's findings must name an asset that is stored or in the file. With
+/// `skip_bad_rows` those that do not are set aside as rejected rows (`Some`: the scan without
+/// them); otherwise the first is an error naming its line, and nothing is imported.
+fn unknown_assets(
+    stored: &cyrisk_core::AssessmentBundle,
+    scan: &Scan,
+    skip_bad_rows: bool,
+) -> Result<Option<Scan>, String> {
+    if scan.finding_lines.is_empty() {
+        return Ok(None);
+    }
+    let known: std::collections::HashSet<&str> = stored
+        .assets
+        .iter()
+        .chain(&scan.assets)
+        .map(|a| a.id.as_str())
+        .collect();
+    let bad: Vec<usize> = (0..scan.findings.len())
+        .filter(|&i| !known.contains(scan.findings[i].asset.as_str()))
+        .collect();
+    let message = |i: usize| {
+        format!(
+            "finding {:?} refers to asset {:?}, which is neither stored nor in the file",
+            scan.findings[i].id, scan.findings[i].asset
+        )
+    };
+    let Some(&first) = bad.first() else {
+        return Ok(None);
+    };
+    let line = |i: usize| scan.finding_lines.get(i).copied().unwrap_or(0);
+    if !skip_bad_rows {
+        return Err(format!(
+            "at line {}: {}{}; nothing was imported (skipping bad rows keeps the good ones)",
+            line(first),
+            message(first),
+            if bad.len() > 1 {
+                format!(" (and {} more such rows)", bad.len() - 1)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let mut kept = scan.clone();
+    let bad: std::collections::HashSet<usize> = bad.into_iter().collect();
+    kept.findings = Vec::with_capacity(scan.findings.len());
+    kept.finding_lines = Vec::with_capacity(scan.findings.len());
+    for (i, f) in scan.findings.iter().enumerate() {
+        if bad.contains(&i) {
+            kept.rejected.push(cyrisk_ingest::RejectedRow {
+                line: line(i),
+                message: message(i),
+            });
+        } else {
+            kept.findings.push(f.clone());
+            kept.finding_lines.push(line(i));
+        }
+    }
+    kept.rejected.sort_by_key(|r| r.line);
+    Ok(Some(kept))
+}
+
 /// Reconciles a parsed scan into an organisation and re-rates it.
 pub async fn apply_scan(
     state: &AppState,
@@ -198,8 +259,10 @@ pub async fn apply_scan(
     let outcome = state
         .store
         .import(org_id, &key, scan.format.as_str(), actor, |stored| {
-            let r = reconcile::reconcile(stored, &scan, options);
-            let summary = summary_of(&scan, r.counts, r.warnings, content_hash, options.verifying);
+            let checked = unknown_assets(stored, &scan, o.skip_bad_rows)?;
+            let scan = checked.as_ref().unwrap_or(&scan);
+            let r = reconcile::reconcile(stored, scan, options);
+            let summary = summary_of(scan, r.counts, r.warnings, content_hash, options.verifying);
             Ok((
                 InputsBatch {
                     assets: r.assets,

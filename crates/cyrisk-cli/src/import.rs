@@ -150,7 +150,7 @@ pub(crate) fn import(
         store.close().await;
         r.map_err(|e| {
             if e.status.is_client_error() {
-                input_error(e.detail)
+                input_error(format!("{}: {}", a.file.display(), e.detail))
             } else {
                 anyhow::anyhow!("{}", e.detail)
             }
@@ -167,7 +167,10 @@ fn print(s: &ImportSummary, format: Format, out: &mut dyn Write) -> anyhow::Resu
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(s)?)?,
         Format::Text => {
             if s.duplicate {
-                writeln!(out, "this file was imported before: nothing changed")?;
+                writeln!(
+                    out,
+                    "this file was imported before: nothing changed (the counts below are from then)"
+                )?;
             }
             writeln!(
                 out,

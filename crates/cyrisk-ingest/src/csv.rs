@@ -261,7 +261,10 @@ pub fn parse<R: Read>(input: R, skip_bad_rows: bool) -> Result<Scan, IngestError
                 }
                 match row {
                     Row::Asset(a) => scan.assets.push(a),
-                    Row::Finding(f) => scan.findings.push(f),
+                    Row::Finding(f) => {
+                        scan.findings.push(f);
+                        scan.finding_lines.push(line);
+                    }
                 }
             }
             Err(message) => bad.push(RejectedRow { line, message }),

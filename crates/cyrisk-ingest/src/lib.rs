@@ -116,6 +116,8 @@ pub struct Scan {
     pub rejected: Vec<RejectedRow>,
     /// The newest date the scan itself records (host end times), if any.
     pub scan_date: Option<NaiveDate>,
+    /// For a CSV, the line each of `findings` came from (empty for other formats).
+    pub finding_lines: Vec<u64>,
     /// What the reader could not take as written and what it did instead (an unreadable
     /// date, hosts that yield nothing, a file decoded from another encoding): shown to the
     /// user with the import's summary.
@@ -136,6 +138,7 @@ impl Scan {
             exposures: Vec::new(),
             rejected: Vec::new(),
             scan_date: None,
+            finding_lines: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -303,7 +303,11 @@ pub fn reconcile(stored: &AssessmentBundle, scan: &Scan, options: Options) -> Re
     let mut seen_assets: Vec<Asset> = Vec::with_capacity(scan.assets.len());
     for original in &scan.assets {
         let mut a = original.clone();
-        if let Some(s) = inventory.resolve(original, &mut warnings)
+        // A scanner names hosts by what it reached them as (an address, a host name): match
+        // them to the inventory. A spreadsheet of assets names them by their ids: two
+        // declared assets may well share an address.
+        if discovery
+            && let Some(s) = inventory.resolve(original, &mut warnings)
             && s.id != original.id
         {
             renamed.insert(original.id.as_str(), s.id.as_str());
