@@ -13,7 +13,7 @@ use cyrisk_store::{Role, Store};
 use serde_json::Value;
 
 use crate::api::{app_state, runtime};
-use crate::support::{Run, cyrisk, root, scratch};
+use crate::support::{Run, cyrisk, root, sme_database};
 
 fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/field").join(name)
@@ -26,25 +26,7 @@ struct Db {
 }
 
 fn fresh(name: &str) -> Db {
-    let dir = scratch(&format!("field-{name}"));
-    let url = format!("sqlite://{}", dir.join("cyrisk.db").display());
-    let run = cyrisk(&[
-        "orgs",
-        "load",
-        root()
-            .join("examples/sme-external-scan.json")
-            .to_str()
-            .unwrap(),
-        "--database-url",
-        &url,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let org = serde_json::from_str::<Value>(&run.stdout).unwrap()["org_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (url, org) = sme_database(&format!("field-{name}"));
     Db { url, org }
 }
 

@@ -8,7 +8,7 @@ use cyrisk_core::cvss::Severity;
 use cyrisk_core::{RatingModel, rate};
 use cyrisk_ingest::{ExposureClass, Position};
 
-use crate::support::{as_of, cyrisk, root, scratch};
+use crate::support::{as_of, cyrisk, root, scratch, sme_database};
 
 fn nessus_options() -> cyrisk_ingest::nessus::Options {
     cyrisk_ingest::nessus::Options {
@@ -237,24 +237,8 @@ fn without_plugins(plugins: &[&str]) -> String {
 
 #[test]
 fn rescans_reconcile_and_the_same_file_twice_changes_nothing() {
-    let dir = scratch("rescan");
-    let url = format!("sqlite://{}", dir.join("cyrisk.db").display());
-    let load = cyrisk(&[
-        "orgs",
-        "load",
-        root()
-            .join("examples/sme-external-scan.json")
-            .to_str()
-            .unwrap(),
-        "--database-url",
-        &url,
-        "--format",
-        "json",
-    ]);
-    let org = serde_json::from_str::<serde_json::Value>(&load.stdout).unwrap()["org_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (url, org) = sme_database("rescan");
+    let dir = scratch("rescan-files");
     let import = |path: &std::path::Path| {
         let run = cyrisk(&[
             "import",

@@ -59,6 +59,31 @@ pub fn ensure_file_contents(path: &Path, contents: &str) {
     panic!("{display} was out of date and has been updated; review and commit it");
 }
 
+/// A fresh SQLite database (in a scratch directory named after `name`) holding the example
+/// SME, loaded through the CLI: its URL and the organisation's id.
+pub fn sme_database(name: &str) -> (String, String) {
+    let dir = scratch(name);
+    let url = format!("sqlite://{}", dir.join("cyrisk.db").display());
+    let run = cyrisk(&[
+        "orgs",
+        "load",
+        root()
+            .join("examples/sme-external-scan.json")
+            .to_str()
+            .expect("a UTF-8 path"),
+        "--database-url",
+        &url,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let org = serde_json::from_str::<serde_json::Value>(&run.stdout).expect("JSON")["org_id"]
+        .as_str()
+        .expect("an org_id")
+        .to_owned();
+    (url, org)
+}
+
 /// A unique scratch directory under the target directory.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = root()

@@ -99,7 +99,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> R
 }
 
 /// Binds one row's values in order.
-pub(crate) fn bind_all<'q>(
+fn bind_all<'q>(
     mut q: Query<'q, Any, AnyArguments<'q>>,
     values: Vec<Value>,
 ) -> Query<'q, Any, AnyArguments<'q>> {
