@@ -4,9 +4,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use cyrisk_sim::frequency::Frequency;
+use cyrisk_sim::bridge::{RatedRisk, loss_model};
 use cyrisk_sim::pricing::premium;
-use cyrisk_sim::severity::OrgExposure;
 use cyrisk_sim::simulate::{SimSpec, simulate};
 use cyrisk_sim::terms::Layer;
 use cyrisk_store::StoredQuote;
@@ -155,33 +154,20 @@ pub async fn create_quote(
     authorize(&state, &p, &id, Action::Quote).await?;
 
     let rating = live_rating(&state, &id).await?;
-    let rating_doc: serde_json::Value =
-        serde_json::from_str(rating.rating.get()).map_err(ApiError::internal)?;
-    let lambda = rating_doc["expected_incident_rate"]
-        .as_f64()
-        .ok_or_else(|| ApiError::internal("rating without a rate"))?;
+    let risk = RatedRisk::from_stored_json(rating.rating.get()).map_err(ApiError::internal)?;
+    let lambda = risk.expected_incident_rate;
     let bundle = state.store.bundle(&id).await?;
     let profile = bundle.profile.clone();
-    let size_band = serde_json::from_value(rating_doc["baseline"]["size_band"].clone())
-        .map_err(ApiError::internal)?;
-    let records = profile.data.as_ref().map_or_else(
-        || state.severity.default_records(size_band),
-        |d| d.personal_records as f64,
-    );
-    let exposure = OrgExposure {
-        industry: profile.industry,
-        revenue: profile.annual_revenue.get(),
-        records,
-    };
-    let (severity, pricing) = (state.severity.clone(), state.pricing.clone());
+    // A currency the severity model cannot convert is the organisation's data, not a fault.
+    let lm = loss_model(&risk, &profile, &state.severity, false)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let pricing = state.pricing.clone();
     let sim_layer = layer.clone();
     let (result, prem) = tokio::task::spawn_blocking(move || {
-        let events = severity.for_org(&exposure);
-        let frequency = Frequency::poisson(lambda)?;
         let r = simulate(
             &SimSpec {
-                events: &events,
-                frequency,
+                events: &lm.events,
+                frequency: lm.frequency,
                 layer: &sim_layer,
                 trials,
                 seed,

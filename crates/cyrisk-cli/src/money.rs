@@ -11,7 +11,8 @@ use cyrisk_sim::frequency::Frequency;
 use cyrisk_sim::portfolio::{Book, Portfolio, PortfolioResult, ScenarioCatalogue};
 use cyrisk_sim::pricing::{Premium, PricingModel, ilf_table, premium};
 use cyrisk_sim::scenario::ScenarioFile;
-use cyrisk_sim::severity::{Coverage, EventModel, OrgExposure, SeverityModel};
+use cyrisk_sim::bridge::{RatedRisk, loss_model};
+use cyrisk_sim::severity::{Coverage, EventModel, SeverityModel};
 use cyrisk_sim::simulate::{SimResult, SimSpec, simulate};
 use cyrisk_sim::terms::Layer;
 use cyrisk_sim::{demo, error::SimError, exact};
@@ -219,27 +220,17 @@ fn source(a: &SimArgs) -> anyhow::Result<Source> {
     let loaded = load(&common)?;
     let rating = cyrisk_core::rate(&loaded.bundle, &loaded.model, loaded.as_of);
     let profile = loaded.bundle.profile();
-    let records = profile.data.as_ref().map_or_else(
-        || severity.default_records(rating.baseline.size_band),
-        |d| d.personal_records as f64,
-    );
-    let events = severity.for_org(&OrgExposure {
-        industry: profile.industry,
-        revenue: profile.annual_revenue.get(),
-        records,
-    });
-    let lambda = rating.expected_incident_rate;
-    let frequency = if a.parameter_uncertainty {
-        let s2 = rating.confidence.log_rate_sigma.powi(2);
-        Frequency::negative_binomial(lambda, 1.0 / s2.exp_m1())
-    } else {
-        Frequency::poisson(lambda)
-    }
+    let lm = loss_model(
+        &RatedRisk::from_rating(&rating),
+        profile,
+        &severity,
+        a.parameter_uncertainty,
+    )
     .map_err(sim_error)?;
     Ok(Source {
-        events,
-        frequency,
-        currency: profile.currency.as_str().to_owned(),
+        events: lm.events,
+        frequency: lm.frequency,
+        currency: lm.currency,
         about: json!({
             "organization": rating.organization,
             "as_of": rating.as_of,

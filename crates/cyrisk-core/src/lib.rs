@@ -12,6 +12,7 @@ pub mod finding;
 pub mod incident;
 pub mod kev;
 pub mod model;
+pub mod peril;
 pub mod plan;
 pub mod profile;
 pub mod rating;

@@ -1,5 +1,5 @@
-//! The rating model as data (`models/rating-v1.toml`): loading, and validation that names
-//! the offending field.
+//! The rating model as data (`models/rating-v2.toml`, and `rating-v1.toml` for ratings made
+//! under it): loading, and validation that names the offending field.
 
 use std::collections::BTreeMap;
 
@@ -50,6 +50,108 @@ pub struct RatingModel {
     pub history: History,
     pub confidence: ConfidenceParams,
     pub factors: Factors,
+    /// The currency of the model's amounts and how others convert to it (absent in v1:
+    /// revenue is then taken as given, whatever its currency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub money: Option<MoneySpec>,
+    /// Size-normalised feature transforms (v2); absent, the v1 soft counts are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transforms: Option<Transforms>,
+    /// A credible ceiling on the rate an organisation gets from its posture alone (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<Ceiling>,
+    /// How the rate splits over perils, and how posture tilts the split (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perils: Option<Perils>,
+    /// How the model was recalibrated from its parent, when it was (`cyrisk model
+    /// recalibrate` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recalibration: Option<RecalibrationRecord>,
+}
+
+/// The model's currency and exchange rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneySpec {
+    /// ISO 4217 code of the model's amounts (the revenue thresholds of the size bands).
+    pub currency: String,
+    /// Units of `currency` per unit of each other currency (ISO 4217 code → rate).
+    pub per_unit: BTreeMap<String, f64>,
+    /// Where the rates come from, and their date.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// v2 feature transforms: every exposure and vulnerability feature is bounded and measured
+/// relative to the organisation's own estate, so size enters the rate once (the base rate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transforms {
+    /// Exposure features are `(1 − w) · min(n, 1) + w · share`: presence carries most of the
+    /// effect, the share of the estate concerned (internet-facing assets for services and
+    /// appliances, all assets for end-of-life and shadow assets) the rest. 0–1.
+    pub share_weight: f64,
+    pub exploitation: PowerSaturation,
+    pub overdue: RateSaturation,
+}
+
+/// x = 1 − exp(−M / scale) with M = (Σ hᵢ^power)^(1/power): a smooth maximum of the
+/// findings' hazards, so the strongest findings decide and their number adds little
+/// (n equal findings give n^(1/power) times one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSaturation {
+    pub power: f64,
+    pub scale: f64,
+}
+
+/// x = 1 − exp(−(Σ oᵢ / assets) / scale): a per-asset rate, saturating.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSaturation {
+    pub scale: f64,
+}
+
+/// η ↦ η_max − ln(1 + e^(k(η_max − η))) / k on ln λ before the incident history: about η
+/// well below the ceiling, never above η_max = −ln(1 − max_probability).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ceiling {
+    pub max_probability: f64,
+    pub sharpness: f64,
+    /// A floor as well: posture alone takes the rate to no less than this multiple of the
+    /// reference organisation's, approached smoothly the same way (0–1; absent, no floor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_multiplier: Option<f64>,
+}
+
+/// The peril split: `mix` for the reference organisation, tilted per factor:
+/// share_p ∝ mix_p · exp(Σ_k tilt_{k,p} · (x_k − ref_k)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Perils {
+    pub mix: crate::peril::PerPeril,
+    /// Factor name → tilt per peril (per unit of the feature).
+    #[serde(default)]
+    pub tilt: BTreeMap<String, crate::peril::PerPeril>,
+}
+
+/// What a recalibration fitted: ln λ' = level + slope · ln λ (Poisson maximum likelihood).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecalibrationRecord {
+    /// The model version it was fitted from.
+    pub parent: String,
+    pub level: f64,
+    pub slope: f64,
+    pub organizations: usize,
+    pub incidents: u64,
+    pub exposure_years: f64,
+    pub log_likelihood_before: f64,
+    pub log_likelihood_after: f64,
+    /// The outcomes file it was fitted to.
+    #[serde(default)]
+    pub data: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,10 +454,26 @@ const PROTECTIVE: [&str; 11] = [
 ];
 
 impl RatingModel {
-    /// The model shipped with this build (`models/rating-v1.toml`).
+    /// The default model shipped with this build (`models/rating-v2.toml`).
     pub fn builtin() -> Self {
+        Self::from_toml(include_str!("../../../models/rating-v2.toml"))
+            .expect("the built-in model file is validated by the test suite")
+    }
+
+    /// The first model (`models/rating-v1.toml`), kept so ratings stored under it reproduce.
+    pub fn builtin_v1() -> Self {
         Self::from_toml(include_str!("../../../models/rating-v1.toml"))
             .expect("the built-in model file is validated by the test suite")
+    }
+
+    /// A shipped model by its version (`1.0.0`, `2.0.0`), for re-rating under the model a
+    /// stored rating was made with.
+    pub fn shipped(version: &str) -> Option<Self> {
+        match version {
+            "1.0.0" => Some(Self::builtin_v1()),
+            "2.0.0" => Some(Self::builtin()),
+            _ => None,
+        }
     }
 
     pub fn from_toml(text: &str) -> Result<Self, ModelError> {
@@ -595,6 +713,7 @@ impl RatingModel {
             ));
         }
 
+        self.validate_v2()?;
         for (name, f) in self.factors.iter() {
             finite(&format!("factors.{name}.beta"), f.beta)?;
             finite(&format!("factors.{name}.reference"), f.reference)?;
@@ -613,6 +732,124 @@ impl RatingModel {
             }
         }
         Ok(())
+    }
+
+    fn validate_v2(&self) -> Result<(), ModelError> {
+        if let Some(m) = &self.money {
+            if m.currency.len() != 3 || !m.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(invalid(
+                    "money.currency",
+                    format!("must be an ISO 4217 code such as \"CNY\", got {:?}", m.currency),
+                ));
+            }
+            for (code, rate) in &m.per_unit {
+                if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(invalid(
+                        format!("money.per_unit.{code}"),
+                        "keys must be ISO 4217 codes",
+                    ));
+                }
+                positive(&format!("money.per_unit.{code}"), *rate)?;
+            }
+        }
+        if let Some(t) = &self.transforms {
+            unit("transforms.share_weight", t.share_weight)?;
+            if !(t.exploitation.power.is_finite() && t.exploitation.power >= 1.0) {
+                return Err(invalid(
+                    "transforms.exploitation.power",
+                    format!("must be at least 1, got {}", t.exploitation.power),
+                ));
+            }
+            positive("transforms.exploitation.scale", t.exploitation.scale)?;
+            positive("transforms.overdue.scale", t.overdue.scale)?;
+        }
+        if let Some(c) = &self.ceiling {
+            open_unit("ceiling.max_probability", c.max_probability)?;
+            positive("ceiling.sharpness", c.sharpness)?;
+            if let Some(m) = c.min_multiplier {
+                open_unit("ceiling.min_multiplier", m)?;
+            }
+        }
+        if let Some(p) = &self.perils {
+            let mut total = 0.0;
+            for peril in crate::peril::Peril::ALL {
+                let v = p.mix.get(peril);
+                nonneg(&format!("perils.mix.{}", peril.as_str()), v)?;
+                total += v;
+            }
+            if (total - 1.0).abs() > 1e-6 {
+                return Err(invalid(
+                    "perils.mix",
+                    format!("shares must add up to 1, got {total}"),
+                ));
+            }
+            for (name, tilt) in &p.tilt {
+                if !FACTOR_NAMES.contains(&name.as_str()) {
+                    return Err(invalid(
+                        format!("perils.tilt.{name}"),
+                        format!("no such factor; one of {}", FACTOR_NAMES.join(", ")),
+                    ));
+                }
+                for peril in crate::peril::Peril::ALL {
+                    finite(
+                        &format!("perils.tilt.{name}.{}", peril.as_str()),
+                        tilt.get(peril),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An amount in `currency` converted to the model's currency: `(amount, None)` when
+    /// they are the same or the model states no currency (v1), `(amount, Some(message))`
+    /// unconverted when the model has no rate for it.
+    pub fn to_model_currency(&self, amount: f64, currency: &str) -> (f64, Option<String>) {
+        match &self.money {
+            None => (amount, None),
+            Some(m) if m.currency == currency => (amount, None),
+            Some(m) => match m.per_unit.get(currency) {
+                Some(rate) => (amount * rate, None),
+                None => (
+                    amount,
+                    Some(format!(
+                        "the model has no exchange rate for {currency}; revenue was taken as {}",
+                        m.currency
+                    )),
+                ),
+            },
+        }
+    }
+
+    /// ln λ from posture with the floor (relative to the reference organisation's
+    /// `ln_base`) and the ceiling applied, smoothly (see [`Ceiling`]).
+    pub fn apply_bounds(&self, eta: f64, ln_base: f64) -> f64 {
+        let eta = match self.ceiling.as_ref().and_then(|c| c.min_multiplier.map(|m| (c, m))) {
+            None => eta,
+            Some((c, m)) => {
+                let eta_min = ln_base + m.ln();
+                let d = c.sharpness * (eta - eta_min);
+                let softplus = if d > 30.0 { d } else { d.exp().ln_1p() };
+                eta_min + softplus / c.sharpness
+            }
+        };
+        self.apply_ceiling(eta)
+    }
+
+    /// The ceiling on ln λ from posture, applied smoothly (see [`Ceiling`]).
+    pub fn apply_ceiling(&self, eta: f64) -> f64 {
+        match &self.ceiling {
+            None => eta,
+            Some(c) => {
+                let max = -(-c.max_probability).ln_1p();
+                let eta_max = max.ln();
+                let k = c.sharpness;
+                let d = k * (eta_max - eta);
+                // ln(1 + e^d) / k, computed without overflow.
+                let softplus = if d > 30.0 { d } else { d.exp().ln_1p() };
+                eta_max - softplus / k
+            }
+        }
     }
 
     pub fn base_rate_for_band(&self, band: SizeBand) -> f64 {
@@ -855,11 +1092,58 @@ mod tests {
         let m = RatingModel::from_toml(SHIPPED).unwrap();
         assert_eq!(m.id, "cyrisk-rating");
         assert_eq!(m.factors.iter().count(), 23);
+        let v2 = RatingModel::builtin();
+        assert_eq!(v2.version, "2.0.0");
+        assert!(v2.transforms.is_some() && v2.perils.is_some() && v2.ceiling.is_some());
+        assert_eq!(RatingModel::shipped("1.0.0"), Some(m));
+        assert!(RatingModel::shipped("9.9.9").is_none());
+    }
+
+    #[test]
+    fn v2_sections_are_validated() {
+        const V2: &str = include_str!("../../../models/rating-v2.toml");
+        let e = err_of(&V2.replace("share_weight = 0.3", "share_weight = 1.3"));
+        assert_eq!(e.field, "transforms.share_weight");
+        let e = err_of(&V2.replace("max_probability = 0.6", "max_probability = 1.0"));
+        assert_eq!(e.field, "ceiling.max_probability");
+        let e = err_of(&V2.replace("other = 0.03 }", "other = 0.13 }"));
+        assert_eq!(e.field, "perils.mix");
+        let e = err_of(&V2.replace("remote_access = { ransomware", "remote_acess = { ransomware"));
+        assert_eq!(e.field, "perils.tilt.remote_acess");
+        let e = err_of(&V2.replace("USD = 7.2", "usd = 7.2"));
+        assert_eq!(e.field, "money.per_unit.usd");
+    }
+
+    #[test]
+    fn ceiling_is_smooth_monotone_and_bounded() {
+        let m = RatingModel::builtin();
+        let eta_max = (-(-0.6f64).ln_1p()).ln();
+        let mut last = f64::NEG_INFINITY;
+        for i in 0..400 {
+            let eta = -8.0 + i as f64 * 0.025;
+            let capped = m.apply_ceiling(eta);
+            assert!(capped > last && capped < eta_max && capped <= eta + 1e-12);
+            last = capped;
+        }
+        // Far below the ceiling it changes nothing that matters.
+        assert!((m.apply_ceiling(0.06f64.ln()) - 0.06f64.ln()).abs() < 1e-3);
+        assert_eq!(RatingModel::builtin_v1().apply_ceiling(1.5), 1.5);
+    }
+
+    #[test]
+    fn revenue_converts_to_the_model_currency() {
+        let m = RatingModel::builtin();
+        assert_eq!(m.to_model_currency(100.0, "USD"), (720.0, None));
+        assert_eq!(m.to_model_currency(100.0, "CNY"), (100.0, None));
+        let (v, w) = m.to_model_currency(100.0, "XAU");
+        assert_eq!(v, 100.0);
+        assert!(w.unwrap().contains("XAU"));
+        assert_eq!(RatingModel::builtin_v1().to_model_currency(5.0, "USD"), (5.0, None));
     }
 
     #[test]
     fn scorecard_anchor_and_pdo() {
-        let m = RatingModel::builtin();
+        let m = RatingModel::builtin_v1();
         assert!((m.raw_score(0.05) - 700.0).abs() < 1e-9);
         // The scorecard's anchor points: 1 % ≈ 819, 20 % ≈ 588.
         assert_eq!(m.raw_score(0.01).round(), 819.0);
@@ -907,7 +1191,7 @@ mod tests {
 
     #[test]
     fn size_band_from_revenue_or_employees() {
-        let m = RatingModel::builtin();
+        let m = RatingModel::builtin_v1();
         assert_eq!(m.size_band(5.0e6, 5000), SizeBand::Micro);
         assert_eq!(m.size_band(5.0e8, 10), SizeBand::Medium);
         assert_eq!(m.size_band(2.0e10, 10), SizeBand::Xlarge);

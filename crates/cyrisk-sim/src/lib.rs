@@ -5,11 +5,13 @@
 //! Pure and synchronous: values in, values out; parallel with rayon, reproducible for a seed
 //! whatever the thread count (one RNG stream per batch of years, reduced in batch order).
 
+pub mod bridge;
 pub mod demo;
 pub mod error;
 pub mod exact;
 pub mod frequency;
 pub mod lognormal;
+pub mod market;
 pub mod portfolio;
 pub mod pricing;
 pub mod scenario;
@@ -17,3 +19,4 @@ pub mod severity;
 pub mod simulate;
 pub mod stats;
 pub mod terms;
+pub mod validation;

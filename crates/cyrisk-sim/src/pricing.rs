@@ -1,5 +1,6 @@
-//! Layer pricing: pure premium, a cost-of-capital risk load, expense and profit loadings,
-//! and increased-limit factors. The pricing model is data (`models/pricing-v1.toml`).
+//! Layer pricing: pure premium, a parameter-risk load, a cost-of-capital risk load on the
+//! capital the layer takes from a book, expense and profit loadings, a minimum premium, and
+//! increased-limit factors. The pricing model is data (`models/pricing-v2.toml`; v1 kept).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,11 +20,48 @@ pub struct PricingModel {
     pub profit_margin: f64,
     pub minimum_premium: f64,
     pub ilf_limits: Vec<f64>,
+    /// Load for the uncertainty in the rate itself: `parameter_risk × σ × pure premium`, σ
+    /// the rating's `log_rate_sigma` (0 when a model file predates it).
+    #[serde(default)]
+    pub parameter_risk: f64,
+    /// The book whose tail the layer's capital is allocated from (v2). Without it the
+    /// capital is the layer's stand-alone TVaR 99.5 % − mean (v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub book: Option<BookTail>,
+}
+
+/// What pricing needs of the book a risk joins: its annual loss's standard deviation and
+/// tail capital, from a simulation of the book (`cyrisk portfolio`).
+///
+/// A risk X joining a book S takes capital by the Euler allocation of a standard-deviation
+/// capital rule K = z · σ_S, z = (TVaR 99.5 % − mean) / σ_S of the book: K_X = z · Cov(X, S) /
+/// σ_S, and for a risk independent of the book Cov(X, S) = Var(X) (Kreps, "Riskiness
+/// leverage models", PCAS 2005; Tasche, "Allocating portfolio economic capital to
+/// sub-portfolios", 2000). Shared-technology catastrophes make risks dependent; this single-
+/// risk rule leaves that to the portfolio engine and says so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookTail {
+    /// ISO 4217 code of the two amounts.
+    pub currency: String,
+    /// Standard deviation of the book's annual layer loss.
+    pub std_dev: f64,
+    /// TVaR 99.5 % − mean of the book's annual layer loss.
+    pub tail_capital: f64,
+    /// How the figures were made (book, seed, years).
+    #[serde(default)]
+    pub source: String,
 }
 
 impl PricingModel {
-    /// The model shipped with this build (`models/pricing-v1.toml`).
+    /// The default model shipped with this build (`models/pricing-v2.toml`).
     pub fn builtin() -> Self {
+        Self::from_toml(include_str!("../../../models/pricing-v2.toml"))
+            .expect("the built-in pricing model is validated by the test suite")
+    }
+
+    /// The first pricing model (`models/pricing-v1.toml`): stand-alone capital.
+    pub fn builtin_v1() -> Self {
         Self::from_toml(include_str!("../../../models/pricing-v1.toml"))
             .expect("the built-in pricing model is validated by the test suite")
     }
@@ -57,6 +95,22 @@ impl PricingModel {
                 return Err(invalid(format!("ilf_limits[{i}]"), "limits must increase"));
             }
         }
+        if !(m.parameter_risk.is_finite() && (0.0..=5.0).contains(&m.parameter_risk)) {
+            return Err(invalid(
+                "parameter_risk",
+                format!("must be between 0 and 5, got {}", m.parameter_risk),
+            ));
+        }
+        if let Some(b) = &m.book {
+            if b.currency != m.currency {
+                return Err(invalid(
+                    "book.currency",
+                    format!("must be the model's currency {}, got {}", m.currency, b.currency),
+                ));
+            }
+            check_finite_positive("book.std_dev", b.std_dev)?;
+            check_finite_positive("book.tail_capital", b.tail_capital)?;
+        }
         Ok(m)
     }
 }
@@ -66,7 +120,12 @@ impl PricingModel {
 pub struct Premium {
     pub currency: String,
     pub pure_premium: f64,
-    /// TVaR 99.5 % − mean of the annual layer loss.
+    /// `parameter_risk × σ × pure premium`.
+    pub parameter_risk_load: f64,
+    /// How the capital was found: `book_covariance` (allocated from the book's tail) or
+    /// `stand_alone` (TVaR 99.5 % − mean of the layer alone).
+    pub capital_method: &'static str,
+    /// The capital the layer takes.
     pub capital: f64,
     pub cost_of_capital: f64,
     pub risk_load: f64,
@@ -83,15 +142,62 @@ pub struct Premium {
     pub model: String,
 }
 
+/// What the premium depends on besides the simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PricingContext {
+    /// The rating's standard deviation of ln λ (0 for a scenario without one).
+    pub log_rate_sigma: f64,
+    /// ISO 4217 code of the layer's amounts; `None` is the pricing model's currency.
+    pub currency: Option<String>,
+    /// Units of the pricing model's (and book's) currency per unit of the layer's.
+    pub to_model_currency: f64,
+}
+
+impl Default for PricingContext {
+    fn default() -> Self {
+        Self {
+            log_rate_sigma: 0.0,
+            currency: None,
+            to_model_currency: 1.0,
+        }
+    }
+}
+
+/// The premium for the simulated layer `r`.
+///
+/// technical = (pure + parameter-risk load + cost of capital × capital) / (1 − expense ratio
+/// − profit margin); premium = max(technical, minimum premium). Capital: with a book,
+/// z · Var(X) / σ_S (see [`BookTail`]), in the layer's currency; without, TVaR 99.5 % − mean.
 pub fn premium(r: &SimResult, m: &PricingModel) -> Premium {
+    premium_in(r, m, &PricingContext::default())
+}
+
+/// [`premium`] with the rating's uncertainty and the exchange rate to the book's currency.
+pub fn premium_in(r: &SimResult, m: &PricingModel, ctx: &PricingContext) -> Premium {
     let pure = r.layer.expected_loss;
-    let capital = (r.tvar["99.5"] - pure).max(0.0);
+    let (capital_method, capital) = match &m.book {
+        Some(b) => {
+            let z = b.tail_capital / b.std_dev;
+            // Var(X) in the book's currency, allocated, back to the layer's currency.
+            let fx = ctx.to_model_currency;
+            let var_book = (r.std_dev * fx).powi(2);
+            // Never more than the layer would need alone.
+            let alone = (r.tvar["99.5"] - pure).max(0.0);
+            ("book_covariance", (z * var_book / b.std_dev / fx).min(alone))
+        }
+        None => ("stand_alone", (r.tvar["99.5"] - pure).max(0.0)),
+    };
+    let parameter_risk_load = m.parameter_risk * ctx.log_rate_sigma.max(0.0) * pure;
     let risk_load = m.cost_of_capital * capital;
-    let technical = (pure + risk_load) / (1.0 - m.expense_ratio - m.profit_margin);
-    let premium = technical.max(m.minimum_premium);
+    let technical =
+        (pure + parameter_risk_load + risk_load) / (1.0 - m.expense_ratio - m.profit_margin);
+    let minimum = m.minimum_premium / ctx.to_model_currency;
+    let premium = technical.max(minimum);
     Premium {
-        currency: m.currency.clone(),
+        currency: ctx.currency.clone().unwrap_or_else(|| m.currency.clone()),
         pure_premium: pure,
+        parameter_risk_load,
+        capital_method,
         capital,
         cost_of_capital: m.cost_of_capital,
         risk_load,
@@ -100,7 +206,7 @@ pub fn premium(r: &SimResult, m: &PricingModel) -> Premium {
         profit_margin: m.profit_margin,
         profit_loading: technical * m.profit_margin,
         technical_premium: technical,
-        minimum_premium: m.minimum_premium,
+        minimum_premium: minimum,
         premium,
         rate_on_line: r.layer.limit.map(|l| premium / l),
         model: format!("{} {}", m.id, m.version),

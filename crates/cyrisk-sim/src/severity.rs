@@ -103,6 +103,14 @@ pub struct SeverityModel {
     pub notes: String,
     pub reference_revenue: f64,
     pub revenue_elasticity: f64,
+    /// Widening of the lognormal spread per decade of revenue above `reference_revenue`
+    /// (σ ↦ σ · (1 + g · decades)); 0 when a model file predates it.
+    #[serde(default)]
+    pub sigma_growth_per_decade: f64,
+    /// Units of `currency` per unit of each other currency (ISO 4217 code → rate): the
+    /// conversion for organisations that report in another currency.
+    #[serde(default)]
+    pub exchange_rates: BTreeMap<String, f64>,
     pub within_event_correlation: f64,
     pub industry_scale: BTreeMap<Industry, f64>,
     pub records: RecordsSpec,
@@ -183,8 +191,14 @@ impl ComponentSpec {
 }
 
 impl SeverityModel {
-    /// The model shipped with this build (`models/severity-v1.toml`).
+    /// The default model shipped with this build (`models/severity-v2.toml`).
     pub fn builtin() -> Self {
+        Self::from_toml(include_str!("../../../models/severity-v2.toml"))
+            .expect("the built-in severity model is validated by the test suite")
+    }
+
+    /// The first severity model (`models/severity-v1.toml`).
+    pub fn builtin_v1() -> Self {
         Self::from_toml(include_str!("../../../models/severity-v1.toml"))
             .expect("the built-in severity model is validated by the test suite")
     }
@@ -202,6 +216,21 @@ impl SeverityModel {
         check_finite_positive("reference_revenue", self.reference_revenue)?;
         check_unit("revenue_elasticity", self.revenue_elasticity)?;
         check_unit("within_event_correlation", self.within_event_correlation)?;
+        if !(self.sigma_growth_per_decade.is_finite() && self.sigma_growth_per_decade >= 0.0) {
+            return Err(invalid(
+                "sigma_growth_per_decade",
+                format!("must be at least 0, got {}", self.sigma_growth_per_decade),
+            ));
+        }
+        for (code, rate) in &self.exchange_rates {
+            if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(invalid(
+                    format!("exchange_rates.{code}"),
+                    "keys must be ISO 4217 codes",
+                ));
+            }
+            check_finite_positive(&format!("exchange_rates.{code}"), *rate)?;
+        }
         for ind in Industry::ALL {
             let v =
                 self.industry_scale.get(&ind).copied().ok_or_else(|| {
@@ -335,12 +364,50 @@ impl SeverityModel {
         self.template().with_org(self.org_scale(org))
     }
 
+    /// [`SeverityModel::org_scale`] for an organisation whose revenue is in `currency`:
+    /// the revenue is converted to the model's currency and every sampled amount back to
+    /// `currency`.
+    ///
+    /// # Errors
+    /// `currency` is neither the model's nor in its `exchange_rates`.
+    pub fn org_scale_in(&self, org: &OrgExposure, currency: &str) -> Result<OrgScale> {
+        let rate = if currency == self.currency {
+            1.0
+        } else {
+            *self.exchange_rates.get(currency).ok_or_else(|| {
+                invalid(
+                    "currency",
+                    format!(
+                        "the severity model ({} {}) has no exchange rate for {currency}; it converts {}",
+                        self.id,
+                        self.version,
+                        std::iter::once(self.currency.as_str())
+                            .chain(self.exchange_rates.keys().map(String::as_str))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?
+        };
+        let mut scale = self.org_scale(&OrgExposure {
+            revenue: org.revenue * rate,
+            ..org.clone()
+        });
+        scale.fx = 1.0 / rate;
+        Ok(scale)
+    }
+
     /// What scales this model's amounts for one organisation.
     pub fn org_scale(&self, org: &OrgExposure) -> OrgScale {
         let size = if org.revenue > 0.0 {
             (org.revenue / self.reference_revenue).powf(self.revenue_elasticity)
         } else {
             1.0
+        };
+        let decades = if org.revenue > 0.0 {
+            (org.revenue / self.reference_revenue).log10().max(0.0)
+        } else {
+            0.0
         };
         OrgScale {
             loss_scale: size
@@ -351,6 +418,9 @@ impl SeverityModel {
                     .unwrap_or(1.0),
             records: org.records.max(0.0),
             revenue: org.revenue.max(1.0),
+            sigma_scale: 1.0 + self.sigma_growth_per_decade * decades,
+            fx: 1.0,
+            cumulative: None,
         }
     }
 
@@ -427,8 +497,16 @@ pub struct OrgScale {
     pub loss_scale: f64,
     /// People whose records a breach can expose.
     pub records: f64,
-    /// Annual revenue, for revenue-relative fines.
+    /// Annual revenue in the model's currency, for revenue-relative fines.
     pub revenue: f64,
+    /// Widens the lognormal amounts' spread (z ↦ s·z, the median kept): larger firms have
+    /// heavier tails (Cyentia IRIS 2025, Table 1).
+    pub sigma_scale: f64,
+    /// Converts the model's currency into the organisation's (1 when they are the same).
+    pub fx: f64,
+    /// Cumulative event-type shares over the template's types, when the rating split the
+    /// rate by peril; `None` uses the model's shares.
+    pub cumulative: Option<[f64; EventType::COUNT]>,
 }
 
 impl OrgScale {
@@ -436,6 +514,9 @@ impl OrgScale {
         loss_scale: 1.0,
         records: 0.0,
         revenue: 1.0,
+        sigma_scale: 1.0,
+        fx: 1.0,
+        cumulative: None,
     };
 }
 
@@ -610,12 +691,65 @@ impl EventModel {
     #[inline]
     pub fn sample_for<R: Rng + ?Sized>(&self, org: &OrgScale, rng: &mut R) -> EventLoss {
         let u = uniform(rng);
-        let t = self
-            .cumulative
+        let cumulative = match &org.cumulative {
+            Some(c) => &c[..self.types.len().min(EventType::COUNT)],
+            None => &self.cumulative[..],
+        };
+        let t = cumulative
             .iter()
             .position(|&c| u < c)
             .unwrap_or(self.types.len() - 1);
         self.sample_type_for(t, org, rng)
+    }
+
+    /// `org` with incidents split over event types by `shares` (event type → share, need
+    /// not be normalised); types the model lacks get nothing, and without any positive share
+    /// the model's own shares stay.
+    pub fn with_shares(&self, mut org: OrgScale, shares: &[(EventType, f64)]) -> OrgScale {
+        let weights: Vec<f64> = self
+            .types
+            .iter()
+            .map(|t| {
+                shares
+                    .iter()
+                    .filter(|(e, _)| *e == t.event_type)
+                    .map(|(_, s)| s.max(0.0))
+                    .sum()
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        if !(total > 0.0 && total.is_finite()) || self.types.len() > EventType::COUNT {
+            return org;
+        }
+        let mut c = [1.0; EventType::COUNT];
+        let mut acc = 0.0;
+        for (i, w) in weights.iter().enumerate() {
+            acc += w / total;
+            c[i] = acc;
+        }
+        if let Some(last) = c.get_mut(self.types.len() - 1) {
+            *last = 1.0;
+        }
+        org.cumulative = Some(c);
+        org
+    }
+
+    /// The event-type shares `org` is sampled with, by type.
+    pub fn shares_for(&self, org: &OrgScale) -> Vec<(EventType, f64)> {
+        let cumulative = match &org.cumulative {
+            Some(c) => c[..self.types.len()].to_vec(),
+            None => self.cumulative.clone(),
+        };
+        let mut prev = 0.0;
+        self.types
+            .iter()
+            .zip(cumulative)
+            .map(|(t, c)| {
+                let s = c - prev;
+                prev = c;
+                (t.event_type, s)
+            })
+            .collect()
     }
 
     /// Samples one event of the type at index `t` of [`EventModel::types`].
@@ -643,7 +777,9 @@ impl EventModel {
             let e: f64 = StandardNormal.sample(rng);
             let z = self.rho * z0 + self.rho_c * e;
             let amount = match &c.kind {
-                ComponentKind::Lognormal(ln) => org.loss_scale * ln.from_normal(z),
+                ComponentKind::Lognormal(ln) => {
+                    org.loss_scale * ln.from_normal(org.sigma_scale * z)
+                }
                 ComponentKind::Records => {
                     let share = self.records.fraction.from_normal(z).min(1.0);
                     let cpr = self
@@ -654,7 +790,7 @@ impl EventModel {
                 }
                 ComponentKind::Fines => self.fine(org, rng),
             };
-            loss.by_coverage[c.coverage.index()] += amount;
+            loss.by_coverage[c.coverage.index()] += amount * org.fx;
         }
         loss
     }

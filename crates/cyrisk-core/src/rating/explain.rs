@@ -7,8 +7,9 @@ use serde_json::{Map, Value, json};
 use super::features::{self, FindingTerms, Totals, ix};
 use super::{
     Baseline, Confidence, ConfidenceLevel, Evaluation, FactorResult, InputSummary, ModelRef,
-    Prepared, Rating, Reason, Warning,
+    PerilRate, Prepared, Rating, Reason, Warning, peril_shares,
 };
+use crate::peril::Peril;
 use crate::bundle::Bundle;
 use crate::cvss::Severity;
 use crate::model::RatingModel;
@@ -270,6 +271,25 @@ pub(crate) fn build(
 
     let (confidence, mut warnings) = confidence(bundle, model, as_of, ev, latest_scan);
     warnings.extend(input_warnings(bundle, model, as_of, st, &evidence_dates));
+    if let Some(message) = &prep.currency_warning {
+        warnings.push(Warning {
+            code: "no_exchange_rate",
+            message: message.clone(),
+        });
+    }
+    let reference_x: [f64; ix::COUNT] = std::array::from_fn(|i| params[i].1.reference);
+    let perils = match (peril_shares(model, &ev.x), peril_shares(model, &reference_x)) {
+        (Some(shares), Some(reference)) => Peril::ALL
+            .iter()
+            .map(|&p| PerilRate {
+                peril: p,
+                share: round_to(shares[p.index()], 6),
+                reference_share: round_to(reference[p.index()], 6),
+                expected_incident_rate: round_to(ev.lambda * shares[p.index()], 8),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
 
     let score = ev.score_exact.round() as i32;
     Rating {
@@ -282,12 +302,16 @@ pub(crate) fn build(
         baseline: Baseline {
             industry: prep.industry,
             size_band: prep.size_band,
-            expected_incident_rate: round_to(ev.ln_base_rate.exp(), 8),
+            expected_incident_rate: round_to(
+                model.apply_bounds(ev.ln_base_rate, ev.ln_base_rate).exp(),
+                8,
+            ),
             score: round_to(ev.baseline_score, 2),
         },
         factors,
         reasons,
         confidence,
+        perils,
         warnings,
         inputs: InputSummary {
             assets: assets.len(),
@@ -374,7 +398,7 @@ fn reason_text(f: &FactorResult, points: f64) -> String {
         "ciio" if worse => "Operates critical information infrastructure".to_owned(),
         "ciio" => "Not a critical-information-infrastructure operator".to_owned(),
         "exploitation_pressure" => format!(
-            "{} unresolved findings, {} KEV-listed ({} on internet-facing assets); chance one was exploited while open: {:.0} %",
+            "{} unresolved findings, {} KEV-listed ({} on internet-facing assets); exploitation pressure {:.0} %",
             num(m, "unresolved_findings"),
             num(m, "kev_unresolved"),
             num(m, "kev_internet_facing"),

@@ -49,6 +49,18 @@ pub(crate) fn family(i: usize) -> &'static str {
     }
 }
 
+/// v2 exposure feature: `(1 − w) · min(n, 1) + w · min(n / of, 1)`; with nothing to
+/// divide by, the share is the presence.
+pub(crate) fn presence_share(n: f64, of: f64, w: f64) -> f64 {
+    let presence = n.clamp(0.0, 1.0);
+    let share = if of > 0.0 {
+        (n / of).clamp(0.0, 1.0)
+    } else {
+        presence
+    };
+    (1.0 - w) * presence + w * share
+}
+
 /// Soft count: `n` below one, `1 + e · ln n` above, so the first instance carries the full
 /// effect and further ones add less.
 pub(crate) fn soft_count(n: f64, elasticity: f64) -> f64 {
@@ -80,6 +92,11 @@ pub fn finding_severity(f: &Finding) -> Severity {
 /// What one asset adds to the exposure features (not counting its findings).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct AssetTerms {
+    /// 1 per asset: the denominator of the estate-wide shares.
+    pub count: f64,
+    /// 1 per internet-facing asset, `exploitation.internal_weight` per internal one: the
+    /// denominator of the per-asset vulnerability rates.
+    pub weighted: f64,
     pub internet: f64,
     pub remote_access: f64,
     pub database: f64,
@@ -98,7 +115,15 @@ pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> A
                     .is_some_and(|n| names.iter().any(|m| m.eq_ignore_ascii_case(n.trim())))
         })
     };
-    let mut t = AssetTerms::default();
+    let mut t = AssetTerms {
+        count: 1.0,
+        weighted: if a.internet_facing {
+            1.0
+        } else {
+            model.exploitation.internal_weight
+        },
+        ..AssetTerms::default()
+    };
     if a.internet_facing {
         t.internet = 1.0;
         if matches(&svc.remote_access_ports, &svc.remote_access_names) {
@@ -136,6 +161,8 @@ pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> A
 pub(crate) struct FindingTerms {
     /// −ln(1 − w·P): the finding's share of the combined exploitation hazard.
     pub hazard: f64,
+    /// hazard^power, the finding's term in the v2 smooth maximum (0 under v1).
+    pub hazard_pow: f64,
     /// Severity- and age-weighted overdue amount.
     pub overdue: f64,
     /// The finding is still unresolved as of the rating date.
@@ -210,8 +237,13 @@ pub(crate) fn finding_terms(
         let age_factor = (1.0 + (age / sla).ln()).min(model.overdue.max_age_factor);
         overdue = model.overdue_weight(severity) * age_factor * state_w * exposure_w;
     }
+    let hazard_pow = model
+        .transforms
+        .as_ref()
+        .map_or(0.0, |t| hazard.powf(t.exploitation.power));
     FindingTerms {
         hazard,
+        hazard_pow,
         overdue,
         unresolved: state.is_unresolved(),
         overdue_flag,
@@ -223,12 +255,15 @@ pub(crate) fn finding_terms(
 pub(crate) struct Totals {
     pub assets: AssetTerms,
     pub hazard: f64,
+    pub hazard_pow: f64,
     pub overdue: f64,
 }
 
 impl Totals {
     pub fn add_asset(&mut self, t: &AssetTerms) {
         let a = &mut self.assets;
+        a.count += t.count;
+        a.weighted += t.weighted;
         a.internet += t.internet;
         a.remote_access += t.remote_access;
         a.database += t.database;
@@ -239,6 +274,8 @@ impl Totals {
 
     pub fn sub_asset(&mut self, t: &AssetTerms) {
         let a = &mut self.assets;
+        a.count = (a.count - t.count).max(0.0);
+        a.weighted = (a.weighted - t.weighted).max(0.0);
         a.internet = (a.internet - t.internet).max(0.0);
         a.remote_access = (a.remote_access - t.remote_access).max(0.0);
         a.database = (a.database - t.database).max(0.0);
@@ -249,11 +286,13 @@ impl Totals {
 
     pub fn add_finding(&mut self, t: &FindingTerms) {
         self.hazard += t.hazard;
+        self.hazard_pow += t.hazard_pow;
         self.overdue += t.overdue;
     }
 
     pub fn sub_finding(&mut self, t: &FindingTerms) {
         self.hazard = (self.hazard - t.hazard).max(0.0);
+        self.hazard_pow = (self.hazard_pow - t.hazard_pow).max(0.0);
         self.overdue = (self.overdue - t.overdue).max(0.0);
     }
 }

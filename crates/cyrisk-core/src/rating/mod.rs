@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::bundle::Bundle;
 use crate::model::RatingModel;
+use crate::peril::Peril;
 use crate::profile::{Industry, SizeBand};
 use crate::units::Probability;
 use features::{Totals, ix};
@@ -37,9 +38,26 @@ pub struct Rating {
     /// The largest contributions, in plain language, largest first.
     pub reasons: Vec<Reason>,
     pub confidence: Confidence,
+    /// The expected rate split by peril (models with a peril split; empty otherwise). The
+    /// rates add up to `expected_incident_rate`; the loss simulation draws each incident's
+    /// peril from these shares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perils: Vec<PerilRate>,
     pub warnings: Vec<Warning>,
     pub inputs: InputSummary,
     pub model: ModelRef,
+}
+
+/// One peril's part of the rate.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct PerilRate {
+    pub peril: Peril,
+    /// Share of the organisation's incidents, 0–1.
+    pub share: f64,
+    /// The reference organisation's share, for comparison.
+    pub reference_share: f64,
+    /// Expected incidents of this peril a year.
+    pub expected_incident_rate: f64,
 }
 
 /// The reference organisation of the same industry and size the score is measured against.
@@ -144,6 +162,8 @@ pub(crate) struct Prepared {
     pub exposure_known: bool,
     /// All that is known of the exposure is the rated organisation's own declaration.
     pub exposure_self_declared: bool,
+    /// Revenue could not be converted to the model's currency.
+    pub currency_warning: Option<String>,
 }
 
 /// The numbers of one evaluation.
@@ -160,7 +180,9 @@ pub(crate) struct Evaluation {
 
 pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) -> Prepared {
     let p = bundle.profile();
-    let size_band = model.size_band(p.annual_revenue.get(), p.employees);
+    let (revenue, currency_warning) =
+        model.to_model_currency(p.annual_revenue.get(), p.currency.as_str());
+    let size_band = model.size_band(revenue, p.employees);
     let base = model.base_rate_for_band(size_band) * model.industry_multiplier(p.industry);
     let params: Vec<_> = model.factors.iter().map(|(_, f)| f).collect();
     let mut fixed = [0.0; ix::COUNT];
@@ -223,6 +245,7 @@ pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
         exposure_known: !bundle.assets().is_empty() || bundle.raw().scan_date.is_some(),
         exposure_self_declared: bundle.raw().scan_date.is_none()
             && bundle.assets().iter().all(|a| a.self_declared),
+        currency_warning,
     }
 }
 
@@ -231,14 +254,30 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
     let e = model.count_elasticity;
     let mut x = prep.fixed;
     let a = &tot.assets;
-    x[ix::REMOTE_ACCESS] = features::soft_count(a.remote_access, e);
-    x[ix::DATABASE_EXPOSED] = features::soft_count(a.database, e);
-    x[ix::PERIMETER_APPLIANCE] = features::soft_count(a.perimeter, e);
-    x[ix::END_OF_LIFE] = features::soft_count(a.end_of_life, e);
     x[ix::ATTACK_SURFACE] = a.internet.ln_1p();
-    x[ix::SHADOW_ASSETS] = features::soft_count(a.shadow, e);
-    x[ix::EXPLOITATION_PRESSURE] = -(-tot.hazard).exp_m1();
-    x[ix::OVERDUE_FINDINGS] = features::soft_count(tot.overdue, e);
+    match &model.transforms {
+        None => {
+            x[ix::REMOTE_ACCESS] = features::soft_count(a.remote_access, e);
+            x[ix::DATABASE_EXPOSED] = features::soft_count(a.database, e);
+            x[ix::PERIMETER_APPLIANCE] = features::soft_count(a.perimeter, e);
+            x[ix::END_OF_LIFE] = features::soft_count(a.end_of_life, e);
+            x[ix::SHADOW_ASSETS] = features::soft_count(a.shadow, e);
+            x[ix::EXPLOITATION_PRESSURE] = -(-tot.hazard).exp_m1();
+            x[ix::OVERDUE_FINDINGS] = features::soft_count(tot.overdue, e);
+        }
+        Some(t) => {
+            let w = t.share_weight;
+            x[ix::REMOTE_ACCESS] = features::presence_share(a.remote_access, a.internet, w);
+            x[ix::DATABASE_EXPOSED] = features::presence_share(a.database, a.internet, w);
+            x[ix::PERIMETER_APPLIANCE] = features::presence_share(a.perimeter, a.internet, w);
+            x[ix::END_OF_LIFE] = features::presence_share(a.end_of_life, a.count, w);
+            x[ix::SHADOW_ASSETS] = features::presence_share(a.shadow, a.count, w);
+            let smooth_max = tot.hazard_pow.powf(1.0 / t.exploitation.power);
+            x[ix::EXPLOITATION_PRESSURE] = -(-smooth_max / t.exploitation.scale).exp_m1();
+            let per_asset = tot.overdue / a.weighted.max(1.0);
+            x[ix::OVERDUE_FINDINGS] = -(-per_asset / t.overdue.scale).exp_m1();
+        }
+    }
     let exposure = (ix::REMOTE_ACCESS..=ix::SHADOW_ASSETS)
         .chain([ix::EXPLOITATION_PRESSURE, ix::OVERDUE_FINDINGS]);
     if !prep.exposure_known {
@@ -259,6 +298,7 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
         c[i] = params[i].beta * (x[i] - params[i].reference);
         eta_prior += c[i];
     }
+    let eta_prior = model.apply_bounds(eta_prior, prep.ln_base_rate);
 
     // Experience modification: Gamma–Poisson credibility on the class rate λ0, so the
     // history says how this organisation's record compares with its peers'. (Applied to the
@@ -282,8 +322,38 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
         ln_base_rate: prep.ln_base_rate,
         lambda,
         score_exact: model.score_of_rate(lambda),
-        baseline_score: model.score_of_rate(prep.ln_base_rate.exp()),
+        baseline_score: model.score_of_rate(
+            model
+                .apply_bounds(prep.ln_base_rate, prep.ln_base_rate)
+                .exp(),
+        ),
     }
+}
+
+/// The peril shares for factor values `x`: mix_p · exp(Σ_k tilt_{k,p} · (x_k − ref_k)),
+/// normalised; `None` when the model has no peril split.
+pub(crate) fn peril_shares(model: &RatingModel, x: &[f64; ix::COUNT]) -> Option<[f64; 5]> {
+    let perils = model.perils.as_ref()?;
+    let params: Vec<_> = model.factors.iter().collect();
+    let mut log_tilt = [0.0f64; 5];
+    for (name, tilt) in &perils.tilt {
+        let Some(i) = params.iter().position(|(n, _)| n == name) else {
+            continue;
+        };
+        let d = x[i] - params[i].1.reference;
+        for p in Peril::ALL {
+            log_tilt[p.index()] += tilt.get(p) * d;
+        }
+    }
+    let raw: Vec<f64> = Peril::ALL
+        .iter()
+        .map(|&p| perils.mix.get(p) * log_tilt[p.index()].exp())
+        .collect();
+    let total: f64 = raw.iter().sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return Some(perils.mix.to_array());
+    }
+    Some(std::array::from_fn(|i| raw[i] / total))
 }
 
 impl Evaluation {
