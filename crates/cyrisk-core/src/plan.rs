@@ -85,6 +85,25 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
     let mut base = features::Totals::default();
     asset_terms.iter().for_each(|t| base.add_asset(t));
     finding_terms.iter().for_each(|t| base.add_finding(t));
+    // v2's exploitation term is per asset: each asset's log-survival and weight, so a fix
+    // changes only its own asset's term.
+    let log_survival: Vec<f64> = by_asset
+        .iter()
+        .map(|fs| fs.iter().map(|&i| finding_terms[i].log_survival).sum())
+        .collect();
+    let weight: Vec<f64> = assets
+        .iter()
+        .map(|a| features::exploit_weight(a, a.internet_facing, model))
+        .collect();
+    let term = |l: f64, w: f64| features::asset_hazard_pow(l, w, model);
+    base.hazard_pow = (0..assets.len())
+        .map(|a| term(log_survival[a], weight[a]))
+        .sum();
+    // Replaces asset `a`'s exploitation term (log-survival `l`, weight `w`) in `tot`.
+    let swap = |tot: &mut features::Totals, a: usize, l: f64, w: f64| {
+        tot.hazard_pow =
+            (tot.hazard_pow - term(log_survival[a], weight[a]) + term(l, w)).max(0.0);
+    };
     let current = evaluate(&prep, &base, model);
 
     let mut items: Vec<Candidate> = Vec::new();
@@ -95,7 +114,14 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
         }
         let mut tot = base;
         tot.sub_finding(t);
-        let asset = &assets[bundle.finding_asset(i)];
+        let ai = bundle.finding_asset(i);
+        swap(
+            &mut tot,
+            ai,
+            (log_survival[ai] - t.log_survival).min(0.0),
+            weight[ai],
+        );
+        let asset = &assets[ai];
         let cve = f
             .cve
             .as_ref()
@@ -120,6 +146,13 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
         if kev.len() > 1 {
             let mut tot = base;
             kev.iter().for_each(|&i| tot.sub_finding(&finding_terms[i]));
+            let removed: f64 = kev.iter().map(|&i| finding_terms[i].log_survival).sum();
+            swap(
+                &mut tot,
+                ai,
+                (log_survival[ai] - removed).min(0.0),
+                weight[ai],
+            );
             items.push((
                 Action::CloseKevFindingsOnAsset {
                     asset: asset.id.clone(),
@@ -147,6 +180,12 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
                     as_of,
                 ));
             }
+            swap(
+                &mut tot,
+                ai,
+                log_survival[ai],
+                features::exploit_weight(asset, false, model),
+            );
             items.push((
                 Action::RemoveFromInternet {
                     asset: asset.id.clone(),
@@ -188,7 +227,8 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
                 }
             };
             let gain = ev.score_exact - current.score_exact;
-            (gain > 1e-9).then_some(PlanItem {
+            // A gain that rounds to nothing at the published precision is no fix.
+            (gain >= 5e-5).then_some(PlanItem {
                 rank: 0,
                 action,
                 description,

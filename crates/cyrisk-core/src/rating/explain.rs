@@ -47,8 +47,10 @@ pub(crate) fn collect(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
     for a in assets {
         tot.add_asset(&features::asset_terms(a, model, as_of));
     }
+    let mut log_survival = vec![0.0; assets.len()];
     for (i, f) in bundle.findings().iter().enumerate() {
-        let a = &assets[bundle.finding_asset(i)];
+        let ai = bundle.finding_asset(i);
+        let a = &assets[ai];
         if let (Some(v), Some(s)) = (&f.cvss_vector, f.cvss_score)
             && (v.base_score() - s.get()).abs() > 0.05
         {
@@ -61,6 +63,7 @@ pub(crate) fn collect(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
         st.latest_finding = st.latest_finding.max(Some(f.first_seen));
         let t: FindingTerms = features::finding_terms(f, a.internet_facing, a, model, as_of);
         tot.add_finding(&t);
+        log_survival[ai] += t.log_survival;
         if t.unresolved {
             st.unresolved += 1;
             if f.kev {
@@ -87,6 +90,13 @@ pub(crate) fn collect(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
             st.top_hazard.truncate(EXAMPLES);
         }
     }
+    tot.hazard_pow = assets
+        .iter()
+        .zip(&log_survival)
+        .map(|(a, &l)| {
+            features::asset_hazard_pow(l, features::exploit_weight(a, a.internet_facing, model), model)
+        })
+        .sum();
     (tot, st)
 }
 

@@ -161,8 +161,9 @@ pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> A
 pub(crate) struct FindingTerms {
     /// −ln(1 − w·P): the finding's share of the combined exploitation hazard.
     pub hazard: f64,
-    /// hazard^power, the finding's term in the v2 smooth maximum (0 under v1).
-    pub hazard_pow: f64,
+    /// ln(1 − state weight · P): the finding's part of its asset's chance of not being
+    /// exploited (v2 aggregates exploitation per asset).
+    pub log_survival: f64,
     /// Severity- and age-weighted overdue amount.
     pub overdue: f64,
     /// The finding is still unresolved as of the rating date.
@@ -237,17 +238,38 @@ pub(crate) fn finding_terms(
         let age_factor = (1.0 + (age / sla).ln()).min(model.overdue.max_age_factor);
         overdue = model.overdue_weight(severity) * age_factor * state_w * exposure_w;
     }
-    let hazard_pow = model
-        .transforms
-        .as_ref()
-        .map_or(0.0, |t| hazard.powf(t.exploitation.power));
+    // A certain exploit counts as P = 0.99: −ln(1 − P) ≈ 4.6, so several exploitable flaws on
+    // one asset still add up without one of them being infinite.
+    let log_survival = (-(state_w * p_exploit).clamp(0.0, 0.99)).ln_1p();
     FindingTerms {
         hazard,
-        hazard_pow,
+        log_survival,
         overdue,
         unresolved: state.is_unresolved(),
         overdue_flag,
     }
+}
+
+/// How much an asset's compromise counts towards exploitation pressure: 1 internet-facing,
+/// `exploitation.internal_weight` internal, times its criticality weight.
+pub(crate) fn exploit_weight(a: &Asset, internet_facing: bool, model: &RatingModel) -> f64 {
+    let exposure = if internet_facing {
+        1.0
+    } else {
+        model.exploitation.internal_weight
+    };
+    exposure * model.criticality_weight(a.criticality)
+}
+
+/// v2: an asset's term in the smooth maximum, h^power with h = w · (−L): L the sum of its
+/// findings' `log_survival` (−L is the cumulative hazard of its flaws being exploited, each
+/// P capped at 0.99) and w its [`exploit_weight`]; 0 under v1.
+pub(crate) fn asset_hazard_pow(log_survival: f64, weight: f64, model: &RatingModel) -> f64 {
+    let Some(t) = &model.transforms else {
+        return 0.0;
+    };
+    let h = (weight * -log_survival).clamp(0.0, MAX_HAZARD);
+    h.powf(t.exploitation.power)
 }
 
 /// Sums of the additive asset and finding terms over the whole bundle.
@@ -255,6 +277,8 @@ pub(crate) fn finding_terms(
 pub(crate) struct Totals {
     pub assets: AssetTerms,
     pub hazard: f64,
+    /// v2: Σ over assets of the asset's exploitation hazard to the power
+    /// `transforms.exploitation.power` (see [`asset_hazard_pow`]); 0 under v1.
     pub hazard_pow: f64,
     pub overdue: f64,
 }
@@ -286,13 +310,11 @@ impl Totals {
 
     pub fn add_finding(&mut self, t: &FindingTerms) {
         self.hazard += t.hazard;
-        self.hazard_pow += t.hazard_pow;
         self.overdue += t.overdue;
     }
 
     pub fn sub_finding(&mut self, t: &FindingTerms) {
         self.hazard = (self.hazard - t.hazard).max(0.0);
-        self.hazard_pow = (self.hazard_pow - t.hazard_pow).max(0.0);
         self.overdue = (self.overdue - t.overdue).max(0.0);
     }
 }
