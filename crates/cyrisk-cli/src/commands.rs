@@ -87,7 +87,8 @@ pub(crate) struct Common {
     /// The assessment bundle (JSON); see `cyrisk schema`.
     #[arg(long, short)]
     pub(crate) input: PathBuf,
-    /// Rating model file [default: the built-in models/rating-v1.toml].
+    /// Rating model file [default: the built-in models/rating-v2.toml; models/rating-v1.toml
+    /// reproduces ratings made under v1].
     #[arg(long)]
     pub(crate) model: Option<PathBuf>,
     /// Rate as of this date (YYYY-MM-DD) [default: today].
@@ -119,6 +120,35 @@ struct PlanArgs {
     /// How many fixes to list.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     top: u32,
+    /// Rank by score points gained or by expected annual loss removed.
+    #[arg(long, value_enum, default_value_t = RankArg::Score)]
+    by: RankArg,
+    /// Price the plan for this layer's deductible [default: the standard primary layer for
+    /// the organisation's size band].
+    #[arg(long, requires = "limit")]
+    deductible: Option<f64>,
+    /// The layer's per-occurrence limit.
+    #[arg(long)]
+    limit: Option<f64>,
+    /// Leave money out: score gains only.
+    #[arg(long, conflicts_with_all = ["deductible", "limit"])]
+    no_money: bool,
+    /// Severity model file [default: the built-in models/severity-v2.toml].
+    #[arg(long)]
+    severity_model: Option<PathBuf>,
+    /// Pricing model file [default: the built-in models/pricing-v2.toml].
+    #[arg(long)]
+    pricing_model: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RankArg {
+    /// Score points gained.
+    Score,
+    /// Expected annual loss removed.
+    Loss,
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -138,9 +168,29 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> an
             emit(&text, a.common.output.as_deref(), out)
         }
         Command::Plan(a) => {
+            if a.no_money && a.by == RankArg::Loss {
+                return Err(input_error("--by loss needs the money: drop --no-money"));
+            }
             let loaded = load(&a.common)?;
-            let plan =
-                cyrisk_core::plan(&loaded.bundle, &loaded.model, loaded.as_of, a.top as usize);
+            let plan = if a.no_money {
+                cyrisk_core::plan(&loaded.bundle, &loaded.model, loaded.as_of, a.top as usize)
+            } else {
+                crate::money::priced_plan(
+                    &loaded,
+                    crate::money::PlanPricing {
+                        by: match a.by {
+                            RankArg::Score => cyrisk_sim::money_plan::RankBy::Score,
+                            RankArg::Loss => cyrisk_sim::money_plan::RankBy::Loss,
+                        },
+                        deductible: a.deductible,
+                        limit: a.limit,
+                        severity_model: a.severity_model.clone(),
+                        pricing_model: a.pricing_model.clone(),
+                        top: a.top as usize,
+                        seed: a.seed,
+                    },
+                )?
+            };
             let text = match a.common.format {
                 Format::Json => serde_json::to_string_pretty(&plan)? + "\n",
                 Format::Text => output::plan_text(&plan),

@@ -9,7 +9,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use cyrisk_core::KevCatalog;
 use cyrisk_sim::frequency::Frequency;
 use cyrisk_sim::portfolio::{Book, Portfolio, PortfolioResult, ScenarioCatalogue};
-use cyrisk_sim::pricing::{Premium, PricingModel, ilf_table, premium};
+use cyrisk_sim::pricing::{
+    BookTail, Premium, PricingContext, PricingModel, ilf_table, premium_in,
+};
 use cyrisk_sim::scenario::ScenarioFile;
 use cyrisk_sim::bridge::{RatedRisk, loss_model};
 use cyrisk_sim::severity::{Coverage, EventModel, SeverityModel};
@@ -94,9 +96,50 @@ pub(crate) struct SimArgs {
 pub(crate) struct PriceArgs {
     #[command(flatten)]
     sim: SimArgs,
-    /// Pricing model file [default: the built-in models/pricing-v1.toml].
+    /// Pricing model file [default: the built-in models/pricing-v2.toml].
     #[arg(long)]
     pricing_model: Option<PathBuf>,
+    /// Allocate capital from this book (JSON, as `cyrisk demo book` writes) instead of the
+    /// pricing model's reference book: the book is simulated first.
+    #[arg(long)]
+    book: Option<PathBuf>,
+    /// Years to simulate the book for.
+    #[arg(long, default_value_t = 50_000, requires = "book")]
+    book_trials: u64,
+}
+
+/// The tail statistics of a book, simulated.
+fn book_tail(path: &Path, pricing: &PricingModel, trials: u64) -> anyhow::Result<BookTail> {
+    let book = Book::from_json(&read(path, "book")?)
+        .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+    if book.currency != pricing.currency {
+        return Err(input_error(format!(
+            "{}: the book is in {}, the pricing model in {}",
+            path.display(),
+            book.currency,
+            pricing.currency
+        )));
+    }
+    let portfolio = Portfolio::new(book, &SeverityModel::builtin(), &ScenarioCatalogue::builtin())
+        .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+    let bar = progress_bar(trials, "simulating the book");
+    let r = portfolio.run(trials, 1, 1, &|y| bar.inc(y)).map_err(sim_error);
+    bar.finish_and_clear();
+    let r = r?;
+    let tail_capital = r.tvar["99.5"] - r.expected_loss;
+    if !(r.std_dev > 0.0 && tail_capital > 0.0) {
+        return Err(input_error(format!(
+            "{}: the book has no spread to allocate capital from (standard deviation {}, TVaR 99.5 % − mean {tail_capital})",
+            path.display(),
+            r.std_dev
+        )));
+    }
+    Ok(BookTail {
+        currency: r.currency.clone(),
+        std_dev: r.std_dev,
+        tail_capital,
+        source: format!("{}: {} years, seed 1", path.display(), r.trials),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +213,57 @@ fn progress_bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// How to price a plan.
+#[derive(Debug)]
+pub(crate) struct PlanPricing {
+    pub by: cyrisk_sim::money_plan::RankBy,
+    pub deductible: Option<f64>,
+    pub limit: Option<f64>,
+    pub severity_model: Option<PathBuf>,
+    pub pricing_model: Option<PathBuf>,
+    pub top: usize,
+    pub seed: u64,
+}
+
+fn load_pricing(path: Option<&Path>) -> anyhow::Result<PricingModel> {
+    match path {
+        None => Ok(PricingModel::builtin()),
+        Some(p) => PricingModel::from_toml(&read(p, "pricing model")?)
+            .map_err(|e| input_error(format!("{}: {e}", p.display()))),
+    }
+}
+
+/// The remediation plan with each fix's loss and premium reduction.
+pub(crate) fn priced_plan(
+    loaded: &crate::commands::Loaded,
+    how: PlanPricing,
+) -> anyhow::Result<cyrisk_core::Plan> {
+    use cyrisk_sim::money_plan::{PlanLayer, money_plan, standard_layer_for};
+    let severity = load_severity(how.severity_model.as_deref())?;
+    let pricing = load_pricing(how.pricing_model.as_deref())?;
+    let layer = match how.limit {
+        Some(limit) => PlanLayer {
+            layer: Layer::new(how.deductible.unwrap_or(0.0), Some(limit), None, BTreeMap::new())
+                .map_err(sim_error)?,
+            source: "requested".to_owned(),
+        },
+        None => standard_layer_for(&loaded.bundle, &loaded.model, loaded.as_of, &severity)
+            .map_err(sim_error)?,
+    };
+    money_plan(
+        &loaded.bundle,
+        &loaded.model,
+        loaded.as_of,
+        &severity,
+        &pricing,
+        &layer,
+        how.by,
+        how.top,
+        how.seed,
+    )
+    .map_err(sim_error)
+}
+
 fn load_severity(path: Option<&Path>) -> anyhow::Result<SeverityModel> {
     match path {
         None => Ok(SeverityModel::builtin()),
@@ -184,6 +278,10 @@ struct Source {
     frequency: Frequency,
     currency: String,
     about: serde_json::Value,
+    /// The rating's standard deviation of ln λ (0 for a scenario).
+    log_rate_sigma: f64,
+    /// Units of the severity model's currency per unit of `currency`.
+    to_model_currency: f64,
 }
 
 fn source(a: &SimArgs) -> anyhow::Result<Source> {
@@ -202,6 +300,8 @@ fn source(a: &SimArgs) -> anyhow::Result<Source> {
             frequency,
             currency: severity.currency,
             about: json!({ "scenario": if s.name.trim().is_empty() { path.display().to_string() } else { s.name.clone() } }),
+            log_rate_sigma: 0.0,
+            to_model_currency: 1.0,
         });
     }
     let input = a
@@ -227,10 +327,21 @@ fn source(a: &SimArgs) -> anyhow::Result<Source> {
         a.parameter_uncertainty,
     )
     .map_err(sim_error)?;
+    let to_model_currency = if lm.currency == severity.currency {
+        1.0
+    } else {
+        severity
+            .exchange_rates
+            .get(&lm.currency)
+            .copied()
+            .unwrap_or(1.0)
+    };
     Ok(Source {
         events: lm.events,
         frequency: lm.frequency,
         currency: lm.currency,
+        log_rate_sigma: rating.confidence.log_rate_sigma,
+        to_model_currency,
         about: json!({
             "organization": rating.organization,
             "as_of": rating.as_of,
@@ -289,16 +400,22 @@ pub(crate) fn simulate_cmd(a: &SimArgs, out: &mut dyn Write) -> anyhow::Result<(
 }
 
 pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let pricing = match &a.pricing_model {
-        None => PricingModel::builtin(),
-        Some(p) => PricingModel::from_toml(&read(p, "pricing model")?)
-            .map_err(|e| input_error(format!("{}: {e}", p.display())))?,
-    };
+    let mut pricing = load_pricing(a.pricing_model.as_deref())?;
+    if let Some(book) = &a.book {
+        pricing.book = Some(book_tail(book, &pricing, a.book_trials)?);
+    }
     let layer = layer_of(&a.sim)?;
     let src = source(&a.sim)?;
     let r = run_sim(&a.sim, &src, &layer)?;
-    let prem = premium(&r, &pricing);
-    // Increased-limit factors on the same draws (same seed), relative to the quote's limit.
+    let ctx = PricingContext {
+        log_rate_sigma: src.log_rate_sigma,
+        currency: Some(src.currency.clone()),
+        to_model_currency: src.to_model_currency,
+    };
+    let prem = premium_in(&r, &pricing, &ctx);
+    // Increased-limit factors on the same draws (same seed), relative to the quote's limit:
+    // technical premium at each limit over that at the base limit (loss and risk load both
+    // grow with the limit).
     let mut limits: Vec<f64> = pricing.ilf_limits.clone();
     if let Some(l) = layer.limit
         && !limits.contains(&l)
@@ -317,7 +434,8 @@ pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()
             trials: a.sim.trials.min(1_000_000),
             ..a.sim.clone()
         };
-        points.push((l, run_sim(&quick, &src, &ly)?.layer.expected_loss));
+        let at = run_sim(&quick, &src, &ly)?;
+        points.push((l, premium_in(&at, &pricing, &ctx).technical_premium));
     }
     let ilf = ilf_table(&points, base);
     let text = match a.sim.format {
@@ -437,10 +555,16 @@ fn sim_text(
         let _ = writeln!(s, "  pure premium       {:>14}", money(p.pure_premium));
         let _ = writeln!(
             s,
-            "  risk load          {:>14}  ({:.0} % of capital {})",
+            "  parameter risk     {:>14}",
+            money(p.parameter_risk_load)
+        );
+        let _ = writeln!(
+            s,
+            "  risk load          {:>14}  ({:.0} % of capital {}, {})",
             money(p.risk_load),
             p.cost_of_capital * 100.0,
-            money(p.capital)
+            money(p.capital),
+            p.capital_method.replace('_', " ")
         );
         let _ = writeln!(
             s,
@@ -464,8 +588,15 @@ fn sim_text(
                 r * 100.0
             ))
         );
+        if p.pure_premium > 0.0 {
+            let _ = writeln!(
+                s,
+                "  technical premium ÷ expected layer loss {:.2}",
+                p.technical_premium / p.pure_premium
+            );
+        }
         if !ilf.is_empty() {
-            let _ = writeln!(s, "\nIncreased-limit factors:");
+            let _ = writeln!(s, "\nIncreased-limit factors (technical premium):");
             for p in ilf {
                 let _ = writeln!(s, "  {:>14}  {:.3}", money(p.limit), p.factor);
             }

@@ -80,6 +80,22 @@ pub(crate) fn rating_text(r: &Rating, kev: &Option<KevUse>) -> String {
     s
 }
 
+/// An amount with thousands separators, no decimals.
+fn amount(v: f64) -> String {
+    if !v.is_finite() {
+        return "unlimited".to_owned();
+    }
+    let s = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 { format!("-{out}") } else { out }
+}
+
 pub(crate) fn plan_text(p: &Plan) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -90,12 +106,48 @@ pub(crate) fn plan_text(p: &Plan) -> String {
     if p.items.is_empty() {
         let _ = writeln!(s, "No candidate fix would raise the score.");
     }
-    for item in &p.items {
+    if let Some(m) = &p.money {
+        let premium = m
+            .premium
+            .map_or(String::new(), |v| format!(", premium {}", amount(v)));
         let _ = writeln!(
             s,
-            "{:>3}. {:+6.1} → {:.0}  {}",
-            item.rank, item.score_gain, item.new_score, item.description
+            "Expected annual loss {} {}{premium} for {} xs {} ({}); ranked by {}",
+            amount(m.expected_annual_loss),
+            m.currency,
+            amount(m.limit),
+            amount(m.deductible),
+            m.layer_source.replace('_', " "),
+            m.ranked_by
         );
+        let _ = writeln!(
+            s,
+            "{:>4} {:>7} {:>6}  {:>14} {:>12}  fix",
+            "rank", "points", "score", "loss removed", "premium −"
+        );
+    }
+    for item in &p.items {
+        match &item.money {
+            Some(m) => {
+                let _ = writeln!(
+                    s,
+                    "{:>3}. {:+7.1} {:>6.0}  {:>14} {:>12}  {}",
+                    item.rank,
+                    item.score_gain,
+                    item.new_score,
+                    amount(m.loss_reduction),
+                    m.premium_reduction.map_or("n/a".to_owned(), amount),
+                    item.description
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "{:>3}. {:+6.1} → {:.0}  {}",
+                    item.rank, item.score_gain, item.new_score, item.description
+                );
+            }
+        }
     }
     let _ = writeln!(
         s,

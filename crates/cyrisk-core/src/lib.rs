@@ -22,5 +22,5 @@ pub mod units;
 pub use bundle::{AssessmentBundle, Bundle, BundleError};
 pub use kev::KevCatalog;
 pub use model::{ModelError, RatingModel};
-pub use plan::{Action, Plan, PlanItem, apply, plan};
+pub use plan::{Action, ItemMoney, Plan, PlanItem, PlanMoney, apply, plan};
 pub use rating::{Rating, rate, rate_many, score_of};

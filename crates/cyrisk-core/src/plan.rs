@@ -37,6 +37,46 @@ pub struct PlanItem {
     pub score_gain: f64,
     pub new_score: f64,
     pub new_expected_incident_rate: f64,
+    /// What the fix is worth in money, when the plan was priced (`cyrisk plan --money`,
+    /// `GET …/plan?money=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub money: Option<ItemMoney>,
+}
+
+/// A fix's effect on expected loss and premium, in the plan's currency.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct ItemMoney {
+    /// Expected annual ground-up loss after the fix.
+    pub expected_annual_loss: f64,
+    /// Expected annual ground-up loss it removes.
+    pub loss_reduction: f64,
+    /// Technical premium for the plan's layer after the fix (`None` when the pricing model
+    /// allocates stand-alone capital, which the plan does not simulate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub premium: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub premium_reduction: Option<f64>,
+}
+
+/// The money the plan was priced in: the layer, today's expected loss and premium, and what
+/// the items are ranked by.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct PlanMoney {
+    /// ISO 4217 code of every amount.
+    pub currency: String,
+    pub deductible: f64,
+    pub limit: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregate_limit: Option<f64>,
+    /// Where the layer came from: `requested` or `standard_for_size_band`.
+    pub layer_source: String,
+    pub expected_annual_loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub premium: Option<f64>,
+    /// `score` or `loss` (expected annual loss removed).
+    pub ranked_by: String,
+    /// How the amounts were computed.
+    pub method: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -48,6 +88,8 @@ pub struct Plan {
     pub expected_incident_rate: f64,
     pub candidates_considered: usize,
     pub items: Vec<PlanItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub money: Option<PlanMoney>,
     pub model: ModelRef,
 }
 
@@ -235,6 +277,7 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
                 score_gain: gain,
                 new_score: ev.score_exact,
                 new_expected_incident_rate: ev.lambda,
+                money: None,
             })
         })
         .collect();
@@ -257,6 +300,7 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
         expected_incident_rate: round_to(current.lambda, 8),
         candidates_considered: considered,
         items: scored,
+        money: None,
         model: ModelRef {
             id: model.id.clone(),
             version: model.version.clone(),

@@ -12,6 +12,7 @@ pub mod exact;
 pub mod frequency;
 pub mod lognormal;
 pub mod market;
+pub mod money_plan;
 pub mod portfolio;
 pub mod pricing;
 pub mod scenario;

@@ -213,6 +213,27 @@ pub fn premium_in(r: &SimResult, m: &PricingModel, ctx: &PricingContext) -> Prem
     }
 }
 
+/// The technical premium from the layer's expected loss and standard deviation alone, by
+/// the book method ([`BookTail`]); `None` when the pricing model has no book (its capital
+/// then needs the simulated tail: use [`premium_in`]). Used where many variants of one risk
+/// are compared (the priced plan).
+pub fn technical_from_moments(
+    expected_loss: f64,
+    std_dev: f64,
+    m: &PricingModel,
+    ctx: &PricingContext,
+) -> Option<f64> {
+    let b = m.book.as_ref()?;
+    let fx = ctx.to_model_currency;
+    let z = b.tail_capital / b.std_dev;
+    let capital = z * (std_dev * fx).powi(2) / b.std_dev / fx;
+    let load = m.parameter_risk * ctx.log_rate_sigma.max(0.0) * expected_loss;
+    Some(
+        (expected_loss + load + m.cost_of_capital * capital)
+            / (1.0 - m.expense_ratio - m.profit_margin),
+    )
+}
+
 /// One row of an increased-limit-factor table.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct IlfPoint {
