@@ -189,6 +189,25 @@ pub struct PlanQuery {
     /// How many fixes (default 10).
     #[param(minimum = 1, maximum = 1000)]
     pub top: Option<usize>,
+    /// Rank by score points gained (default) or by expected annual loss removed.
+    pub by: Option<RankQuery>,
+    /// Price each fix (default true): expected annual loss and premium it removes.
+    pub money: Option<bool>,
+    /// The layer's per-occurrence deductible (with `limit`; default 0).
+    #[param(minimum = 0.0)]
+    pub deductible: Option<f64>,
+    /// The layer's per-occurrence limit [default: the standard primary layer for the
+    /// organisation's size band].
+    #[param(exclusive_minimum = 0.0)]
+    pub limit: Option<f64>,
+}
+
+/// What a plan is ranked by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RankQuery {
+    Score,
+    Loss,
 }
 
 /// Parses a bundle body, naming the offending field in the error.
@@ -412,15 +431,17 @@ pub async fn list_ratings(
     ))
 }
 
-/// What to fix first: candidate fixes ranked by score gain.
+/// What to fix first: candidate fixes with their score gain and, priced for a layer, the
+/// expected annual loss and premium each removes; ranked by score or by loss.
 #[utoipa::path(
     get, path = "/api/v1/organizations/{id}/plan", operation_id = "get_plan", tag = "ratings",
     params(("id" = String, Path, description = "Organisation id"), PlanQuery),
     responses(
-        (status = 200, description = "The plan (as `cyrisk plan --format json` prints it)", body = PlanDoc),
+        (status = 200, description = "The plan (as `cyrisk plan --format json` prints it), each fix priced unless money=false", body = PlanDoc),
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Parameters that break a rule across them (deductible needs limit and is at most it; by=loss, limit and deductible need money=true), or an organisation whose currency has no exchange rate in the severity model", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -438,6 +459,30 @@ pub async fn get_plan(
             format!("top must be 1 to 1000, got {top}"),
         ));
     }
+    let by = q.by.unwrap_or(RankQuery::Score);
+    let money = q.money.unwrap_or(true);
+    // Rules across parameters, which JSON Schema cannot state: 422 with the rule.
+    let bad = |m: String| ApiError::invalid(m);
+    if !money && (by == RankQuery::Loss || q.limit.is_some() || q.deductible.is_some()) {
+        return Err(bad(
+            "by=loss, limit and deductible need money=true".to_owned()
+        ));
+    }
+    if q.deductible.is_some() && q.limit.is_none() {
+        return Err(bad("deductible needs limit".to_owned()));
+    }
+    let requested = match q.limit {
+        Some(limit) => Some(
+            cyrisk_sim::terms::Layer::new(
+                q.deductible.unwrap_or(0.0),
+                Some(limit),
+                None,
+                Default::default(),
+            )
+            .map_err(|e| bad(e.to_string()))?,
+        ),
+        None => None,
+    };
     authorize(&state, &p, &id, Action::Read).await?;
     let mut bundle = state
         .store
@@ -447,10 +492,32 @@ pub async fn get_plan(
         .map_err(ApiError::internal)?;
     crate::feeds::current(&state).await?.apply(&mut bundle);
     let model = state.model.clone();
+    let (severity, pricing) = (state.severity.clone(), state.pricing.clone());
     let today = chrono::Utc::now().date_naive();
-    let plan = tokio::task::spawn_blocking(move || cyrisk_core::plan(&bundle, &model, today, top))
-        .await
-        .map_err(ApiError::internal)?;
+    let plan = tokio::task::spawn_blocking(move || {
+        use cyrisk_sim::money_plan::{PlanLayer, RankBy, money_plan, standard_layer_for};
+        if !money {
+            return Ok(cyrisk_core::plan(&bundle, &model, today, top));
+        }
+        let layer = match requested {
+            Some(layer) => PlanLayer {
+                layer,
+                source: "requested".to_owned(),
+            },
+            None => standard_layer_for(&bundle, &model, today, &severity)?,
+        };
+        let by = match by {
+            RankQuery::Score => RankBy::Score,
+            RankQuery::Loss => RankBy::Loss,
+        };
+        money_plan(
+            &bundle, &model, today, &severity, &pricing, &layer, by, top, 1,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    // The organisation's currency without an exchange rate is its data, not a fault.
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
     Ok(Json(
         serde_json::to_value(plan).map_err(ApiError::internal)?,
     ))

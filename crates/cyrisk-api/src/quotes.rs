@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use cyrisk_sim::bridge::{RatedRisk, loss_model};
-use cyrisk_sim::pricing::premium;
+use cyrisk_sim::pricing::{PricingContext, premium_in};
 use cyrisk_sim::simulate::{SimSpec, simulate};
 use cyrisk_sim::terms::Layer;
 use cyrisk_store::StoredQuote;
@@ -77,8 +77,9 @@ pub struct QuoteDocument {
     /// exceedance curves, and the same by coverage and by event type.
     #[schema(value_type = Object)]
     pub simulation: serde_json::Value,
-    /// The premium and its parts: expected loss, cost of capital, expense and profit
-    /// loadings, minimum premium applied or not, rate on line.
+    /// The premium and its parts: expected loss, parameter-risk load, the capital and how it
+    /// was allocated, cost of capital, expense and profit loadings, minimum premium, rate on
+    /// line.
     #[schema(value_type = Object)]
     pub premium: serde_json::Value,
 }
@@ -162,6 +163,11 @@ pub async fn create_quote(
     let lm = loss_model(&risk, &profile, &state.severity, false)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let pricing = state.pricing.clone();
+    let ctx = PricingContext {
+        log_rate_sigma: risk.log_rate_sigma,
+        currency: Some(lm.currency.clone()),
+        to_model_currency: state.severity.rate_to_model(&lm.currency).unwrap_or(1.0),
+    };
     let sim_layer = layer.clone();
     let (result, prem) = tokio::task::spawn_blocking(move || {
         let r = simulate(
@@ -174,7 +180,7 @@ pub async fn create_quote(
             },
             &|_| {},
         )?;
-        let prem = premium(&r, &pricing);
+        let prem = premium_in(&r, &pricing, &ctx);
         Ok::<_, cyrisk_sim::error::SimError>((r, prem))
     })
     .await

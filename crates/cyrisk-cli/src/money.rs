@@ -7,13 +7,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use cyrisk_core::KevCatalog;
+use cyrisk_sim::bridge::{RatedRisk, loss_model};
 use cyrisk_sim::frequency::Frequency;
 use cyrisk_sim::portfolio::{Book, Portfolio, PortfolioResult, ScenarioCatalogue};
-use cyrisk_sim::pricing::{
-    BookTail, Premium, PricingContext, PricingModel, ilf_table, premium_in,
-};
+use cyrisk_sim::pricing::{BookTail, Premium, PricingContext, PricingModel, ilf_table, premium_in};
 use cyrisk_sim::scenario::ScenarioFile;
-use cyrisk_sim::bridge::{RatedRisk, loss_model};
 use cyrisk_sim::severity::{Coverage, EventModel, SeverityModel};
 use cyrisk_sim::simulate::{SimResult, SimSpec, simulate};
 use cyrisk_sim::terms::Layer;
@@ -120,10 +118,16 @@ fn book_tail(path: &Path, pricing: &PricingModel, trials: u64) -> anyhow::Result
             pricing.currency
         )));
     }
-    let portfolio = Portfolio::new(book, &SeverityModel::builtin(), &ScenarioCatalogue::builtin())
-        .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
+    let portfolio = Portfolio::new(
+        book,
+        &SeverityModel::builtin(),
+        &ScenarioCatalogue::builtin(),
+    )
+    .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
     let bar = progress_bar(trials, "simulating the book");
-    let r = portfolio.run(trials, 1, 1, &|y| bar.inc(y)).map_err(sim_error);
+    let r = portfolio
+        .run(trials, 1, 1, &|y| bar.inc(y))
+        .map_err(sim_error);
     bar.finish_and_clear();
     let r = r?;
     let tail_capital = r.tvar["99.5"] - r.expected_loss;
@@ -243,8 +247,13 @@ pub(crate) fn priced_plan(
     let pricing = load_pricing(how.pricing_model.as_deref())?;
     let layer = match how.limit {
         Some(limit) => PlanLayer {
-            layer: Layer::new(how.deductible.unwrap_or(0.0), Some(limit), None, BTreeMap::new())
-                .map_err(sim_error)?,
+            layer: Layer::new(
+                how.deductible.unwrap_or(0.0),
+                Some(limit),
+                None,
+                BTreeMap::new(),
+            )
+            .map_err(sim_error)?,
             source: "requested".to_owned(),
         },
         None => standard_layer_for(&loaded.bundle, &loaded.model, loaded.as_of, &severity)
@@ -327,15 +336,7 @@ fn source(a: &SimArgs) -> anyhow::Result<Source> {
         a.parameter_uncertainty,
     )
     .map_err(sim_error)?;
-    let to_model_currency = if lm.currency == severity.currency {
-        1.0
-    } else {
-        severity
-            .exchange_rates
-            .get(&lm.currency)
-            .copied()
-            .unwrap_or(1.0)
-    };
+    let to_model_currency = severity.rate_to_model(&lm.currency).unwrap_or(1.0);
     Ok(Source {
         events: lm.events,
         frequency: lm.frequency,

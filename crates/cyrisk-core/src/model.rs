@@ -739,7 +739,10 @@ impl RatingModel {
             if m.currency.len() != 3 || !m.currency.bytes().all(|b| b.is_ascii_uppercase()) {
                 return Err(invalid(
                     "money.currency",
-                    format!("must be an ISO 4217 code such as \"CNY\", got {:?}", m.currency),
+                    format!(
+                        "must be an ISO 4217 code such as \"CNY\", got {:?}",
+                        m.currency
+                    ),
                 ));
             }
             for (code, rate) in &m.per_unit {
@@ -824,7 +827,11 @@ impl RatingModel {
     /// ln λ from posture with the floor (relative to the reference organisation's
     /// `ln_base`) and the ceiling applied, smoothly (see [`Ceiling`]).
     pub fn apply_bounds(&self, eta: f64, ln_base: f64) -> f64 {
-        let eta = match self.ceiling.as_ref().and_then(|c| c.min_multiplier.map(|m| (c, m))) {
+        let eta = match self
+            .ceiling
+            .as_ref()
+            .and_then(|c| c.min_multiplier.map(|m| (c, m)))
+        {
             None => eta,
             Some((c, m)) => {
                 let eta_min = ln_base + m.ln();
@@ -1108,7 +1115,10 @@ mod tests {
         assert_eq!(e.field, "ceiling.max_probability");
         let e = err_of(&V2.replace("other = 0.03 }", "other = 0.13 }"));
         assert_eq!(e.field, "perils.mix");
-        let e = err_of(&V2.replace("remote_access = { ransomware", "remote_acess = { ransomware"));
+        let e = err_of(&V2.replace(
+            "remote_access = { ransomware",
+            "remote_acess = { ransomware",
+        ));
         assert_eq!(e.field, "perils.tilt.remote_acess");
         let e = err_of(&V2.replace("USD = 7.2", "usd = 7.2"));
         assert_eq!(e.field, "money.per_unit.usd");
@@ -1138,7 +1148,10 @@ mod tests {
         let (v, w) = m.to_model_currency(100.0, "XAU");
         assert_eq!(v, 100.0);
         assert!(w.unwrap().contains("XAU"));
-        assert_eq!(RatingModel::builtin_v1().to_model_currency(5.0, "USD"), (5.0, None));
+        assert_eq!(
+            RatingModel::builtin_v1().to_model_currency(5.0, "USD"),
+            (5.0, None)
+        );
     }
 
     #[test]

@@ -143,8 +143,7 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
         .sum();
     // Replaces asset `a`'s exploitation term (log-survival `l`, weight `w`) in `tot`.
     let swap = |tot: &mut features::Totals, a: usize, l: f64, w: f64| {
-        tot.hazard_pow =
-            (tot.hazard_pow - term(log_survival[a], weight[a]) + term(l, w)).max(0.0);
+        tot.hazard_pow = (tot.hazard_pow - term(log_survival[a], weight[a]) + term(l, w)).max(0.0);
     };
     let current = evaluate(&prep, &base, model);
 

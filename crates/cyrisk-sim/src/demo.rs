@@ -5,13 +5,13 @@
 use chrono::{Duration, NaiveDate};
 use cyrisk_core::asset::{Asset, AssetKind, Criticality, Service, Transport};
 use cyrisk_core::bundle::AssessmentBundle;
+use cyrisk_core::bundle::Bundle;
 use cyrisk_core::control::{ControlId, ControlResult, Outcome};
 use cyrisk_core::cvss::Severity;
 use cyrisk_core::finding::{Finding, FindingState};
 use cyrisk_core::profile::{DataVolumes, Industry, Profile};
-use cyrisk_core::units::{Currency, Money, Probability};
-use cyrisk_core::bundle::Bundle;
 use cyrisk_core::rating::Rating;
+use cyrisk_core::units::{Currency, Money, Probability};
 use cyrisk_core::{KevCatalog, RatingModel, rate};
 use rayon::prelude::*;
 
@@ -215,7 +215,12 @@ fn host(id: String, internet_facing: bool, port: u16, last_seen: NaiveDate) -> A
 /// Each organisation draws a maturity z ~ N(0, 1), a little higher for larger firms; controls
 /// pass with probability logistic(logit(adoption) + 1.2 z), and exposures and findings fall
 /// with z, so posture is correlated as it is in practice.
-pub fn demo_organization(i: usize, seed: u64, kev: &KevCatalog, as_of: NaiveDate) -> DemoOrganization {
+pub fn demo_organization(
+    i: usize,
+    seed: u64,
+    kev: &KevCatalog,
+    as_of: NaiveDate,
+) -> DemoOrganization {
     let mut rng = batch_rng(seed, i as u64);
     let rng = &mut rng;
     let industry = *pick(rng, &Industry::ALL);
@@ -229,7 +234,9 @@ pub fn demo_organization(i: usize, seed: u64, kev: &KevCatalog, as_of: NaiveDate
             acc += share;
             u < acc
         })
-        .map_or((4, BAND_MIX[4].1, BAND_MIX[4].2), |(b, &(_, lo, hi))| (b, lo, hi));
+        .map_or((4, BAND_MIX[4].1, BAND_MIX[4].2), |(b, &(_, lo, hi))| {
+            (b, lo, hi)
+        });
     let revenue = (lo.ln() + uniform(rng) * (hi.ln() - lo.ln())).exp().round();
     let employees = ((revenue / 1.4e6) * (0.5 + uniform(rng))).clamp(3.0, 400_000.0) as u32;
     let records = (revenue / 2000.0 * (0.1 + 2.0 * uniform(rng))).round() as u64;
@@ -263,7 +270,10 @@ pub fn demo_organization(i: usize, seed: u64, kev: &KevCatalog, as_of: NaiveDate
         if !chance(rng, p) {
             continue;
         }
-        let perimeter = matches!(vendor, "Fortinet" | "Citrix" | "Ivanti" | "Palo Alto Networks");
+        let perimeter = matches!(
+            vendor,
+            "Fortinet" | "Citrix" | "Ivanti" | "Palo Alto Networks"
+        );
         products.push(ProductRef {
             vendor: vendor.into(),
             product: product.into(),

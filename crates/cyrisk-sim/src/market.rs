@@ -296,7 +296,13 @@ impl MarketReport {
         let _ = writeln!(
             s,
             "{:<7} {:>6}  {:>24}  {:>26}  {:>7} {:>12}  {:>24}",
-            "band", "orgs", "mean p (market)", "mean EAL/revenue (market)", "priced", "prem/EL", "rate on line (market)"
+            "band",
+            "orgs",
+            "mean p (market)",
+            "mean EAL/revenue (market)",
+            "priced",
+            "prem/EL",
+            "rate on line (market)"
         );
         for b in &self.bands {
             let m = &b.market;
@@ -318,7 +324,10 @@ impl MarketReport {
                 m.rate_on_line.high * 100.0,
             );
         }
-        let _ = writeln!(s, "Cost per incident (CNY; mean of the organisations' means / median):");
+        let _ = writeln!(
+            s,
+            "Cost per incident (CNY; mean of the organisations' means / median):"
+        );
         for b in &self.bands {
             let _ = writeln!(
                 s,

@@ -81,15 +81,7 @@ fn money_of(
     let lambda = risk.expected_incident_rate;
     let el = lambda * occ / n;
     let sd = (lambda * occ2 / n).sqrt();
-    let to_model = if lm.currency == pricing.currency {
-        1.0
-    } else {
-        severity
-            .exchange_rates
-            .get(&lm.currency)
-            .copied()
-            .unwrap_or(1.0)
-    };
+    let to_model = severity.rate_to_model(&lm.currency).unwrap_or(1.0);
     let ctx = PricingContext {
         log_rate_sigma: risk.log_rate_sigma,
         currency: Some(lm.currency.clone()),
@@ -189,18 +181,19 @@ pub fn standard_layer_for(
     let r = rate(bundle, model, as_of);
     let (d, l) = crate::market::standard_layer(r.baseline.size_band);
     let currency = bundle.profile().currency.as_str();
-    let rate_to_cny = if currency == severity.currency {
-        1.0
-    } else {
-        *severity.exchange_rates.get(currency).ok_or_else(|| {
-            crate::error::invalid(
-                "currency",
-                format!("the severity model has no exchange rate for {currency}"),
-            )
-        })?
-    };
+    let rate_to_cny = severity.rate_to_model(currency).ok_or_else(|| {
+        crate::error::invalid(
+            "currency",
+            format!("the severity model has no exchange rate for {currency}"),
+        )
+    })?;
     Ok(PlanLayer {
-        layer: Layer::new(d / rate_to_cny, Some(l / rate_to_cny), None, Default::default())?,
+        layer: Layer::new(
+            d / rate_to_cny,
+            Some(l / rate_to_cny),
+            None,
+            Default::default(),
+        )?,
         source: "standard_for_size_band".to_owned(),
     })
 }

@@ -105,7 +105,10 @@ impl PricingModel {
             if b.currency != m.currency {
                 return Err(invalid(
                     "book.currency",
-                    format!("must be the model's currency {}, got {}", m.currency, b.currency),
+                    format!(
+                        "must be the model's currency {}, got {}",
+                        m.currency, b.currency
+                    ),
                 ));
             }
             check_finite_positive("book.std_dev", b.std_dev)?;
@@ -183,7 +186,10 @@ pub fn premium_in(r: &SimResult, m: &PricingModel, ctx: &PricingContext) -> Prem
             let var_book = (r.std_dev * fx).powi(2);
             // Never more than the layer would need alone.
             let alone = (r.tvar["99.5"] - pure).max(0.0);
-            ("book_covariance", (z * var_book / b.std_dev / fx).min(alone))
+            (
+                "book_covariance",
+                (z * var_book / b.std_dev / fx).min(alone),
+            )
         }
         None => ("stand_alone", (r.tvar["99.5"] - pure).max(0.0)),
     };

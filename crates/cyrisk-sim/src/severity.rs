@@ -364,6 +364,16 @@ impl SeverityModel {
         self.template().with_org(self.org_scale(org))
     }
 
+    /// Units of the model's currency per unit of `currency`: 1 for the model's own, `None`
+    /// when the model has no rate for it.
+    pub fn rate_to_model(&self, currency: &str) -> Option<f64> {
+        if currency == self.currency {
+            Some(1.0)
+        } else {
+            self.exchange_rates.get(currency).copied()
+        }
+    }
+
     /// [`SeverityModel::org_scale`] for an organisation whose revenue is in `currency`:
     /// the revenue is converted to the model's currency and every sampled amount back to
     /// `currency`.
@@ -371,11 +381,10 @@ impl SeverityModel {
     /// # Errors
     /// `currency` is neither the model's nor in its `exchange_rates`.
     pub fn org_scale_in(&self, org: &OrgExposure, currency: &str) -> Result<OrgScale> {
-        let rate = if currency == self.currency {
-            1.0
-        } else {
-            *self.exchange_rates.get(currency).ok_or_else(|| {
-                invalid(
+        let rate = match self.rate_to_model(currency) {
+            Some(r) => r,
+            None => {
+                return Err(invalid(
                     "currency",
                     format!(
                         "the severity model ({} {}) has no exchange rate for {currency}; it converts {}",
@@ -386,8 +395,8 @@ impl SeverityModel {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                )
-            })?
+                ));
+            }
         };
         let mut scale = self.org_scale(&OrgExposure {
             revenue: org.revenue * rate,

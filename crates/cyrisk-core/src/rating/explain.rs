@@ -9,10 +9,10 @@ use super::{
     Baseline, Confidence, ConfidenceLevel, Evaluation, FactorResult, InputSummary, ModelRef,
     PerilRate, Prepared, Rating, Reason, Warning, peril_shares,
 };
-use crate::peril::Peril;
 use crate::bundle::Bundle;
 use crate::cvss::Severity;
 use crate::model::RatingModel;
+use crate::peril::Peril;
 use crate::units::Probability;
 
 /// How many examples (asset or finding ids) a factor's inputs list.
@@ -94,7 +94,11 @@ pub(crate) fn collect(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
         .iter()
         .zip(&log_survival)
         .map(|(a, &l)| {
-            features::asset_hazard_pow(l, features::exploit_weight(a, a.internet_facing, model), model)
+            features::asset_hazard_pow(
+                l,
+                features::exploit_weight(a, a.internet_facing, model),
+                model,
+            )
         })
         .sum();
     (tot, st)
@@ -288,7 +292,10 @@ pub(crate) fn build(
         });
     }
     let reference_x: [f64; ix::COUNT] = std::array::from_fn(|i| params[i].1.reference);
-    let perils = match (peril_shares(model, &ev.x), peril_shares(model, &reference_x)) {
+    let perils = match (
+        peril_shares(model, &ev.x),
+        peril_shares(model, &reference_x),
+    ) {
         (Some(shares), Some(reference)) => Peril::ALL
             .iter()
             .map(|&p| PerilRate {
