@@ -29,8 +29,12 @@ pub struct Cli {
 enum Command {
     /// Rate one organisation from an assessment bundle.
     Rate(RateArgs),
-    /// Rank the fixes that would raise an organisation's score the most.
+    /// Rank the fixes that would raise an organisation's score the most, with the loss and
+    /// premium each removes.
     Plan(PlanArgs),
+    /// Check a model against observed incidents: AUC, Brier score, calibration by decile,
+    /// calibration intercept and slope, per-factor partial effects.
+    Validate(crate::validate::ValidateArgs),
     /// Work with rating model files.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -74,6 +78,9 @@ enum ModelCommand {
         /// The model file (TOML).
         file: PathBuf,
     },
+    /// Refit the model's level (and with --slope its slope on ln λ) to observed incidents by
+    /// maximum likelihood; writes a new model version with the fit recorded in it.
+    Recalibrate(crate::validate::RecalibrateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -209,6 +216,8 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> an
             )?;
             Ok(())
         }
+        Command::Model(ModelCommand::Recalibrate(a)) => crate::validate::recalibrate_cmd(&a, out),
+        Command::Validate(a) => crate::validate::validate_cmd(&a, out),
         Command::Simulate(a) => crate::money::simulate_cmd(&a, out),
         Command::Price(a) => crate::money::price_cmd(&a, out),
         Command::Portfolio(a) => crate::money::portfolio_cmd(&a, out),

@@ -10,6 +10,7 @@ mod import;
 mod money;
 mod output;
 mod serve;
+mod validate;
 
 use std::ffi::OsString;
 use std::io::Write;

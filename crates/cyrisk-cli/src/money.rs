@@ -183,6 +183,46 @@ pub(crate) enum DemoCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Write synthetic organisations' assessment bundles into a directory (one
+    /// `INS-NNNNN.json` each; seeded, reproducible) for `cyrisk validate`.
+    Bundles {
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=200_000))]
+        size: u64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Date the bundles' scans and evidence are relative to [default: today].
+        #[arg(long, value_parser = parse_date)]
+        as_of: Option<chrono::NaiveDate>,
+        /// The directory to write into (created if missing).
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Draw synthetic incident outcomes with a known hazard for a directory of bundles or a
+    /// book: Poisson(years · e^level · λ^slope), λ the model's rate. Writes the CSV
+    /// `cyrisk validate --outcomes` reads.
+    Outcomes {
+        /// A directory of bundles or a book (JSON).
+        #[arg(long, short)]
+        input: PathBuf,
+        /// Rating model for bundles [default: the built-in models/rating-v2.toml].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, value_parser = parse_date)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Years each organisation is observed.
+        #[arg(long, default_value_t = 3.0)]
+        years: f64,
+        /// ln of the true rate's level relative to the model's.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        level: f64,
+        /// The true rate's slope on ln λ.
+        #[arg(long, default_value_t = 1.0)]
+        slope: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 fn parse_sublimit(s: &str) -> Result<(Coverage, f64), String> {
@@ -693,6 +733,58 @@ fn portfolio_text(r: &PortfolioResult, top: usize) -> String {
 
 pub(crate) fn demo_cmd(cmd: &DemoCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     match cmd {
+        DemoCommand::Bundles {
+            size,
+            seed,
+            as_of,
+            output,
+        } => {
+            let kev = KevCatalog::from_json(KEV_SNAPSHOT)
+                .map_err(|e| anyhow::anyhow!("bundled KEV snapshot: {e}"))?;
+            let as_of = as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
+            std::fs::create_dir_all(output)
+                .map_err(|e| input_error(format!("cannot create {}: {e}", output.display())))?;
+            let bar = progress_bar(*size, "writing synthetic bundles");
+            for i in 0..*size as usize {
+                let org = demo::demo_organization(i, *seed, &kev, as_of);
+                let path = output.join(format!("INS-{i:05}.json"));
+                emit(
+                    &(serde_json::to_string_pretty(org.bundle.raw())? + "\n"),
+                    Some(&path),
+                    &mut std::io::sink(),
+                )?;
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            writeln!(out, "{size} bundles written to {}", output.display())?;
+            Ok(())
+        }
+        DemoCommand::Outcomes {
+            input,
+            model,
+            as_of,
+            years,
+            level,
+            slope,
+            seed,
+            output,
+        } => {
+            if !(years.is_finite() && *years > 0.0 && *years <= 1000.0) {
+                return Err(input_error(format!(
+                    "--years must be above 0 and at most 1000, got {years}"
+                )));
+            }
+            if !(level.is_finite() && slope.is_finite() && *slope > 0.0) {
+                return Err(input_error("--level must be finite and --slope above 0"));
+            }
+            let rates = crate::validate::rates_of(input, model.as_deref(), *as_of)?;
+            let rows = demo::synthetic_outcomes(&rates, *years, *level, *slope, *seed);
+            let mut csv = String::from("id,exposure_years,incidents\n");
+            for (id, t, n) in rows {
+                csv.push_str(&format!("{id},{t},{n}\n"));
+            }
+            emit(&csv, output.as_deref(), out)
+        }
         DemoCommand::Book {
             size,
             seed,

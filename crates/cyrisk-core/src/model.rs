@@ -804,6 +804,97 @@ impl RatingModel {
         Ok(())
     }
 
+    /// This model recalibrated to ln λ' = level + slope · ln λ, structure unchanged: base
+    /// rates λ0' = e^level · λ0^slope by size band, industry multipliers m' = m^slope, every
+    /// factor's β' = slope · β (references, transforms and the peril split as they were). Exact
+    /// away from the ceiling and floor, which stay where they were on the probability scale.
+    ///
+    /// # Errors
+    /// `level` or `slope` is not finite, `slope` is not positive, or the result fails the
+    /// model's own validation (a base rate above 10 a year, say).
+    pub fn recalibrated(
+        &self,
+        level: f64,
+        slope: f64,
+        version: &str,
+        record: RecalibrationRecord,
+    ) -> Result<Self, ModelError> {
+        finite("recalibration.level", level)?;
+        positive("recalibration.slope", slope)?;
+        let mut m = self.clone();
+        m.version = version.to_owned();
+        m.notes = format!(
+            "{} Recalibrated from {} {}: ln λ' = {level:.6} + {slope:.6} · ln λ.",
+            self.notes, self.id, self.version
+        )
+        .trim()
+        .to_owned();
+        let rescale = |v: &mut f64| *v = (level + slope * v.ln()).exp();
+        let b = &mut m.base_rate.size_band;
+        for v in [
+            &mut b.micro,
+            &mut b.small,
+            &mut b.medium,
+            &mut b.large,
+            &mut b.xlarge,
+        ] {
+            rescale(v);
+        }
+        let i = &mut m.base_rate.industry_multiplier;
+        for v in [
+            &mut i.telecom_internet,
+            &mut i.manufacturing,
+            &mut i.energy,
+            &mut i.finance,
+            &mut i.transport,
+            &mut i.water,
+            &mut i.education,
+            &mut i.government,
+            &mut i.healthcare,
+            &mut i.retail,
+            &mut i.other,
+        ] {
+            *v = v.powf(slope);
+        }
+        let f = &mut m.factors;
+        for p in [
+            &mut f.remote_access,
+            &mut f.database_exposed,
+            &mut f.perimeter_appliance,
+            &mut f.end_of_life,
+            &mut f.attack_surface,
+            &mut f.shadow_assets,
+            &mut f.data_holdings,
+            &mut f.ciio,
+            &mut f.exploitation_pressure,
+            &mut f.overdue_findings,
+            &mut f.mfa,
+            &mut f.edr,
+            &mut f.offline_backups,
+            &mut f.privileged_access,
+            &mut f.log_retention,
+            &mut f.incident_response,
+            &mut f.security_awareness,
+            &mut f.email_authentication,
+            &mut f.patch_cadence,
+            &mut f.hardening,
+            &mut f.mlps,
+            &mut f.regulatory_obligations,
+            &mut f.incident_history,
+        ] {
+            p.beta *= slope;
+        }
+        m.recalibration = Some(record);
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// The model as a TOML file (comments are not kept; the notes and the recalibration
+    /// record say where it came from).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
     /// An amount in `currency` converted to the model's currency: `(amount, None)` when
     /// they are the same or the model states no currency (v1), `(amount, Some(message))`
     /// unconverted when the model has no rate for it.
@@ -1138,6 +1229,32 @@ mod tests {
         // Far below the ceiling it changes nothing that matters.
         assert!((m.apply_ceiling(0.06f64.ln()) - 0.06f64.ln()).abs() < 1e-3);
         assert_eq!(RatingModel::builtin_v1().apply_ceiling(1.5), 1.5);
+    }
+
+    #[test]
+    fn recalibration_scales_rates_and_round_trips_through_toml() {
+        let m = RatingModel::builtin();
+        let record = RecalibrationRecord {
+            parent: m.version.clone(),
+            level: 0.3,
+            slope: 1.0,
+            organizations: 10,
+            incidents: 3,
+            exposure_years: 10.0,
+            log_likelihood_before: -5.0,
+            log_likelihood_after: -4.0,
+            data: "x.csv".into(),
+        };
+        let r = m.recalibrated(0.3, 1.0, "2.0.1", record.clone()).unwrap();
+        let k = 0.3f64.exp();
+        assert!((r.base_rate.size_band.small - m.base_rate.size_band.small * k).abs() < 1e-12);
+        assert_eq!(r.factors.mfa.beta, m.factors.mfa.beta);
+        let back = RatingModel::from_toml(&r.to_toml()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.recalibration.as_ref().unwrap().level, 0.3);
+        let s = m.recalibrated(0.0, 0.5, "2.0.2", record.clone()).unwrap();
+        assert!((s.factors.mfa.beta - 0.5 * m.factors.mfa.beta).abs() < 1e-12);
+        assert!(m.recalibrated(0.0, -1.0, "x", record).is_err());
     }
 
     #[test]
