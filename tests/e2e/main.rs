@@ -7,6 +7,7 @@ mod field;
 mod golden;
 mod ingest;
 mod integrity;
+mod market;
 mod plan;
 mod portfolio;
 mod rating_props;

@@ -11,6 +11,7 @@ use clap::Args;
 use cyrisk_core::model::RecalibrationRecord;
 use cyrisk_core::{Bundle, KevCatalog, RatingModel};
 use cyrisk_sim::portfolio::Book;
+use cyrisk_sim::recalibrate::recalibrate_on_bundles;
 use cyrisk_sim::validation::{
     Observation, Validation, fit_recalibration, reliability_svg, validate,
 };
@@ -142,52 +143,67 @@ fn load_model(path: Option<&Path>) -> anyhow::Result<RatingModel> {
 /// (id, λ, contributions) of each organisation, and the factor names (none for a book).
 type Predictions = (Vec<(String, f64, Vec<f64>)>, Vec<&'static str>);
 
+/// The bundles of a directory (`*.json`, sorted by name), each with its id (the file name
+/// without `.json`), KEV-marked unless `no_kev`.
+fn bundles(dir: &Path, no_kev: bool) -> anyhow::Result<Vec<(String, Bundle)>> {
+    let kev = if no_kev {
+        None
+    } else {
+        Some(
+            KevCatalog::from_json(KEV_SNAPSHOT)
+                .map_err(|e| anyhow::anyhow!("bundled KEV snapshot: {e}"))?,
+        )
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| input_error(format!("cannot read {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| f.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(input_error(format!(
+            "{}: no *.json bundles in the directory",
+            dir.display()
+        )));
+    }
+    files
+        .par_iter()
+        .map(|f| {
+            let mut b = Bundle::from_json(&read(f, "bundle")?)
+                .map_err(|e| input_error(format!("{}: {e}", f.display())))?;
+            if let Some(k) = &kev {
+                b.apply_kev(k);
+            }
+            let id = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((id, b))
+        })
+        .collect()
+}
+
+fn as_of(p: &Population) -> chrono::NaiveDate {
+    p.as_of.unwrap_or_else(|| chrono::Local::now().date_naive())
+}
+
 fn predictions(p: &Population, model: &RatingModel) -> anyhow::Result<Predictions> {
     if p.input.is_dir() {
-        let as_of = p.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
-        let kev = if p.no_kev {
-            None
-        } else {
-            Some(
-                KevCatalog::from_json(KEV_SNAPSHOT)
-                    .map_err(|e| anyhow::anyhow!("bundled KEV snapshot: {e}"))?,
-            )
-        };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&p.input)
-            .map_err(|e| input_error(format!("cannot read {}: {e}", p.input.display())))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|f| f.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(input_error(format!(
-                "{}: no *.json bundles in the directory",
-                p.input.display()
-            )));
-        }
-        let rated: Vec<anyhow::Result<(String, f64, Vec<f64>)>> = files
+        let as_of = as_of(p);
+        let rated = bundles(&p.input, p.no_kev)?
             .par_iter()
-            .map(|f| {
-                let mut b = Bundle::from_json(&read(f, "bundle")?)
-                    .map_err(|e| input_error(format!("{}: {e}", f.display())))?;
-                if let Some(k) = &kev {
-                    b.apply_kev(k);
-                }
-                let r = cyrisk_core::rate(&b, model, as_of);
-                let id = f
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+            .map(|(id, b)| {
+                let r = cyrisk_core::rate(b, model, as_of);
                 let c = r
                     .factors
                     .iter()
                     .map(|x| x.beta * (x.value - x.reference))
                     .collect();
-                Ok((id, r.expected_incident_rate, c))
+                (id.clone(), r.expected_incident_rate, c)
             })
             .collect();
         let names = model.factors.iter().map(|(n, _)| n).collect();
-        Ok((rated.into_iter().collect::<anyhow::Result<_>>()?, names))
+        Ok((rated, names))
     } else {
         let book = Book::from_json(&read(&p.input, "book")?)
             .map_err(|e| input_error(format!("{}: {e}", p.input.display())))?;
@@ -352,69 +368,52 @@ pub(crate) fn validate_cmd(a: &ValidateArgs, out: &mut dyn Write) -> anyhow::Res
 
 pub(crate) fn recalibrate_cmd(a: &RecalibrateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let j = join(&a.population)?;
-    let fit =
-        fit_recalibration(&j.observations, a.slope).map_err(|e| input_error(e.to_string()))?;
     let version = a
         .version
         .clone()
         .unwrap_or_else(|| format!("{}-recalibrated", j.model.version));
-    let mut record = RecalibrationRecord {
-        parent: format!("{} {}", j.model.id, j.model.version),
-        level: fit.level,
-        slope: fit.slope,
-        organizations: fit.organizations,
-        incidents: fit.incidents,
-        exposure_years: fit.exposure_years,
-        log_likelihood_before: fit.log_likelihood_before,
-        log_likelihood_after: fit.log_likelihood_after,
-        data: a.population.outcomes.display().to_string(),
+    let data = a.population.outcomes.display().to_string();
+    let (model, fit) = if a.population.input.is_dir() {
+        // Bundles can be re-rated: the level is corrected through the model's structure.
+        let all = bundles(&a.population.input, a.population.no_kev)?;
+        let by_id: BTreeMap<&str, &Bundle> = all.iter().map(|(id, b)| (id.as_str(), b)).collect();
+        let observed: Vec<(&Bundle, Observation)> = j
+            .observations
+            .iter()
+            .filter_map(|o| by_id.get(o.id.as_str()).map(|b| (*b, o.clone())))
+            .collect();
+        recalibrate_on_bundles(
+            &j.model,
+            &observed,
+            as_of(&a.population),
+            a.slope,
+            &version,
+            &data,
+        )
+        .map_err(|e| input_error(e.to_string()))?
+    } else {
+        // A book's rates are all there is: the fit applied through the model's structure.
+        let fit =
+            fit_recalibration(&j.observations, a.slope).map_err(|e| input_error(e.to_string()))?;
+        let record = RecalibrationRecord {
+            parent: format!("{} {}", j.model.id, j.model.version),
+            level: fit.level,
+            slope: fit.slope,
+            organizations: fit.organizations,
+            incidents: fit.incidents,
+            exposure_years: fit.exposure_years,
+            log_likelihood_before: fit.log_likelihood_before,
+            log_likelihood_after: fit.log_likelihood_after,
+            data,
+        };
+        let model = j
+            .model
+            .recalibrated(fit.level, fit.slope, &version, record)
+            .map_err(|e| input_error(format!("the recalibrated model is not valid: {e}")))?;
+        (model, fit)
     };
-    let invalid = |e: cyrisk_core::ModelError| {
-        input_error(format!("the recalibrated model is not valid: {e}"))
-    };
-    let mut model = j
-        .model
-        .recalibrated(fit.level, fit.slope, &version, record.clone())
-        .map_err(invalid)?;
-    // The fit is exact on ln λ; through the model's structure it is not quite (the ceiling
-    // and floor, and the history's credibility weight, are not linear in ln λ). Bundles can be
-    // re-rated, so the level is corrected on the new model's own predictions until the
-    // expected incidents match (at most three rounds).
-    if a.population.input.is_dir() {
-        let mut level = fit.level;
-        for _ in 0..3 {
-            let (predicted, _) = predictions(&a.population, &model)?;
-            let by_id: BTreeMap<&str, f64> = predicted
-                .iter()
-                .map(|(id, r, _)| (id.as_str(), *r))
-                .collect();
-            let again: Vec<Observation> = j
-                .observations
-                .iter()
-                .filter_map(|o| {
-                    by_id.get(o.id.as_str()).map(|&r| Observation {
-                        predicted_rate: r,
-                        contributions: Vec::new(),
-                        ..o.clone()
-                    })
-                })
-                .collect();
-            let correction =
-                fit_recalibration(&again, false).map_err(|e| input_error(e.to_string()))?;
-            if correction.level.abs() < 1e-4 {
-                record.log_likelihood_after = correction.log_likelihood_before;
-                break;
-            }
-            level += correction.level;
-            record.level = level;
-            record.log_likelihood_after = correction.log_likelihood_after;
-            model = j
-                .model
-                .recalibrated(level, fit.slope, &version, record.clone())
-                .map_err(invalid)?;
-        }
-    }
     emit(&model.to_toml(), Some(&a.output), &mut std::io::sink())?;
+    let r = model.recalibration.as_ref();
     writeln!(
         out,
         "{}: {} {} fitted on {} organisations ({} incidents in {:.1} years): ln λ' = {:.4} + {:.4} · ln λ; log-likelihood {:.1} → {:.1}",
@@ -424,10 +423,10 @@ pub(crate) fn recalibrate_cmd(a: &RecalibrateArgs, out: &mut dyn Write) -> anyho
         fit.organizations,
         fit.incidents,
         fit.exposure_years,
-        record.level,
-        record.slope,
-        record.log_likelihood_before,
-        record.log_likelihood_after
+        r.map_or(fit.level, |r| r.level),
+        r.map_or(fit.slope, |r| r.slope),
+        fit.log_likelihood_before,
+        r.map_or(fit.log_likelihood_after, |r| r.log_likelihood_after),
     )?;
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod market;
 pub mod money_plan;
 pub mod portfolio;
 pub mod pricing;
+pub mod recalibrate;
 pub mod scenario;
 pub mod severity;
 pub mod simulate;

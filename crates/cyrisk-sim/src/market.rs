@@ -105,8 +105,11 @@ pub struct BandReport {
     pub priced: usize,
     pub deductible: f64,
     pub limit: f64,
-    /// Median technical premium ÷ expected layer loss over the priced organisations.
+    /// Median technical premium ÷ expected layer loss over the priced organisations, and
+    /// its 10th and 90th percentiles.
     pub median_premium_to_loss: f64,
+    pub p10_premium_to_loss: f64,
+    pub p90_premium_to_loss: f64,
     pub median_rate_on_line: f64,
     pub market: MarketBands,
 }
@@ -136,6 +139,15 @@ fn median(v: &mut [f64]) -> f64 {
     } else {
         0.5 * (v[n / 2 - 1] + v[n / 2])
     }
+}
+
+/// The `q` quantile of sorted values (nearest rank); NaN when empty.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
 }
 
 /// Mean ground-up loss of one event, from `n` seeded draws.
@@ -252,6 +264,8 @@ pub fn market_sanity(
             deductible,
             limit,
             median_premium_to_loss: median(&mut ratio),
+            p10_premium_to_loss: percentile(&ratio, 0.10),
+            p90_premium_to_loss: percentile(&ratio, 0.90),
             median_rate_on_line: median(&mut rol),
             market: market_bands(b),
         });

@@ -49,10 +49,15 @@ pub(crate) fn family(i: usize) -> &'static str {
     }
 }
 
-/// v2 exposure feature: `(1 − w) · min(n, 1) + w · min(n / of, 1)`; with nothing to
-/// divide by, the share is the presence.
-pub(crate) fn presence_share(n: f64, of: f64, w: f64) -> f64 {
-    let presence = n.clamp(0.0, 1.0);
+/// v2 exposure feature: `(1 − w) · presence + w · min(n / of, 1)`, presence the mean weight
+/// of the `present` assets that add to `n` (1 for plain counts); with nothing to divide by,
+/// the share is the presence.
+pub(crate) fn presence_share(n: f64, present: f64, of: f64, w: f64) -> f64 {
+    let presence = if present > 0.0 {
+        (n / present).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let share = if of > 0.0 {
         (n / of).clamp(0.0, 1.0)
     } else {
@@ -92,11 +97,21 @@ pub fn finding_severity(f: &Finding) -> Severity {
 /// What one asset adds to the exposure features (not counting its findings).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct AssetTerms {
-    /// 1 per asset: the denominator of the estate-wide shares.
+    /// 1 per asset a third party has seen: the denominator of the estate-wide shares. The
+    /// rated organisation's own declarations add risk but never dilute it, so its
+    /// self-declared assets are not counted in any denominator.
     pub count: f64,
-    /// 1 per internet-facing asset, `exploitation.internal_weight` per internal one: the
-    /// denominator of the per-asset vulnerability rates.
+    /// 1 per internet-facing asset, `exploitation.internal_weight` per internal one (third
+    /// party seen): the denominator of the per-asset vulnerability rates.
     pub weighted: f64,
+    /// 1 per internet-facing asset a third party has seen: the denominator of the shares of
+    /// the internet-facing estate.
+    pub internet_seen: f64,
+    /// 1 per perimeter appliance and per asset with end-of-life software, whatever its
+    /// weight: presence is the mean weight of those present (the same posture on a larger
+    /// estate has the same presence).
+    pub perimeter_count: f64,
+    pub end_of_life_count: f64,
     pub internet: f64,
     pub remote_access: f64,
     pub database: f64,
@@ -115,13 +130,16 @@ pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> A
                     .is_some_and(|n| names.iter().any(|m| m.eq_ignore_ascii_case(n.trim())))
         })
     };
+    let seen = if a.self_declared { 0.0 } else { 1.0 };
     let mut t = AssetTerms {
-        count: 1.0,
-        weighted: if a.internet_facing {
-            1.0
-        } else {
-            model.exploitation.internal_weight
-        },
+        count: seen,
+        weighted: seen
+            * if a.internet_facing {
+                1.0
+            } else {
+                model.exploitation.internal_weight
+            },
+        internet_seen: if a.internet_facing { seen } else { 0.0 },
         ..AssetTerms::default()
     };
     if a.internet_facing {
@@ -134,6 +152,7 @@ pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> A
         }
     }
     if a.is_perimeter_appliance() {
+        t.perimeter_count = 1.0;
         t.perimeter = if a.kev_product {
             1.0
         } else {
@@ -141,6 +160,7 @@ pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> A
         };
     }
     if a.end_of_life {
+        t.end_of_life_count = 1.0;
         t.end_of_life = if a.internet_facing {
             1.0
         } else {
@@ -288,6 +308,9 @@ impl Totals {
         let a = &mut self.assets;
         a.count += t.count;
         a.weighted += t.weighted;
+        a.internet_seen += t.internet_seen;
+        a.perimeter_count += t.perimeter_count;
+        a.end_of_life_count += t.end_of_life_count;
         a.internet += t.internet;
         a.remote_access += t.remote_access;
         a.database += t.database;
@@ -300,6 +323,9 @@ impl Totals {
         let a = &mut self.assets;
         a.count = (a.count - t.count).max(0.0);
         a.weighted = (a.weighted - t.weighted).max(0.0);
+        a.internet_seen = (a.internet_seen - t.internet_seen).max(0.0);
+        a.perimeter_count = (a.perimeter_count - t.perimeter_count).max(0.0);
+        a.end_of_life_count = (a.end_of_life_count - t.end_of_life_count).max(0.0);
         a.internet = (a.internet - t.internet).max(0.0);
         a.remote_access = (a.remote_access - t.remote_access).max(0.0);
         a.database = (a.database - t.database).max(0.0);

@@ -267,12 +267,17 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
         }
         Some(t) => {
             let w = t.share_weight;
-            x[ix::REMOTE_ACCESS] = features::presence_share(a.remote_access, a.internet, w);
-            x[ix::DATABASE_EXPOSED] = features::presence_share(a.database, a.internet, w);
-            x[ix::PERIMETER_APPLIANCE] = features::presence_share(a.perimeter, a.internet, w);
-            x[ix::END_OF_LIFE] = features::presence_share(a.end_of_life, a.count, w);
-            x[ix::SHADOW_ASSETS] = features::presence_share(a.shadow, a.count, w);
-            let smooth_max = tot.hazard_pow.powf(1.0 / t.exploitation.power);
+            let of = a.internet_seen;
+            let ps = features::presence_share;
+            x[ix::REMOTE_ACCESS] = ps(a.remote_access, a.remote_access, of, w);
+            x[ix::DATABASE_EXPOSED] = ps(a.database, a.database, of, w);
+            x[ix::PERIMETER_APPLIANCE] = ps(a.perimeter, a.perimeter_count, of, w);
+            x[ix::END_OF_LIFE] = ps(a.end_of_life, a.end_of_life_count, a.count, w);
+            x[ix::SHADOW_ASSETS] = ps(a.shadow, a.shadow, a.count, w);
+            // A power mean over the weighted estate: the worst assets dominate, and the same
+            // posture on a larger estate gives the same value.
+            let smooth_max =
+                (tot.hazard_pow / a.weighted.max(1.0)).powf(1.0 / t.exploitation.power);
             x[ix::EXPLOITATION_PRESSURE] = -(-smooth_max / t.exploitation.scale).exp_m1();
             let per_asset = tot.overdue / a.weighted.max(1.0);
             x[ix::OVERDUE_FINDINGS] = -(-per_asset / t.overdue.scale).exp_m1();
