@@ -283,7 +283,7 @@ fn simulate_and_price_from_a_bundle() {
     for key in ["95", "99", "99.5"] {
         assert!(v["var"][key].as_f64().unwrap() <= v["tvar"][key].as_f64().unwrap());
     }
-    assert_eq!(v["source"]["grade"], "F");
+    assert_eq!(v["source"]["grade"], "E");
     let price = cyrisk(&[&["price"], &args[..]].concat());
     assert_eq!(price.code, 0, "{}", price.stderr);
     let p: serde_json::Value = serde_json::from_str(&price.stdout).unwrap();
@@ -291,13 +291,31 @@ fn simulate_and_price_from_a_bundle() {
     let pure = prem["pure_premium"].as_f64().unwrap();
     let tech = prem["technical_premium"].as_f64().unwrap();
     assert_eq!(pure, p["layer"]["expected_loss"].as_f64().unwrap());
-    let rebuilt = (pure + prem["risk_load"].as_f64().unwrap()) / (1.0 - 0.25 - 0.05);
+    // The build-up of pricing v2: pure premium, parameter-risk load (0.5 · σ · pure), capital
+    // allocated from the reference book at 10 %, expenses 28 % and profit 5 % of premium.
+    let sigma = p["source"]["log_rate_sigma"].as_f64().unwrap();
+    let param = prem["parameter_risk_load"].as_f64().unwrap();
+    assert!((param - 0.5 * sigma * pure).abs() < 1e-6 * pure);
+    assert_eq!(prem["capital_method"], "book_covariance");
+    let risk = prem["risk_load"].as_f64().unwrap();
+    assert!((risk - 0.10 * prem["capital"].as_f64().unwrap()).abs() < 1e-6 * tech);
+    let rebuilt = (pure + param + risk) / (1.0 - 0.28 - 0.05);
     assert!((tech - rebuilt).abs() < 1e-6 * tech);
+    let ratio = tech / pure;
+    assert!((1.4..=2.5).contains(&ratio), "technical premium ÷ expected loss {ratio}");
+    // Increased-limit factors on the technical premium: increasing and concave (each extra
+    // unit of limit costs less than the one before).
     let ilf = p["ilf"].as_array().unwrap();
-    assert!(
-        ilf.windows(2)
-            .all(|w| w[0]["factor"].as_f64() <= w[1]["factor"].as_f64())
-    );
+    let points: Vec<(f64, f64)> = ilf
+        .iter()
+        .map(|r| (r["limit"].as_f64().unwrap(), r["factor"].as_f64().unwrap()))
+        .collect();
+    assert!(points.windows(2).all(|w| w[0].1 < w[1].1), "{points:?}");
+    let slopes: Vec<f64> = points
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0))
+        .collect();
+    assert!(slopes.windows(2).all(|s| s[1] < s[0]), "not concave: {points:?}");
     assert!(
         ilf.iter()
             .any(|r| r["limit"] == 5_000_000.0 && r["factor"] == 1.0)

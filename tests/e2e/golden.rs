@@ -78,7 +78,7 @@ fn rate_json_has_the_documented_fields() {
         assert!(v.get(key).is_some(), "rate output lacks {key}");
     }
     assert_eq!(v["model"]["id"], "cyrisk-rating");
-    assert_eq!(v["model"]["version"], "1.0.0");
+    assert_eq!(v["model"]["version"], "2.0.0");
     let factor = &v["factors"][0];
     assert!(
         factor["name"].is_string() && factor["points"].is_number() && factor["inputs"].is_object()

@@ -390,6 +390,8 @@ fn source(a: &SimArgs) -> anyhow::Result<Source> {
             "grade": rating.grade,
             "expected_incident_rate": rating.expected_incident_rate,
             "rating_model": rating.model,
+            "log_rate_sigma": rating.confidence.log_rate_sigma,
+            "perils": rating.perils,
         }),
     })
 }

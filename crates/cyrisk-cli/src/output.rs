@@ -50,6 +50,22 @@ pub(crate) fn rating_text(r: &Rating, kev: &Option<KevUse>) -> String {
             let _ = writeln!(s, "  {:+7.1}  {}", reason.points, reason.text);
         }
     }
+    if !r.perils.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nBy peril (expected incidents a year; share, reference organisation's share):"
+        );
+        for p in &r.perils {
+            let _ = writeln!(
+                s,
+                "  {:<22} {:.4}  ({:.0} %, reference {:.0} %)",
+                p.peril.as_str().replace('_', " "),
+                p.expected_incident_rate,
+                p.share * 100.0,
+                p.reference_share * 100.0
+            );
+        }
+    }
     let _ = writeln!(s, "\nFactors (points relative to the baseline):");
     for f in &r.factors {
         let _ = writeln!(
