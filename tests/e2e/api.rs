@@ -501,6 +501,60 @@ fn live_rating_is_reused_until_the_inputs_change() {
         )
         .await;
         assert_eq!(plan["items"].as_array().unwrap().len(), 3);
+        // Priced by default for the size band's standard layer; ranked by loss on request.
+        assert_eq!(plan["money"]["layer_source"], "standard_for_size_band");
+        assert!(
+            plan["items"][0]["money"]["loss_reduction"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+        let (s, _, by_loss) = call(
+            &w.app,
+            Method::GET,
+            &format!(
+                "/api/v1/organizations/{}/plan?top=5&by=loss&deductible=100000&limit=10000000",
+                w.own
+            ),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(by_loss["money"]["ranked_by"], "loss");
+        assert_eq!(by_loss["money"]["limit"], 10_000_000.0);
+        let losses: Vec<f64> = by_loss["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["money"]["loss_reduction"].as_f64().unwrap())
+            .collect();
+        assert!(losses.windows(2).all(|w| w[0] >= w[1]), "{losses:?}");
+        // Rules across parameters: 422 naming the rule; money=false gives the bare plan.
+        for query in [
+            "by=loss&money=false",
+            "deductible=5",
+            "deductible=20&limit=10",
+        ] {
+            let (s, _, body) = call(
+                &w.app,
+                Method::GET,
+                &format!("/api/v1/organizations/{}/plan?{query}", w.own),
+                admin,
+                None,
+            )
+            .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        }
+        let (_, _, bare) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/organizations/{}/plan?money=false", w.own),
+            admin,
+            None,
+        )
+        .await;
+        assert!(bare.get("money").is_none() && bare["items"][0].get("money").is_none());
     });
 }
 

@@ -302,7 +302,10 @@ fn simulate_and_price_from_a_bundle() {
     let rebuilt = (pure + param + risk) / (1.0 - 0.28 - 0.05);
     assert!((tech - rebuilt).abs() < 1e-6 * tech);
     let ratio = tech / pure;
-    assert!((1.4..=2.5).contains(&ratio), "technical premium ÷ expected loss {ratio}");
+    assert!(
+        (1.4..=2.5).contains(&ratio),
+        "technical premium ÷ expected loss {ratio}"
+    );
     // Increased-limit factors on the technical premium: increasing and concave (each extra
     // unit of limit costs less than the one before).
     let ilf = p["ilf"].as_array().unwrap();
@@ -315,7 +318,10 @@ fn simulate_and_price_from_a_bundle() {
         .windows(2)
         .map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0))
         .collect();
-    assert!(slopes.windows(2).all(|s| s[1] < s[0]), "not concave: {points:?}");
+    assert!(
+        slopes.windows(2).all(|s| s[1] < s[0]),
+        "not concave: {points:?}"
+    );
     assert!(
         ilf.iter()
             .any(|r| r["limit"] == 5_000_000.0 && r["factor"] == 1.0)
@@ -648,4 +654,213 @@ fn operator_commands_on_a_sqlite_database() {
     let run = cyrisk(&["orgs", "list", "--database-url", "mysql://nowhere"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("sqlite://"), "{}", run.stderr);
+}
+
+/// Model governance from the command line: synthetic bundles with a known hazard (twice the
+/// model's), validation that sees the miscalibration, recalibration that writes a valid new
+/// model version with the fit recorded, and validation of that model back at A/E ≈ 1.
+#[test]
+fn validate_and_recalibrate_round_trip() {
+    let dir = scratch("validate");
+    let pop = dir.join("pop");
+    let outcomes = dir.join("outcomes.csv");
+    let model = dir.join("recalibrated.toml");
+    let svg = dir.join("reliability.svg");
+    let p = pop.to_str().unwrap();
+    let run = cyrisk(&[
+        "demo",
+        "bundles",
+        "--size",
+        "400",
+        "--as-of",
+        "2026-11-21",
+        "-o",
+        p,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = cyrisk(&[
+        "demo",
+        "outcomes",
+        "-i",
+        p,
+        "--as-of",
+        "2026-11-21",
+        "--years",
+        "20",
+        "--level",
+        "0.6931",
+        "-o",
+        outcomes.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let validate = |extra: &[&str]| {
+        let mut args = vec![
+            "validate",
+            "-i",
+            p,
+            "--outcomes",
+            outcomes.to_str().unwrap(),
+            "--as-of",
+            "2026-11-21",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let run = cyrisk(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
+    };
+    let before = validate(&["--svg", svg.to_str().unwrap()]);
+    let ae = before["actual_to_expected"].as_f64().unwrap();
+    assert!((1.7..2.3).contains(&ae), "A/E {ae}");
+    assert_eq!(before["deciles"].as_array().unwrap().len(), 10);
+    assert_eq!(before["factors"].as_array().unwrap().len() >= 10, true);
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.matches("<circle").count() == 10);
+
+    let run = cyrisk(&[
+        "model",
+        "recalibrate",
+        "-i",
+        p,
+        "--outcomes",
+        outcomes.to_str().unwrap(),
+        "--as-of",
+        "2026-11-21",
+        "--version",
+        "2.0.0-test",
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&model).unwrap();
+    let m = cyrisk_core::RatingModel::from_toml(&text).unwrap();
+    assert_eq!(m.version, "2.0.0-test");
+    let record = m.recalibration.unwrap();
+    // At least the true ln 2; more where the ceiling holds the largest rates back.
+    assert!(record.level > 2f64.ln() - 0.05, "level {}", record.level);
+    assert_eq!(record.slope, 1.0);
+    let after = validate(&["--model", model.to_str().unwrap()]);
+    let ae = after["actual_to_expected"].as_f64().unwrap();
+    assert!((ae - 1.0).abs() < 0.02, "A/E after recalibration {ae}");
+
+    // Bad outcomes: a clear message, exit code 2.
+    std::fs::write(&outcomes, "id,years\nINS-00001,1\n").unwrap();
+    let run = cyrisk(&[
+        "validate",
+        "-i",
+        p,
+        "--outcomes",
+        outcomes.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("exposure_years"), "{}", run.stderr);
+}
+
+/// The plan in money ranks by loss when asked, and every item says what it removes.
+#[test]
+fn plan_ranks_by_score_or_by_loss() {
+    let input = root().join("examples/manufacturer.json");
+    let plan = |by: &str| {
+        let run = cyrisk(&[
+            "plan",
+            "-i",
+            input.to_str().unwrap(),
+            "--as-of",
+            "2026-11-21",
+            "--by",
+            by,
+            "--top",
+            "6",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
+    };
+    let key = |p: &serde_json::Value, k: &str| -> Vec<f64> {
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i[k].as_f64().or_else(|| i["money"][k].as_f64()).unwrap())
+            .collect()
+    };
+    let by_score = plan("score");
+    let by_loss = plan("loss");
+    assert!(
+        key(&by_score, "score_gain")
+            .windows(2)
+            .all(|w| w[0] >= w[1])
+    );
+    assert!(
+        key(&by_loss, "loss_reduction")
+            .windows(2)
+            .all(|w| w[0] >= w[1])
+    );
+    assert!(key(&by_loss, "premium_reduction").iter().all(|v| *v > 0.0));
+    assert_eq!(by_loss["money"]["currency"], "CNY");
+    let run = cyrisk(&[
+        "plan",
+        "-i",
+        input.to_str().unwrap(),
+        "--by",
+        "loss",
+        "--no-money",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+/// A bundle in US dollars gets dollar amounts: its revenue is converted for the size band and
+/// the severity, and every simulated amount comes back in USD (the same draws ÷ 7.2).
+#[test]
+fn a_usd_bundle_gets_converted_amounts() {
+    let dir = scratch("usd");
+    let mut cny = example();
+    cny["findings"] = serde_json::json!([]);
+    let mut usd = cny.clone();
+    let revenue = cny["profile"]["annual_revenue"].as_f64().unwrap();
+    usd["profile"]["currency"] = "USD".into();
+    usd["profile"]["annual_revenue"] = (revenue / 7.2).into();
+    let run_for = |name: &str, b: &serde_json::Value| {
+        let f = dir.join(name);
+        std::fs::write(&f, b.to_string()).unwrap();
+        let run = cyrisk(&[
+            "simulate",
+            "-i",
+            f.to_str().unwrap(),
+            "--as-of",
+            "2026-11-21",
+            "--trials",
+            "20000",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
+    };
+    let a = run_for("cny.json", &cny);
+    let b = run_for("usd.json", &usd);
+    assert_eq!(b["currency"], "USD");
+    assert_eq!(
+        a["source"]["expected_incident_rate"],
+        b["source"]["expected_incident_rate"]
+    );
+    let (ea, eb) = (
+        a["expected_loss"].as_f64().unwrap(),
+        b["expected_loss"].as_f64().unwrap(),
+    );
+    assert!((ea / 7.2 - eb).abs() < 1e-6 * ea, "CNY {ea} vs USD {eb}");
+    // A currency the models cannot convert: the rating warns, the money refuses.
+    let mut xau = cny.clone();
+    xau["profile"]["currency"] = "XAU".into();
+    let f = dir.join("xau.json");
+    std::fs::write(&f, xau.to_string()).unwrap();
+    let run = cyrisk(&["simulate", "-i", f.to_str().unwrap(), "--trials", "1000"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no exchange rate for XAU"),
+        "{}",
+        run.stderr
+    );
 }
