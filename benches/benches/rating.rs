@@ -18,6 +18,11 @@ fn large_organisation(c: &mut Criterion) {
     g.bench_function("score_only", |b| {
         b.iter(|| score_of(black_box(&bundle), &model, as_of()))
     });
+    // The reference in the same run: the first model (soft counts, no peril split).
+    let v1 = RatingModel::builtin_v1();
+    g.bench_function("rate_model_v1", |b| {
+        b.iter(|| rate(black_box(&bundle), &v1, as_of()))
+    });
     g.sample_size(20);
     g.bench_function("plan_top10", |b| {
         b.iter(|| plan(black_box(&bundle), &model, as_of(), 10))

@@ -46,10 +46,10 @@ pub(crate) struct SimArgs {
     /// An explicit scenario (TOML: frequency and severity) instead of a bundle.
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Rating model file [default: the built-in models/rating-v1.toml].
+    /// Rating model file [default: the built-in models/rating-v2.toml].
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Severity model file [default: the built-in models/severity-v1.toml].
+    /// Severity model file [default: the built-in models/severity-v2.toml].
     #[arg(long)]
     severity_model: Option<PathBuf>,
     /// Rate as of this date (YYYY-MM-DD) [default: today].
@@ -80,7 +80,8 @@ pub(crate) struct SimArgs {
     /// monte-carlo simulates years; exact computes the aggregate distribution (FFT).
     #[arg(long, value_enum, default_value_t = Method::MonteCarlo)]
     method: Method,
-    /// Negative binomial counts whose spread reflects the rating's confidence.
+    /// Negative binomial counts whose spread reflects the rating's confidence (`price` then
+    /// adds no parameter-risk load: the uncertainty is in the simulated losses).
     #[arg(long)]
     parameter_uncertainty: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -451,7 +452,13 @@ pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()
     let src = source(&a.sim)?;
     let r = run_sim(&a.sim, &src, &layer)?;
     let ctx = PricingContext {
-        log_rate_sigma: src.log_rate_sigma,
+        // With --parameter-uncertainty the rate's uncertainty is already in the counts
+        // (negative binomial): no parameter-risk load on top.
+        log_rate_sigma: if a.sim.parameter_uncertainty {
+            0.0
+        } else {
+            src.log_rate_sigma
+        },
         currency: Some(src.currency.clone()),
         to_model_currency: src.to_model_currency,
     };

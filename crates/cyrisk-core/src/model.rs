@@ -87,17 +87,19 @@ pub struct MoneySpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transforms {
-    /// Exposure features are `(1 − w) · min(n, 1) + w · share`: presence carries most of the
-    /// effect, the share of the estate concerned (internet-facing assets for services and
-    /// appliances, all assets for end-of-life and shadow assets) the rest. 0–1.
+    /// Exposure features are `(1 − w) · presence + w · share`: presence (the mean weight of
+    /// the assets that have the exposure, 1 for plain counts) carries most of the effect, the
+    /// share of the estate concerned (third-party-seen internet-facing assets for services
+    /// and appliances, all such assets for end-of-life and shadow assets) the rest. 0–1.
     pub share_weight: f64,
     pub exploitation: PowerSaturation,
     pub overdue: RateSaturation,
 }
 
-/// x = 1 − exp(−M / scale) with M = (Σ hᵢ^power)^(1/power): a smooth maximum of the
-/// findings' hazards, so the strongest findings decide and their number adds little
-/// (n equal findings give n^(1/power) times one).
+/// x = 1 − exp(−M / scale) with M = (Σ_a h_a^power / W)^(1/power): a power mean over the
+/// estate of each asset's exploitation hazard h_a (weighted by exposure and criticality), W
+/// the estate's weighted size. The worst assets dominate; the same posture on a larger estate
+/// gives the same value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PowerSaturation {

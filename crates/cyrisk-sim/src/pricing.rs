@@ -222,7 +222,8 @@ pub fn premium_in(r: &SimResult, m: &PricingModel, ctx: &PricingContext) -> Prem
 /// The technical premium from the layer's expected loss and standard deviation alone, by
 /// the book method ([`BookTail`]); `None` when the pricing model has no book (its capital
 /// then needs the simulated tail: use [`premium_in`]). Used where many variants of one risk
-/// are compared (the priced plan).
+/// are compared (the priced plan); unlike [`premium_in`] it cannot cap the capital at the
+/// stand-alone TVaR, which binds only for risks large against the book.
 pub fn technical_from_moments(
     expected_loss: f64,
     std_dev: f64,
