@@ -7,7 +7,7 @@
 use chrono::NaiveDate;
 use cyrisk_core::{KevCatalog, RatingModel};
 use cyrisk_sim::demo::demo_organization;
-use cyrisk_sim::market::market_sanity;
+use cyrisk_sim::market::{MarketRun, market_sanity};
 use cyrisk_sim::pricing::PricingModel;
 use cyrisk_sim::severity::SeverityModel;
 use rayon::prelude::*;
@@ -34,10 +34,12 @@ fn main() {
         &RatingModel::builtin(),
         &SeverityModel::builtin(),
         &PricingModel::builtin(),
-        as_of,
-        env("PRICED", 60) as usize,
-        env("TRIALS", 50_000),
-        1,
+        MarketRun {
+            as_of,
+            priced_per_band: env("PRICED", 60) as usize,
+            trials: env("TRIALS", 50_000),
+            seed: 1,
+        },
     );
     print!("{}", report.to_text());
     eprintln!("({:.1} s)", started.elapsed().as_secs_f64());

@@ -5,7 +5,7 @@
 
 use cyrisk_core::{KevCatalog, RatingModel, rate};
 use cyrisk_sim::demo::{demo_organization, synthetic_outcomes};
-use cyrisk_sim::market::market_sanity;
+use cyrisk_sim::market::{MarketRun, market_sanity};
 use cyrisk_sim::pricing::PricingModel;
 use cyrisk_sim::recalibrate::recalibrate_on_bundles;
 use cyrisk_sim::severity::SeverityModel;
@@ -32,10 +32,12 @@ fn a_book_of_typical_organisations_averages_inside_the_market_bands() {
         &model,
         &SeverityModel::builtin(),
         &PricingModel::builtin(),
-        as_of(),
-        40,
-        10_000,
-        1,
+        MarketRun {
+            as_of: as_of(),
+            priced_per_band: 40,
+            trials: 10_000,
+            seed: 1,
+        },
     );
     assert_eq!(report.bands.len(), 5, "{}", report.to_text());
     for b in &report.bands {

@@ -466,7 +466,7 @@ pub fn synthetic_outcomes(
         .iter()
         .enumerate()
         .map(|(i, (id, lambda))| {
-            let mut rng = batch_rng(seed ^ 0x5eed_0u64, i as u64);
+            let mut rng = batch_rng(seed ^ 0x5EED, i as u64);
             let mean = years * (level + slope * lambda.max(1e-12).ln()).exp();
             (id.clone(), years, poisson(&mut rng, mean.min(400.0)) as u32)
         })

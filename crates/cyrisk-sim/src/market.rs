@@ -156,19 +156,32 @@ fn mean_event_loss(events: &crate::severity::EventModel, n: u64, seed: u64) -> f
     (0..n).map(|_| events.sample(&mut rng).total()).sum::<f64>() / n as f64
 }
 
-/// Rates, costs and prices `orgs` and summarises them by size band. The first
-/// `priced_per_band` organisations of each band get their standard layer simulated over
-/// `trials` years and priced. Deterministic for a seed.
+/// How a market check runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MarketRun {
+    pub as_of: chrono::NaiveDate,
+    /// The first this many organisations of each band get their standard layer priced.
+    pub priced_per_band: usize,
+    /// Years simulated per priced organisation.
+    pub trials: u64,
+    pub seed: u64,
+}
+
+/// Rates, costs and prices `orgs` and summarises them by size band. Deterministic for a
+/// seed.
 pub fn market_sanity(
     orgs: &[DemoOrganization],
     model: &RatingModel,
     severity: &SeverityModel,
     pricing: &PricingModel,
-    as_of: chrono::NaiveDate,
-    priced_per_band: usize,
-    trials: u64,
-    seed: u64,
+    run: MarketRun,
 ) -> MarketReport {
+    let MarketRun {
+        as_of,
+        priced_per_band,
+        trials,
+        seed,
+    } = run;
     let ratings: Vec<Rating> = orgs
         .par_iter()
         .map(|o| cyrisk_core::rate(&o.bundle, model, as_of))

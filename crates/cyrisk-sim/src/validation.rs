@@ -165,9 +165,9 @@ pub struct Validation {
     /// The slope b of the same fit: below 1 the predictions are too extreme, above 1 too
     /// modest. `None` under the same conditions as `calibration_intercept`.
     pub calibration_slope: Option<f64>,
-    /// Calibration-in-the-large: logistic intercept with logit(p) as offset (slope fixed at
-    /// 1) (Cox 1958; Van Calster et al. 2016, 2019). Ideal 0; positive means under-prediction.
-    /// `None` when only one class is present or the fit does not converge.
+    /// Calibration-in-the-large: logistic intercept with logit(p) as offset, the slope fixed
+    /// at 1 (Cox 1958; Van Calster et al. 2016, 2019). Ideal 0; positive means
+    /// under-prediction; `None` when only one class is present or the fit does not converge.
     pub calibration_in_the_large: Option<f64>,
     /// Reliability table: ten groups by predicted probability (fewer when fewer than ten
     /// organisations).
