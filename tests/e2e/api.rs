@@ -563,6 +563,31 @@ fn committed_openapi_document_is_current() {
     let doc = cyrisk_api::openapi_json();
     let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
     assert_eq!(v["openapi"], "3.1.0");
+    // Every reference resolves to a component of the document.
+    fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&v, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(
+            v["components"]["schemas"].get(name).is_some(),
+            "{r} points at no schema"
+        );
+    }
     for (path, item) in v["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             assert!(

@@ -326,6 +326,23 @@ fn simulate_and_price_from_a_bundle() {
         ilf.iter()
             .any(|r| r["limit"] == 5_000_000.0 && r["factor"] == 1.0)
     );
+
+    // Priced into a book: capital is the layer's co-TVaR in the simulated book.
+    let book = root().join("examples/book-1000.json");
+    let into = cyrisk(
+        &[
+            &["price"],
+            &args[..],
+            &["--book", book.to_str().unwrap(), "--book-trials", "20000"],
+        ]
+        .concat(),
+    );
+    assert_eq!(into.code, 0, "{}", into.stderr);
+    let q: serde_json::Value = serde_json::from_str(&into.stdout).unwrap();
+    assert_eq!(q["premium"]["capital_method"], "book_co_tvar");
+    let ratio = q["premium"]["technical_premium"].as_f64().unwrap()
+        / q["premium"]["pure_premium"].as_f64().unwrap();
+    assert!((1.4..=2.5).contains(&ratio), "into the book: {ratio}");
 }
 
 #[test]

@@ -194,15 +194,12 @@ fn validation_matches_an_independent_computation_and_recalibration_holds_out() {
         })
         .collect();
     let after = validate(&held, &[]).unwrap();
+    // On data it was not fitted to, the recalibrated model's mean predicted rate is within 5 %
+    // of the observed rate (before recalibration, 60 % off).
     assert!(
-        (after.mean_predicted_probability / after.observed_frequency - 1.0).abs() < 0.05,
-        "held out: predicted {} against observed {}",
-        after.mean_predicted_probability,
-        after.observed_frequency
-    );
-    assert!(
-        (after.actual_to_expected - 1.0).abs() < 0.05,
-        "held-out A/E {}",
-        after.actual_to_expected
+        (after.predicted_rate / after.observed_rate - 1.0).abs() < 0.05,
+        "held out: predicted rate {} against observed {}",
+        after.predicted_rate,
+        after.observed_rate
     );
 }

@@ -307,14 +307,22 @@ proptest! {
             b.findings[i].fixed_at = None;
         }
         let before = score_of(&valid(b.clone()), &m, as_of());
+        let before_perils = rate(&valid(b.clone()), &m, as_of()).perils;
         let mut fixed = b;
         let f = &mut fixed.findings[i];
         f.state = if close { FindingState::Closed } else { FindingState::FixedPendingVerification };
         if f.first_seen <= as_of() {
             f.fixed_at = Some(as_of());
         }
+        let after_perils = rate(&valid(fixed.clone()), &m, as_of()).perils;
         let after = score_of(&valid(fixed), &m, as_of());
         prop_assert!(after >= before - EPS, "score fell from {before} to {after}");
+        for (x, y) in before_perils.iter().zip(&after_perils) {
+            prop_assert!(
+                y.expected_incident_rate <= x.expected_incident_rate + 1e-8,
+                "{:?} rose from {} to {}", x.peril, x.expected_incident_rate, y.expected_incident_rate
+            );
+        }
     }
 
     #[test]
@@ -378,6 +386,7 @@ proptest! {
     #[test]
     fn passing_a_control_never_lowers_the_score(v1 in any::<bool>(), b in arb_bundle(), pick in 0usize..11) {
         let m = model(v1);
+        let before_rating = rate(&valid(b.clone()), &m, as_of());
         let before = score_of(&valid(b.clone()), &m, as_of());
         let control = CONTROLS[pick];
         let mut b = b;
@@ -391,8 +400,17 @@ proptest! {
             scope: None,
             self_declared: false,
         });
-        let after = score_of(&valid(b), &m, as_of());
+        let after_rating = rate(&valid(b.clone()), &m, as_of());
+        let after = score_of(&valid(b.clone()), &m, as_of());
         prop_assert!(after >= before - EPS, "score fell from {before} to {after}");
+        // Nor does it raise any peril's rate: the split moves within the betas, and the floor
+        // and ceiling bound each peril's rate.
+        for (x, y) in before_rating.perils.iter().zip(&after_rating.perils) {
+            prop_assert!(
+                y.expected_incident_rate <= x.expected_incident_rate + 1e-8,
+                "{:?} rose from {} to {}", x.peril, x.expected_incident_rate, y.expected_incident_rate
+            );
+        }
     }
 }
 

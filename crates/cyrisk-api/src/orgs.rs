@@ -190,6 +190,7 @@ pub struct PlanQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub top: Option<usize>,
     /// Rank by score points gained (default) or by expected annual loss removed.
+    #[param(inline)]
     pub by: Option<RankQuery>,
     /// Price each fix (default true): expected annual loss and premium it removes.
     pub money: Option<bool>,

@@ -167,6 +167,7 @@ pub async fn create_quote(
         log_rate_sigma: risk.log_rate_sigma,
         currency: Some(lm.currency.clone()),
         to_model_currency: state.severity.rate_to_model(&lm.currency).unwrap_or(1.0),
+        allocated_capital: None,
     };
     let sim_layer = layer.clone();
     let (result, prem) = tokio::task::spawn_blocking(move || {

@@ -9,8 +9,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use cyrisk_core::KevCatalog;
 use cyrisk_sim::bridge::{RatedRisk, loss_model};
 use cyrisk_sim::frequency::Frequency;
-use cyrisk_sim::portfolio::{Book, Portfolio, PortfolioResult, ScenarioCatalogue};
-use cyrisk_sim::pricing::{BookTail, Premium, PricingContext, PricingModel, ilf_table, premium_in};
+use cyrisk_sim::portfolio::{
+    Book, Insured, Policy, Portfolio, PortfolioResult, ProductRef, ScenarioCatalogue,
+};
+use cyrisk_sim::pricing::{Premium, PricingContext, PricingModel, ilf_table, premium_in};
 use cyrisk_sim::scenario::ScenarioFile;
 use cyrisk_sim::severity::{Coverage, EventModel, SeverityModel};
 use cyrisk_sim::simulate::{SimResult, SimSpec, simulate};
@@ -98,53 +100,53 @@ pub(crate) struct PriceArgs {
     /// Pricing model file [default: the built-in models/pricing-v2.toml].
     #[arg(long)]
     pricing_model: Option<PathBuf>,
-    /// Allocate capital from this book (JSON, as `cyrisk demo book` writes) instead of the
-    /// pricing model's reference book: the book is simulated first.
+    /// Price into this book (JSON, as `cyrisk demo book` writes): the layer's capital is its
+    /// co-TVaR 99.5 % in the book (simulated with the layer added, shared-product
+    /// catastrophes included) minus its expected loss, instead of the pricing model's
+    /// covariance allocation against its reference book.
     #[arg(long)]
     book: Option<PathBuf>,
     /// Years to simulate the book for.
-    #[arg(long, default_value_t = 50_000, requires = "book")]
+    #[arg(long, default_value_t = 50_000, requires = "book", value_parser = clap::value_parser!(u64).range(1000..=10_000_000))]
     book_trials: u64,
 }
 
-/// The tail statistics of a book, simulated.
-fn book_tail(path: &Path, pricing: &PricingModel, trials: u64) -> anyhow::Result<BookTail> {
-    let book = Book::from_json(&read(path, "book")?)
+/// The capital the layer takes in `book`: its co-TVaR 99.5 % (mean layer loss in the book's
+/// worst 0.5 % of years, the layer added as one more insured, shared-product catastrophes
+/// included) minus its expected loss there, in the layer's currency.
+fn co_tvar_capital(
+    path: &Path,
+    candidate: &Insured,
+    layer: &Layer,
+    to_model: f64,
+    trials: u64,
+) -> anyhow::Result<f64> {
+    let mut book = Book::from_json(&read(path, "book")?)
         .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
-    if book.currency != pricing.currency {
-        return Err(input_error(format!(
-            "{}: the book is in {}, the pricing model in {}",
-            path.display(),
-            book.currency,
-            pricing.currency
-        )));
-    }
+    let Some(limit) = layer.limit else {
+        return Err(input_error("--book needs a per-occurrence --limit"));
+    };
+    let mut ins = candidate.clone();
+    ins.policy = Policy {
+        deductible: layer.deductible * to_model,
+        limit: limit * to_model,
+        aggregate_limit: layer.aggregate_limit.map(|a| a * to_model),
+    };
+    let id = ins.id.clone();
+    book.insureds.push(ins);
     let portfolio = Portfolio::new(
         book,
         &SeverityModel::builtin(),
         &ScenarioCatalogue::builtin(),
     )
     .map_err(|e| input_error(format!("{}: {e}", path.display())))?;
-    let bar = progress_bar(trials, "simulating the book");
-    let r = portfolio
-        .run(trials, 1, 1, &|y| bar.inc(y))
-        .map_err(sim_error);
-    bar.finish_and_clear();
-    let r = r?;
-    let tail_capital = r.tvar["99.5"] - r.expected_loss;
-    if !(r.std_dev > 0.0 && tail_capital > 0.0) {
-        return Err(input_error(format!(
-            "{}: the book has no spread to allocate capital from (standard deviation {}, TVaR 99.5 % − mean {tail_capital})",
-            path.display(),
-            r.std_dev
-        )));
-    }
-    Ok(BookTail {
-        currency: r.currency.clone(),
-        std_dev: r.std_dev,
-        tail_capital,
-        source: format!("{}: {} years, seed 1", path.display(), r.trials),
-    })
+    let r = portfolio.run(trials, 1, 1, &|_| {}).map_err(sim_error)?;
+    let me = r
+        .insured_results
+        .iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| anyhow::anyhow!("the quoted risk is missing from the book's results"))?;
+    Ok((me.co_tvar - me.expected_loss).max(0.0) / to_model)
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +334,9 @@ struct Source {
     log_rate_sigma: f64,
     /// Units of the severity model's currency per unit of `currency`.
     to_model_currency: f64,
+    /// The rated organisation as an insured of a book (amounts in the model's currency),
+    /// for pricing into a book; `None` for a scenario.
+    insured: Option<Insured>,
 }
 
 fn source(a: &SimArgs) -> anyhow::Result<Source> {
@@ -352,6 +357,7 @@ fn source(a: &SimArgs) -> anyhow::Result<Source> {
             about: json!({ "scenario": if s.name.trim().is_empty() { path.display().to_string() } else { s.name.clone() } }),
             log_rate_sigma: 0.0,
             to_model_currency: 1.0,
+            insured: None,
         });
     }
     let input = a
@@ -378,7 +384,40 @@ fn source(a: &SimArgs) -> anyhow::Result<Source> {
     )
     .map_err(sim_error)?;
     let to_model_currency = severity.rate_to_model(&lm.currency).unwrap_or(1.0);
+    let mut products: Vec<ProductRef> = loaded
+        .bundle
+        .assets()
+        .iter()
+        .filter_map(|a| match (&a.vendor, &a.product) {
+            (Some(v), Some(p)) => Some(ProductRef {
+                vendor: v.clone(),
+                product: p.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    products.sort_by(|a, b| (&a.vendor, &a.product).cmp(&(&b.vendor, &b.product)));
+    products.dedup();
+    let insured = Insured {
+        id: "quoted-risk".to_owned(),
+        name: profile.name.clone(),
+        industry: profile.industry,
+        region: profile.region.clone(),
+        annual_revenue: profile.annual_revenue.get() * to_model_currency,
+        personal_records: profile.data.as_ref().map_or(0, |d| d.personal_records),
+        expected_incident_rate: rating.expected_incident_rate,
+        score: Some(rating.score),
+        grade: Some(rating.grade.clone()),
+        products,
+        providers: Vec::new(),
+        policy: Policy {
+            deductible: 0.0,
+            limit: 1.0,
+            aggregate_limit: None,
+        },
+    };
     Ok(Source {
+        insured: Some(insured),
         events: lm.events,
         frequency: lm.frequency,
         currency: lm.currency,
@@ -444,14 +483,31 @@ pub(crate) fn simulate_cmd(a: &SimArgs, out: &mut dyn Write) -> anyhow::Result<(
 }
 
 pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut pricing = load_pricing(a.pricing_model.as_deref())?;
-    if let Some(book) = &a.book {
-        pricing.book = Some(book_tail(book, &pricing, a.book_trials)?);
-    }
+    let pricing = load_pricing(a.pricing_model.as_deref())?;
     let layer = layer_of(&a.sim)?;
     let src = source(&a.sim)?;
     let r = run_sim(&a.sim, &src, &layer)?;
-    let ctx = PricingContext {
+    // Capital from a simulated book: the layer's own co-TVaR in it, at each limit.
+    let capital_in = |ly: &Layer| -> anyhow::Result<Option<f64>> {
+        match (&a.book, &src.insured) {
+            (None, _) => Ok(None),
+            (Some(_), None) => Err(input_error(
+                "--book prices a bundle (--input), not a scenario",
+            )),
+            (Some(book), Some(ins)) => {
+                co_tvar_capital(book, ins, ly, src.to_model_currency, a.book_trials).map(Some)
+            }
+        }
+    };
+    let bar = if a.book.is_some() {
+        progress_bar(pricing.ilf_limits.len() as u64 + 1, "simulating the book")
+    } else {
+        ProgressBar::hidden()
+    };
+    let allocated = capital_in(&layer)?;
+    bar.inc(1);
+    let mut ctx = PricingContext {
+        allocated_capital: allocated,
         // With --parameter-uncertainty the rate's uncertainty is already in the counts
         // (negative binomial): no parameter-risk load on top.
         log_rate_sigma: if a.sim.parameter_uncertainty {
@@ -485,8 +541,11 @@ pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()
             ..a.sim.clone()
         };
         let at = run_sim(&quick, &src, &ly)?;
+        ctx.allocated_capital = capital_in(&ly)?;
+        bar.inc(1);
         points.push((l, premium_in(&at, &pricing, &ctx).technical_premium));
     }
+    bar.finish_and_clear();
     let ilf = ilf_table(&points, base);
     let text = match a.sim.format {
         Format::Json => {

@@ -399,6 +399,8 @@ pub(crate) fn recalibrate_cmd(a: &RecalibrateArgs, out: &mut dyn Write) -> anyho
             parent: format!("{} {}", j.model.id, j.model.version),
             level: fit.level,
             slope: fit.slope,
+            fitted_level: None,
+            fitted_slope: None,
             organizations: fit.organizations,
             incidents: fit.incidents,
             exposure_years: fit.exposure_years,

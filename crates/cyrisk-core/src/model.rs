@@ -144,8 +144,15 @@ pub struct Perils {
 pub struct RecalibrationRecord {
     /// The model version it was fitted from.
     pub parent: String,
+    /// What the new model applies to its base rates and betas (the fit, with the level
+    /// corrected through the model's structure when bundles could be re-rated).
     pub level: f64,
     pub slope: f64,
+    /// The maximum-likelihood fit itself, when it differs from what is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_level: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_slope: Option<f64>,
     pub organizations: usize,
     pub incidents: u64,
     pub exposure_years: f64,
@@ -788,18 +795,34 @@ impl RatingModel {
                     format!("shares must add up to 1, got {total}"),
                 ));
             }
+            let betas = self.factor_map();
             for (name, tilt) in &p.tilt {
-                if !FACTOR_NAMES.contains(&name.as_str()) {
+                let Some(param) = betas.get(name.as_str()) else {
                     return Err(invalid(
                         format!("perils.tilt.{name}"),
                         format!("no such factor; one of {}", FACTOR_NAMES.join(", ")),
                     ));
-                }
+                };
                 for peril in crate::peril::Peril::ALL {
                     finite(
                         &format!("perils.tilt.{name}.{}", peril.as_str()),
                         tilt.get(peril),
                     )?;
+                }
+                // Peril p's rate moves with x_k by β_k + tilt_kp − Σ_q share_q · tilt_kq: it has
+                // β_k's sign for every peril and every split exactly when the tilts' spread is
+                // at most |β_k|. Wider, improving a control would raise some peril's rate.
+                let t = tilt.to_array();
+                let spread = t.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                    - t.iter().copied().fold(f64::INFINITY, f64::min);
+                if spread > param.beta.abs() + 1e-9 {
+                    return Err(invalid(
+                        format!("perils.tilt.{name}"),
+                        format!(
+                            "the tilts spread {spread} (largest − smallest, unnamed perils 0) exceeds |beta| {}: a change in {name} would move some peril's rate against the others",
+                            param.beta.abs()
+                        ),
+                    ));
                 }
             }
         }
@@ -808,8 +831,10 @@ impl RatingModel {
 
     /// This model recalibrated to ln λ' = level + slope · ln λ, structure unchanged: base
     /// rates λ0' = e^level · λ0^slope by size band, industry multipliers m' = m^slope, every
-    /// factor's β' = slope · β (references, transforms and the peril split as they were). Exact
-    /// away from the ceiling and floor, which stay where they were on the probability scale.
+    /// factor's β' = slope · β and each peril tilt likewise (references and transforms as they
+    /// were). Not exact through the whole structure: the ceiling and floor stay where they
+    /// were, and the history's credibility weight depends on λ0; `recalibrate_on_bundles`
+    /// corrects the level for that on re-rated bundles.
     ///
     /// # Errors
     /// `level` or `slope` is not finite, `slope` is not positive, or the result fails the
@@ -885,6 +910,20 @@ impl RatingModel {
             &mut f.incident_history,
         ] {
             p.beta *= slope;
+        }
+        // The tilts scale with their betas, so a tilt never outgrows its beta.
+        if let Some(perils) = &mut m.perils {
+            for t in perils.tilt.values_mut() {
+                for v in [
+                    &mut t.ransomware,
+                    &mut t.funds_transfer_fraud,
+                    &mut t.data_breach,
+                    &mut t.outage,
+                    &mut t.other,
+                ] {
+                    *v *= slope;
+                }
+            }
         }
         m.recalibration = Some(record);
         m.validate()?;
@@ -1215,6 +1254,11 @@ mod tests {
         assert_eq!(e.field, "perils.tilt.remote_acess");
         let e = err_of(&V2.replace("USD = 7.2", "usd = 7.2"));
         assert_eq!(e.field, "money.per_unit.usd");
+        let e = err_of(&V2.replace(
+            "mfa = { funds_transfer_fraud = -0.25 }",
+            "mfa = { funds_transfer_fraud = -1.0 }",
+        ));
+        assert_eq!(e.field, "perils.tilt.mfa");
     }
 
     #[test]
@@ -1240,6 +1284,8 @@ mod tests {
             parent: m.version.clone(),
             level: 0.3,
             slope: 1.0,
+            fitted_level: None,
+            fitted_slope: None,
             organizations: 10,
             incidents: 3,
             exposure_years: 10.0,

@@ -252,6 +252,7 @@ pub fn market_sanity(
                         log_rate_sigma: risk.log_rate_sigma,
                         currency: None,
                         to_model_currency: 1.0,
+                        allocated_capital: None,
                     },
                 );
                 (r.layer.expected_loss > 0.0).then(|| {

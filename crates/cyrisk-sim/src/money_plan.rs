@@ -2,11 +2,12 @@
 //! removes and the premium it saves for a layer, ranked by score or by loss.
 //!
 //! Every candidate is carried out on the bundle ([`cyrisk_core::apply`]) and re-rated, so its
-//! peril split moves too (fixing exposed RDP lowers the ransomware share). Expected losses
-//! come from a fixed sample of events per candidate drawn with the same seed (common random
-//! numbers, so differences between candidates are not noise): gross EAL = λ · E[X]; for the
-//! layer, the compound-Poisson moments EL = λ · E[Y], Var = λ · E[Y²] with Y the occurrence
-//! layer loss (the aggregate limit is not applied here). The premium is the pricing model's
+//! peril split moves too (fixing exposed RDP lowers the ransomware share). Severity does not
+//! depend on posture, so each peril's event moments are drawn once and every candidate is
+//! costed on the same draws, weighted by its own split (differences between candidates are
+//! exact, not sampling noise): gross EAL = λ · Σ s_p E[X_p]; for the layer, the
+//! compound-Poisson moments EL = λ · Σ s_p E[Y_p], Var = λ · Σ s_p E[Y_p²] with Y the
+//! occurrence layer loss (the aggregate limit is not applied here). The premium is the pricing model's
 //! book method ([`crate::pricing::technical_from_moments`]).
 
 use chrono::NaiveDate;
@@ -22,8 +23,8 @@ use crate::terms::Layer;
 
 /// Most candidates priced: the best by score gain when a bundle has more.
 pub const MAX_PRICED_CANDIDATES: usize = 200;
-/// Events sampled per candidate.
-pub const EVENTS_PER_CANDIDATE: u64 = 20_000;
+/// Events sampled per event type, once per plan.
+pub const EVENTS_PER_TYPE: u64 = 50_000;
 
 /// What the plan is ranked by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,40 +56,72 @@ struct Money {
     premium: Option<f64>,
 }
 
+/// Per event type, the moments of one event's loss for this organisation: E[X] ground-up,
+/// E[Y] and E[Y²] in the layer. Severity does not depend on posture, only the peril split
+/// and the rate do, so these are drawn once per plan and every candidate is costed on the
+/// same draws.
+struct TypeMoments {
+    gross: Vec<f64>,
+    layer: Vec<f64>,
+    layer_sq: Vec<f64>,
+}
+
+fn type_moments(events: &crate::severity::EventModel, layer: &Layer, seed: u64) -> TypeMoments {
+    let n_types = events.types().len();
+    let mut m = TypeMoments {
+        gross: vec![0.0; n_types],
+        layer: vec![0.0; n_types],
+        layer_sq: vec![0.0; n_types],
+    };
+    for t in 0..n_types {
+        let mut rng = batch_rng(seed, t as u64);
+        for _ in 0..EVENTS_PER_TYPE {
+            let g = events.sample_type(t, &mut rng).total();
+            let y = layer.occurrence(g);
+            m.gross[t] += g;
+            m.layer[t] += y;
+            m.layer_sq[t] += y * y;
+        }
+        let n = EVENTS_PER_TYPE as f64;
+        m.gross[t] /= n;
+        m.layer[t] /= n;
+        m.layer_sq[t] /= n;
+    }
+    m
+}
+
+/// A rated state of the organisation costed on `moments`: gross EAL = λ · Σ s_t E[X_t]; layer
+/// EL = λ · Σ s_t E[Y_t], Var = λ · Σ s_t E[Y_t²] (compound Poisson, no aggregate limit).
 fn money_of(
     bundle: &Bundle,
     model: &RatingModel,
     as_of: NaiveDate,
     severity: &SeverityModel,
     pricing: &PricingModel,
-    layer: &Layer,
-    seed: u64,
+    moments: &TypeMoments,
 ) -> Result<Money> {
     let r = rate(bundle, model, as_of);
     let risk = RatedRisk::from_rating(&r);
     let lm = loss_model(&risk, bundle.profile(), severity, false)?;
-    let mut rng = batch_rng(seed, 0);
-    let (mut gross, mut occ, mut occ2) = (0.0, 0.0, 0.0);
-    for _ in 0..EVENTS_PER_CANDIDATE {
-        let e = lm.events.sample(&mut rng);
-        let g = e.total();
-        let y = layer.occurrence(g);
-        gross += g;
-        occ += y;
-        occ2 += y * y;
-    }
-    let n = EVENTS_PER_CANDIDATE as f64;
+    let shares = lm.events.shares_for(&lm.events.org());
     let lambda = risk.expected_incident_rate;
-    let el = lambda * occ / n;
-    let sd = (lambda * occ2 / n).sqrt();
+    let (mut gross, mut occ, mut occ2) = (0.0, 0.0, 0.0);
+    for (t, (_, s)) in shares.iter().enumerate() {
+        gross += s * moments.gross[t];
+        occ += s * moments.layer[t];
+        occ2 += s * moments.layer_sq[t];
+    }
+    let el = lambda * occ;
+    let sd = (lambda * occ2).sqrt();
     let to_model = severity.rate_to_model(&lm.currency).unwrap_or(1.0);
     let ctx = PricingContext {
         log_rate_sigma: risk.log_rate_sigma,
         currency: Some(lm.currency.clone()),
         to_model_currency: to_model,
+        allocated_capital: None,
     };
     Ok(Money {
-        eal: lambda * gross / n,
+        eal: lambda * gross,
         premium: technical_from_moments(el, sd, pricing, &ctx)
             .map(|t| t.max(pricing.minimum_premium / to_model)),
     })
@@ -116,13 +149,21 @@ pub fn money_plan(
     seed: u64,
 ) -> Result<Plan> {
     let mut p = plan(bundle, model, as_of, MAX_PRICED_CANDIDATES);
-    let now = money_of(bundle, model, as_of, severity, pricing, &layer.layer, seed)?;
+    let current = rate(bundle, model, as_of);
+    let lm = loss_model(
+        &RatedRisk::from_rating(&current),
+        bundle.profile(),
+        severity,
+        false,
+    )?;
+    let moments = type_moments(&lm.events, &layer.layer, seed);
+    let now = money_of(bundle, model, as_of, severity, pricing, &moments)?;
     let priced: Vec<Result<Money>> = p
         .items
         .par_iter()
         .map(|item| {
             let fixed = apply(bundle, &item.action, as_of);
-            money_of(&fixed, model, as_of, severity, pricing, &layer.layer, seed)
+            money_of(&fixed, model, as_of, severity, pricing, &moments)
         })
         .collect();
     for (item, m) in p.items.iter_mut().zip(priced) {
@@ -160,7 +201,7 @@ pub fn money_plan(
         premium: now.premium.map(|v| round_to(v, 2)),
         ranked_by: by.as_str().to_owned(),
         method: format!(
-            "each fix applied and re-rated; {EVENTS_PER_CANDIDATE} events per candidate (seed {seed}); layer moments without the aggregate limit; premium by the book method of {} {}",
+            "each fix applied and re-rated; {EVENTS_PER_TYPE} events per peril drawn once (seed {seed}) and weighted by each state's peril split; layer moments without the aggregate limit; premium by the book method of {} {}",
             pricing.id, pricing.version
         ),
     });

@@ -125,8 +125,9 @@ pub struct Premium {
     pub pure_premium: f64,
     /// `parameter_risk × σ × pure premium`.
     pub parameter_risk_load: f64,
-    /// How the capital was found: `book_covariance` (allocated from the book's tail) or
-    /// `stand_alone` (TVaR 99.5 % − mean of the layer alone).
+    /// How the capital was found: `book_co_tvar` (the layer's co-TVaR 99.5 % in a simulated
+    /// book, minus its expected loss), `book_covariance` (allocated from the reference book's
+    /// tail statistics) or `stand_alone` (TVaR 99.5 % − mean of the layer alone).
     pub capital_method: &'static str,
     /// The capital the layer takes.
     pub capital: f64,
@@ -154,6 +155,9 @@ pub struct PricingContext {
     pub currency: Option<String>,
     /// Units of the pricing model's (and book's) currency per unit of the layer's.
     pub to_model_currency: f64,
+    /// Capital already allocated to the layer from a simulated book, in the layer's currency
+    /// (co-TVaR 99.5 % − expected loss, `cyrisk price --book`); overrides the model's method.
+    pub allocated_capital: Option<f64>,
 }
 
 impl Default for PricingContext {
@@ -162,6 +166,7 @@ impl Default for PricingContext {
             log_rate_sigma: 0.0,
             currency: None,
             to_model_currency: 1.0,
+            allocated_capital: None,
         }
     }
 }
@@ -178,8 +183,9 @@ pub fn premium(r: &SimResult, m: &PricingModel) -> Premium {
 /// [`premium`] with the rating's uncertainty and the exchange rate to the book's currency.
 pub fn premium_in(r: &SimResult, m: &PricingModel, ctx: &PricingContext) -> Premium {
     let pure = r.layer.expected_loss;
-    let (capital_method, capital) = match &m.book {
-        Some(b) => {
+    let (capital_method, capital) = match (ctx.allocated_capital, &m.book) {
+        (Some(c), _) => ("book_co_tvar", c.max(0.0)),
+        (None, Some(b)) => {
             let z = b.tail_capital / b.std_dev;
             // Var(X) in the book's currency, allocated, back to the layer's currency.
             let fx = ctx.to_model_currency;
@@ -191,7 +197,7 @@ pub fn premium_in(r: &SimResult, m: &PricingModel, ctx: &PricingContext) -> Prem
                 (z * var_book / b.std_dev / fx).min(alone),
             )
         }
-        None => ("stand_alone", (r.tvar["99.5"] - pure).max(0.0)),
+        (None, None) => ("stand_alone", (r.tvar["99.5"] - pure).max(0.0)),
     };
     let parameter_risk_load = m.parameter_risk * ctx.log_rate_sigma.max(0.0) * pure;
     let risk_load = m.cost_of_capital * capital;

@@ -52,6 +52,8 @@ pub fn recalibrate_on_bundles(
         parent: format!("{} {}", model.id, model.version),
         level: fit.level,
         slope: fit.slope,
+        fitted_level: Some(fit.level),
+        fitted_slope: Some(fit.slope),
         organizations: fit.organizations,
         incidents: fit.incidents,
         exposure_years: fit.exposure_years,

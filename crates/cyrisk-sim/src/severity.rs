@@ -398,8 +398,18 @@ impl SeverityModel {
                 ));
             }
         };
+        let revenue = org.revenue * rate;
+        if !revenue.is_finite() {
+            return Err(invalid(
+                "annual_revenue",
+                format!(
+                    "{} {currency} is beyond any amount the model can convert",
+                    org.revenue
+                ),
+            ));
+        }
         let mut scale = self.org_scale(&OrgExposure {
-            revenue: org.revenue * rate,
+            revenue,
             ..org.clone()
         });
         scale.fx = 1.0 / rate;

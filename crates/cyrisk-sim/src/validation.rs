@@ -115,11 +115,12 @@ pub struct Decile {
 pub struct FactorEffect {
     /// Factor name, as passed to [`validate`].
     pub factor: String,
-    /// 1 + θ̂ in nᵢ ~ Poisson(tᵢ·λᵢ·exp(θ·c_{ik})): 1 means the model's effect is right,
-    /// above 1 the data say the factor matters more, below 1 less (0: not at all).
+    /// 1 + θ̂ in nᵢ ~ Poisson(tᵢ·λᵢ·exp(a + θ·c_{ik})), a fitted with θ: 1 means the
+    /// model's effect is right, above 1 the data say the factor matters more, below 1 less
+    /// (0: not at all). One factor at a time, so correlated factors share credit.
     pub scale: f64,
-    /// Standard error of `scale` (equal to that of θ̂): 1/√I(θ̂) with
-    /// I = Σ c²·μ the observed Fisher information at the optimum.
+    /// Standard error of `scale` (equal to that of θ̂): from the inverse of the 2×2 Fisher
+    /// information of (a, θ) at the optimum.
     pub standard_error: f64,
     /// Share of organisations where this factor's contribution is nonzero (0..=1).
     pub varying: f64,
@@ -431,7 +432,6 @@ fn eval_1d(family: Family, y: &[f64], offset: &[f64], z: &[f64], theta: f64) -> 
 #[derive(Debug, Clone, Copy)]
 struct Fit1 {
     theta: f64,
-    info: f64,
 }
 
 fn accept(new_ll: f64, old_ll: f64) -> bool {
@@ -486,10 +486,7 @@ fn newton_1d(
             if !(cur.info.is_finite() && cur.info > 0.0) {
                 return None;
             }
-            return Some(Fit1 {
-                theta,
-                info: cur.info,
-            });
+            return Some(Fit1 { theta });
         }
     }
     None
@@ -699,7 +696,9 @@ fn calibration_in_the_large(x: &[f64], y: &[f64]) -> Option<f64> {
     newton_1d(Family::Bernoulli, y, x, &ones, 0.0, GLM_MAX_ITER).map(|f| f.theta)
 }
 
-/// One Poisson fit per factor: n ~ Poisson(t·λ·exp(θ·c_k)), offset ln(tλ).
+/// One Poisson fit per factor: n ~ Poisson(t·λ·exp(a + θ·c_k)), offset ln(tλ), the level a
+/// fitted jointly with θ, so a model miscalibrated in the large does not show as every
+/// factor mattering more (or less).
 fn factor_effects(
     obs: &[Observation],
     factor_names: &[&str],
@@ -707,6 +706,13 @@ fn factor_effects(
     offset: &[f64],
 ) -> Vec<FactorEffect> {
     let n = obs.len() as f64;
+    let observed: f64 = counts.iter().sum();
+    let expected: f64 = offset.iter().map(|o| o.exp()).sum();
+    let level = if observed > 0.0 && expected > 0.0 {
+        (observed / expected).ln()
+    } else {
+        0.0
+    };
     factor_names
         .par_iter()
         .enumerate()
@@ -719,9 +725,29 @@ fn factor_effects(
                 return None;
             }
             let varying = c.iter().filter(|&&v| v != 0.0).count() as f64 / n;
-            let fit = newton_1d(Family::Poisson, counts, offset, &c, 0.0, FACTOR_MAX_ITER)?;
-            let se = 1.0 / fit.info.sqrt();
-            let scale = 1.0 + fit.theta;
+            let shift = mean(&c);
+            let u: Vec<f64> = c.iter().map(|v| v - shift).collect();
+            let fit = newton_2d(
+                Family::Poisson,
+                counts,
+                offset,
+                &u,
+                shift,
+                [level, 0.0],
+                FACTOR_MAX_ITER,
+            )?;
+            // The standard error of θ from the information at the optimum.
+            let e = eval_2d(
+                Family::Poisson,
+                counts,
+                offset,
+                &u,
+                fit.a + fit.b * shift,
+                fit.b,
+            );
+            let [h0, h1, h2] = e.info;
+            let se = (h0 / (h0 * h2 - h1 * h1)).sqrt();
+            let scale = 1.0 + fit.b;
             (scale.is_finite() && se.is_finite()).then(|| FactorEffect {
                 factor: (*name).to_owned(),
                 scale,
@@ -1472,6 +1498,36 @@ mod tests {
         assert!((f.scale - 2.0).abs() < 0.25, "scale {}", f.scale);
         assert!(f.standard_error > 0.0 && f.standard_error < 0.2);
         assert!((f.varying - 2.0 / 3.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn factor_effect_is_not_confused_by_the_level() {
+        let mut rng = Lcg(1234);
+        let levels = [-0.5, 0.0, 0.5];
+        let obs: Vec<Observation> = (0..20_000)
+            .map(|i| {
+                let c = levels[i % 3];
+                let rate = 0.1 * f64::exp(c);
+                // The factor's effect is right; the level is twice the model's.
+                let n = rng.poisson(2.0 * rate);
+                Observation {
+                    id: format!("l{i:05}"),
+                    predicted_rate: rate,
+                    exposure_years: 1.0,
+                    incidents: n,
+                    contributions: vec![c],
+                }
+            })
+            .collect();
+        let v = validate(&obs, &["controls"]).expect("valid");
+        assert!((v.actual_to_expected - 2.0).abs() < 0.1);
+        let f = &v.factors[0];
+        assert!(
+            (f.scale - 1.0).abs() < 3.0 * f.standard_error,
+            "scale {} ± {}",
+            f.scale,
+            f.standard_error
+        );
     }
 
     #[test]

@@ -292,19 +292,19 @@ pub(crate) fn build(
         });
     }
     let reference_x: [f64; ix::COUNT] = std::array::from_fn(|i| params[i].1.reference);
-    let perils = match (
-        peril_shares(model, &ev.x),
-        peril_shares(model, &reference_x),
-    ) {
-        (Some(shares), Some(reference)) => Peril::ALL
-            .iter()
-            .map(|&p| PerilRate {
-                peril: p,
-                share: round_to(shares[p.index()], 6),
-                reference_share: round_to(reference[p.index()], 6),
-                expected_incident_rate: round_to(ev.lambda * shares[p.index()], 8),
-            })
-            .collect(),
+    let perils = match (ev.peril_rates, peril_shares(model, &reference_x)) {
+        (Some(rates), Some(reference)) => {
+            let total: f64 = rates.iter().sum();
+            Peril::ALL
+                .iter()
+                .map(|&p| PerilRate {
+                    peril: p,
+                    share: round_to(rates[p.index()] / total, 6),
+                    reference_share: round_to(reference[p.index()], 6),
+                    expected_incident_rate: round_to(rates[p.index()], 8),
+                })
+                .collect()
+        }
         _ => Vec::new(),
     };
 

@@ -49,15 +49,13 @@ pub(crate) fn family(i: usize) -> &'static str {
     }
 }
 
-/// v2 exposure feature: `(1 − w) · presence + w · min(n / of, 1)`, presence the mean weight
-/// of the `present` assets that add to `n` (1 for plain counts); with nothing to divide by,
-/// the share is the presence.
+/// v2 exposure feature: `(1 − w) · presence + w · min(n / of, 1)`, presence `n` over the
+/// number of third-party-seen assets that add to it (at least 1): their mean weight, 1 for
+/// plain counts; with nothing to divide by, the share is the presence.
 pub(crate) fn presence_share(n: f64, present: f64, of: f64, w: f64) -> f64 {
-    let presence = if present > 0.0 {
-        (n / present).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    // Divided by at least one: assets only the rated party declared add their weight
+    // without diluting anyone else's.
+    let presence = (n / present.max(1.0)).clamp(0.0, 1.0);
     let share = if of > 0.0 {
         (n / of).clamp(0.0, 1.0)
     } else {
@@ -107,9 +105,9 @@ pub(crate) struct AssetTerms {
     /// 1 per internet-facing asset a third party has seen: the denominator of the shares of
     /// the internet-facing estate.
     pub internet_seen: f64,
-    /// 1 per perimeter appliance and per asset with end-of-life software, whatever its
-    /// weight: presence is the mean weight of those present (the same posture on a larger
-    /// estate has the same presence).
+    /// 1 per perimeter appliance and per asset with end-of-life software a third party has
+    /// seen, whatever its weight: presence is their mean weight (the same posture on a larger
+    /// estate has the same presence); self-declared ones add weight, never count.
     pub perimeter_count: f64,
     pub end_of_life_count: f64,
     pub internet: f64,
@@ -152,7 +150,7 @@ pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> A
         }
     }
     if a.is_perimeter_appliance() {
-        t.perimeter_count = 1.0;
+        t.perimeter_count = seen;
         t.perimeter = if a.kev_product {
             1.0
         } else {
@@ -160,7 +158,7 @@ pub(crate) fn asset_terms(a: &Asset, model: &RatingModel, as_of: NaiveDate) -> A
         };
     }
     if a.end_of_life {
-        t.end_of_life_count = 1.0;
+        t.end_of_life_count = seen;
         t.end_of_life = if a.internet_facing {
             1.0
         } else {
@@ -375,6 +373,10 @@ pub(crate) struct ControlEvidence {
     pub quality: f64,
     /// Mean weight of the evidence by freshness, in [0, 1].
     pub weight: f64,
+    /// Mean of weight × outcome over the applicable results: each result pulls the value
+    /// away from the reference by its own weight, so fresher evidence of a pass never lowers
+    /// the value.
+    pub weighted_quality: f64,
     pub results: usize,
     /// Every result said not applicable.
     pub not_applicable: bool,
@@ -427,6 +429,7 @@ pub(crate) fn control_evidence(
 ) -> Option<ControlEvidence> {
     let mut q_sum = 0.0;
     let mut w_sum = 0.0;
+    let mut wq_sum = 0.0;
     let mut applicable = 0usize;
     let mut results = 0usize;
     // A factor a third party assessed is judged on that alone: the rated organisation's own
@@ -455,7 +458,9 @@ pub(crate) fn control_evidence(
         } else {
             1.0
         };
-        w_sum += evidence_weight(c.assessed_on, model, as_of) * declared;
+        let w = evidence_weight(c.assessed_on, model, as_of) * declared;
+        w_sum += w;
+        wq_sum += w * q;
         applicable += 1;
     }
     if results == 0 {
@@ -465,6 +470,7 @@ pub(crate) fn control_evidence(
         return Some(ControlEvidence {
             quality: 0.0,
             weight: 0.0,
+            weighted_quality: 0.0,
             results,
             not_applicable: true,
             self_declared,
@@ -474,19 +480,22 @@ pub(crate) fn control_evidence(
     Some(ControlEvidence {
         quality: q_sum / n,
         weight: w_sum / n,
+        weighted_quality: wq_sum / n,
         results,
         not_applicable: false,
         self_declared,
     })
 }
 
-/// A control factor's value: the reference when unknown, otherwise the observed quality
-/// pulled back towards the reference as evidence ages.
+/// A control factor's value: the reference when unknown, otherwise each result's outcome
+/// pulled back towards the reference by its own evidence weight, averaged:
+/// reference + mean(wᵢ · (qᵢ − reference)). (The mean weight times the mean gap, as before
+/// 2026-11, let a fresher pass make older failures count more and lower the value.)
 pub(crate) fn control_value(ev: Option<&ControlEvidence>, reference: f64) -> f64 {
     match ev {
         None => reference,
         Some(e) if e.not_applicable => reference,
-        Some(e) => reference + e.weight * (e.quality - reference),
+        Some(e) => reference + e.weighted_quality - e.weight * reference,
     }
 }
 

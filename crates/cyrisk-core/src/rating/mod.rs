@@ -176,6 +176,8 @@ pub(crate) struct Evaluation {
     pub lambda: f64,
     pub score_exact: f64,
     pub baseline_score: f64,
+    /// The rate by peril (models with a peril split), adding up to `lambda`.
+    pub peril_rates: Option<[f64; 5]>,
 }
 
 pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) -> Prepared {
@@ -303,7 +305,30 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
         c[i] = params[i].beta * (x[i] - params[i].reference);
         eta_prior += c[i];
     }
-    let eta_prior = model.apply_bounds(eta_prior, prep.ln_base_rate);
+    // The floor and ceiling act on each peril's rate, relative to the reference mix:
+    // λ_p = mix_p · C(λ_unbounded · share_p / mix_p). Each peril's rate then moves with every
+    // factor in the factor's direction (the tilts' spread is within |β|, checked on load) and
+    // the bounds hold for the total; applied to the total instead, a flattened total with a
+    // moving split would let a fix raise some peril's rate.
+    let (eta_prior, peril_prior) = match (peril_shares(model, &x), &model.perils) {
+        (Some(shares), Some(perils)) => {
+            let mix = perils.mix.to_array();
+            let mut rates = [0.0; 5];
+            for p in 0..5 {
+                if mix[p] > 0.0 && shares[p] > 0.0 {
+                    let eta_p = eta_prior + (shares[p] / mix[p]).ln();
+                    rates[p] = mix[p] * model.apply_bounds(eta_p, prep.ln_base_rate).exp();
+                }
+            }
+            let total: f64 = rates.iter().sum();
+            if total > 0.0 && total.is_finite() {
+                (total.ln(), Some(rates))
+            } else {
+                (model.apply_bounds(eta_prior, prep.ln_base_rate), None)
+            }
+        }
+        _ => (model.apply_bounds(eta_prior, prep.ln_base_rate), None),
+    };
 
     // Experience modification: Gamma–Poisson credibility on the class rate λ0, so the
     // history says how this organisation's record compares with its peers'. (Applied to the
@@ -321,11 +346,14 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
 
     let eta = eta_prior + c[ix::INCIDENT_HISTORY];
     let lambda = eta.exp();
+    // The history scales every peril alike.
+    let history = c[ix::INCIDENT_HISTORY].exp();
     Evaluation {
         x,
         c,
         ln_base_rate: prep.ln_base_rate,
         lambda,
+        peril_rates: peril_prior.map(|r| r.map(|v| v * history)),
         score_exact: model.score_of_rate(lambda),
         baseline_score: model.score_of_rate(
             model
