@@ -164,6 +164,8 @@ pub(crate) struct Prepared {
     pub exposure_self_declared: bool,
     /// Revenue could not be converted to the model's currency.
     pub currency_warning: Option<String>,
+    /// The peril split's parameters, when the model has one.
+    pub tilts: Option<TiltTable>,
 }
 
 /// The numbers of one evaluation.
@@ -248,11 +250,19 @@ pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
         exposure_self_declared: bundle.raw().scan_date.is_none()
             && bundle.assets().iter().all(|a| a.self_declared),
         currency_warning,
+        tilts: tilt_table(model),
     }
 }
 
 pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Evaluation {
-    let params: Vec<_> = model.factors.iter().map(|(_, f)| f).collect();
+    // No allocation here: the plan evaluates this once per candidate fix.
+    let mut factors = model.factors.iter();
+    let params: [&crate::model::FactorParam; ix::COUNT] = std::array::from_fn(|_| {
+        factors
+            .next()
+            .map(|(_, f)| f)
+            .expect("one parameter per factor")
+    });
     let e = model.count_elasticity;
     let mut x = prep.fixed;
     let a = &tot.assets;
@@ -310,9 +320,10 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
     // factor in the factor's direction (the tilts' spread is within |β|, checked on load) and
     // the bounds hold for the total; applied to the total instead, a flattened total with a
     // moving split would let a fix raise some peril's rate.
-    let (eta_prior, peril_prior) = match (peril_shares(model, &x), &model.perils) {
-        (Some(shares), Some(perils)) => {
-            let mix = perils.mix.to_array();
+    let (eta_prior, peril_prior) = match &prep.tilts {
+        Some(table) => {
+            let shares = table.shares(&x);
+            let mix = table.mix();
             let mut rates = [0.0; 5];
             for p in 0..5 {
                 if mix[p] > 0.0 && shares[p] > 0.0 {
@@ -327,7 +338,7 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
                 (model.apply_bounds(eta_prior, prep.ln_base_rate), None)
             }
         }
-        _ => (model.apply_bounds(eta_prior, prep.ln_base_rate), None),
+        None => (model.apply_bounds(eta_prior, prep.ln_base_rate), None),
     };
 
     // Experience modification: Gamma–Poisson credibility on the class rate λ0, so the
@@ -366,27 +377,56 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
 /// The peril shares for factor values `x`: mix_p · exp(Σ_k tilt_{k,p} · (x_k − ref_k)),
 /// normalised; `None` when the model has no peril split.
 pub(crate) fn peril_shares(model: &RatingModel, x: &[f64; ix::COUNT]) -> Option<[f64; 5]> {
+    tilt_table(model).map(|t| t.shares(x))
+}
+
+/// The peril split's parameters by factor index: the mix, and each factor's tilts and
+/// reference. Built once per rating ([`Prepared`]), not per what-if evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct TiltTable {
+    mix: [f64; 5],
+    /// (factor index, reference, tilt per peril)
+    tilts: Vec<(usize, f64, [f64; 5])>,
+}
+
+impl TiltTable {
+    /// mix_p · exp(Σ_k tilt_{k,p} · (x_k − ref_k)), normalised.
+    pub(crate) fn shares(&self, x: &[f64; ix::COUNT]) -> [f64; 5] {
+        let mut log_tilt = [0.0f64; 5];
+        for (i, reference, tilt) in &self.tilts {
+            let d = x[*i] - reference;
+            for p in 0..5 {
+                log_tilt[p] += tilt[p] * d;
+            }
+        }
+        let raw: [f64; 5] = std::array::from_fn(|p| self.mix[p] * log_tilt[p].exp());
+        let total: f64 = raw.iter().sum();
+        if !(total > 0.0 && total.is_finite()) {
+            return self.mix;
+        }
+        raw.map(|v| v / total)
+    }
+
+    pub(crate) fn mix(&self) -> [f64; 5] {
+        self.mix
+    }
+}
+
+pub(crate) fn tilt_table(model: &RatingModel) -> Option<TiltTable> {
     let perils = model.perils.as_ref()?;
     let params: Vec<_> = model.factors.iter().collect();
-    let mut log_tilt = [0.0f64; 5];
-    for (name, tilt) in &perils.tilt {
-        let Some(i) = params.iter().position(|(n, _)| n == name) else {
-            continue;
-        };
-        let d = x[i] - params[i].1.reference;
-        for p in Peril::ALL {
-            log_tilt[p.index()] += tilt.get(p) * d;
-        }
-    }
-    let raw: Vec<f64> = Peril::ALL
+    let tilts = perils
+        .tilt
         .iter()
-        .map(|&p| perils.mix.get(p) * log_tilt[p.index()].exp())
+        .filter_map(|(name, tilt)| {
+            let i = params.iter().position(|(n, _)| n == name)?;
+            Some((i, params[i].1.reference, tilt.to_array()))
+        })
         .collect();
-    let total: f64 = raw.iter().sum();
-    if !(total > 0.0 && total.is_finite()) {
-        return Some(perils.mix.to_array());
-    }
-    Some(std::array::from_fn(|i| raw[i] / total))
+    Some(TiltTable {
+        mix: perils.mix.to_array(),
+        tilts,
+    })
 }
 
 impl Evaluation {
