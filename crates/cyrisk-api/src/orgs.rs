@@ -186,7 +186,8 @@ pub(crate) fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i6
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PlanQuery {
-    /// How many fixes (default 10).
+    /// How many fixes (default 10). Priced plans price the 200 best by score, so list at most
+    /// 200 items.
     #[param(minimum = 1, maximum = 1000)]
     pub top: Option<usize>,
     /// Rank by score points gained (default) or by expected annual loss removed.
