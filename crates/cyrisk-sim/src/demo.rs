@@ -209,7 +209,11 @@ fn host(id: String, internet_facing: bool, port: u16, last_seen: NaiveDate) -> A
 ///
 /// Prevalences (judgement unless cited, per organisation of average maturity): an
 /// internet-facing VPN gateway or firewall 50 %; remote access (RDP, SMB) exposed to the
-/// internet 8 %; a database answering on the internet 3 %; end-of-life software 25 %;
+/// internet 8 % (for scale: 53 % of the Fortune 500 exposed RDP at least once in two weeks of
+/// April 2019, Expanse with 451 Research — large estates; an SME-heavy book sits far lower);
+/// a database answering on the internet 3 %; end-of-life software 25 % (for scale: 3 % of
+/// enterprise endpoints still ran Windows XP and 13 % an unsupported Internet Explorer, Duo
+/// Security Trusted Access Report 2017 — per endpoint, so per organisation far more);
 /// undeclared internet-facing assets 25 %; about 1.5 findings per internet-facing asset,
 /// EPSS mostly below 1 % (the EPSS v3 score distribution, FIRST 2023), a few KEV-listed.
 /// Each organisation draws a maturity z ~ N(0, 1), a little higher for larger firms; controls
