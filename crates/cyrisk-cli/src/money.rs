@@ -673,7 +673,11 @@ fn sim_text(
             money(p.risk_load),
             p.cost_of_capital * 100.0,
             money(p.capital),
-            p.capital_method.replace('_', " ")
+            match p.capital_method {
+                "book_co_tvar" => "co-TVaR in the book",
+                "book_covariance" => "covariance with the reference book",
+                _ => "stand-alone TVaR",
+            }
         );
         let _ = writeln!(
             s,
@@ -847,11 +851,16 @@ pub(crate) fn demo_cmd(cmd: &DemoCommand, out: &mut dyn Write) -> anyhow::Result
             }
             let rates = crate::validate::rates_of(input, model.as_deref(), *as_of)?;
             let rows = demo::synthetic_outcomes(&rates, *years, *level, *slope, *seed);
+            let count = rows.len();
             let mut csv = String::from("id,exposure_years,incidents\n");
             for (id, t, n) in rows {
                 csv.push_str(&format!("{id},{t},{n}\n"));
             }
-            emit(&csv, output.as_deref(), out)
+            emit(&csv, output.as_deref(), out)?;
+            if let Some(path) = output {
+                writeln!(out, "{count} outcomes written to {}", path.display())?;
+            }
+            Ok(())
         }
         DemoCommand::Book {
             size,
