@@ -584,3 +584,36 @@ fn self_declared_clean_assets_do_not_dilute_exposure() {
         "declaring 500 clean assets raised the score from {before} to {after}"
     );
 }
+
+/// The rated organisation's own answers narrow the confidence band only as far as they are
+/// believed: eleven self-declared "not applicable" results buy half of what the same answers
+/// from a third party would, so declaring cannot buy a smaller parameter-risk load.
+#[test]
+fn self_declared_answers_narrow_the_band_only_at_their_weight() {
+    let m = model(false);
+    let text =
+        std::fs::read_to_string(crate::support::root().join("examples/sme-external-scan.json"))
+            .unwrap();
+    let base: AssessmentBundle = serde_json::from_str(&text).unwrap();
+    let answered = |self_declared: bool| {
+        let mut b = base.clone();
+        b.controls.clear();
+        for control in CONTROLS {
+            b.controls.push(ControlResult {
+                control,
+                outcome: Outcome::NotApplicable,
+                assessed_on: Some(as_of()),
+                evidence: None,
+                level: (control == ControlId::Mlps).then_some(2),
+                scope: None,
+                self_declared,
+            });
+        }
+        rate(&valid(b), &m, as_of()).confidence.log_rate_sigma
+    };
+    let none = rate(&valid(base.clone()), &m, as_of()).confidence.log_rate_sigma;
+    let (declared, assessed) = (answered(true), answered(false));
+    assert!(assessed < declared && declared < none, "{none} {declared} {assessed}");
+    let ratio = (none - declared) / (none - assessed);
+    assert!((ratio - m.evidence.self_declared_weight).abs() < 0.02, "ratio {ratio}");
+}

@@ -508,8 +508,22 @@ fn confidence(
     if !history_known {
         missing.push("incident history period (profile.incident_history_since)".to_owned());
     }
-    let control_share =
-        1.0 - unknown_controls.len() as f64 / features::CONTROL_FACTORS.len() as f64;
+    // What is known of the controls, weighed as the rating weighs it: the rated
+    // organisation's own statements (a "not applicable" among them) count at
+    // `self_declared_weight`, so declaring answers cannot buy a narrower band or, through it,
+    // a smaller parameter-risk load on the premium.
+    let required = features::required_mlps_level(bundle);
+    let known: f64 = features::CONTROL_FACTORS
+        .iter()
+        .map(|(_, ids)| {
+            match features::control_evidence(bundle.controls(), ids, required, model, as_of) {
+                None => 0.0,
+                Some(e) if e.self_declared => model.evidence.self_declared_weight,
+                Some(_) => 1.0,
+            }
+        })
+        .sum();
+    let control_share = known / features::CONTROL_FACTORS.len() as f64;
     let completeness = 0.25 * f64::from(u8::from(has_assets))
         + 0.25 * f64::from(u8::from(has_scan))
         + 0.3 * control_share
