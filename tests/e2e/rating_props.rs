@@ -611,9 +611,17 @@ fn self_declared_answers_narrow_the_band_only_at_their_weight() {
         }
         rate(&valid(b), &m, as_of()).confidence.log_rate_sigma
     };
-    let none = rate(&valid(base.clone()), &m, as_of()).confidence.log_rate_sigma;
+    let none = rate(&valid(base.clone()), &m, as_of())
+        .confidence
+        .log_rate_sigma;
     let (declared, assessed) = (answered(true), answered(false));
-    assert!(assessed < declared && declared < none, "{none} {declared} {assessed}");
+    assert!(
+        assessed < declared && declared < none,
+        "{none} {declared} {assessed}"
+    );
     let ratio = (none - declared) / (none - assessed);
-    assert!((ratio - m.evidence.self_declared_weight).abs() < 0.02, "ratio {ratio}");
+    assert!(
+        (ratio - m.evidence.self_declared_weight).abs() < 0.02,
+        "ratio {ratio}"
+    );
 }
