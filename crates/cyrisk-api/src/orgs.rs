@@ -497,23 +497,20 @@ pub async fn get_plan(
     let (severity, pricing) = (state.severity.clone(), state.pricing.clone());
     let today = chrono::Utc::now().date_naive();
     let plan = tokio::task::spawn_blocking(move || {
-        use cyrisk_sim::money_plan::{PlanLayer, RankBy, money_plan, standard_layer_for};
+        use cyrisk_sim::money_plan::{PlanLayer, RankBy, money_plan};
         if !money {
             return Ok(cyrisk_core::plan(&bundle, &model, today, top));
         }
-        let layer = match requested {
-            Some(layer) => PlanLayer {
-                layer,
-                source: "requested".to_owned(),
-            },
-            None => standard_layer_for(&bundle, &model, today, &severity)?,
-        };
+        let layer = requested.map(|layer| PlanLayer {
+            layer,
+            source: "requested".to_owned(),
+        });
         let by = match by {
             RankQuery::Score => RankBy::Score,
             RankQuery::Loss => RankBy::Loss,
         };
         money_plan(
-            &bundle, &model, today, &severity, &pricing, &layer, by, top, 1,
+            &bundle, &model, today, &severity, &pricing, layer, by, top, 1,
         )
     })
     .await

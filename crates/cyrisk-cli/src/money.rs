@@ -285,11 +285,11 @@ pub(crate) fn priced_plan(
     loaded: &crate::commands::Loaded,
     how: PlanPricing,
 ) -> anyhow::Result<cyrisk_core::Plan> {
-    use cyrisk_sim::money_plan::{PlanLayer, money_plan, standard_layer_for};
+    use cyrisk_sim::money_plan::{PlanLayer, money_plan};
     let severity = load_severity(how.severity_model.as_deref())?;
     let pricing = load_pricing(how.pricing_model.as_deref())?;
     let layer = match how.limit {
-        Some(limit) => PlanLayer {
+        Some(limit) => Some(PlanLayer {
             layer: Layer::new(
                 how.deductible.unwrap_or(0.0),
                 Some(limit),
@@ -298,9 +298,8 @@ pub(crate) fn priced_plan(
             )
             .map_err(sim_error)?,
             source: "requested".to_owned(),
-        },
-        None => standard_layer_for(&loaded.bundle, &loaded.model, loaded.as_of, &severity)
-            .map_err(sim_error)?,
+        }),
+        None => None,
     };
     money_plan(
         &loaded.bundle,
@@ -308,7 +307,7 @@ pub(crate) fn priced_plan(
         loaded.as_of,
         &severity,
         &pricing,
-        &layer,
+        layer,
         how.by,
         how.top,
         how.seed,
@@ -561,7 +560,8 @@ pub(crate) fn price_cmd(a: &PriceArgs, out: &mut dyn Write) -> anyhow::Result<()
     emit(&text, a.sim.output.as_deref(), out)
 }
 
-fn money(v: f64) -> String {
+/// An amount with thousands separators and no decimals; "n/a" when not finite.
+pub(crate) fn money(v: f64) -> String {
     if !v.is_finite() {
         return "n/a".to_owned();
     }

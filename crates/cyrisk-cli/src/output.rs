@@ -96,22 +96,6 @@ pub(crate) fn rating_text(r: &Rating, kev: &Option<KevUse>) -> String {
     s
 }
 
-/// An amount with thousands separators, no decimals.
-fn amount(v: f64) -> String {
-    if !v.is_finite() {
-        return "unlimited".to_owned();
-    }
-    let s = format!("{:.0}", v.abs());
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0.0 { format!("-{out}") } else { out }
-}
-
 pub(crate) fn plan_text(p: &Plan) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -123,16 +107,16 @@ pub(crate) fn plan_text(p: &Plan) -> String {
         let _ = writeln!(s, "No candidate fix would raise the score.");
     }
     if let Some(m) = &p.money {
-        let premium = m
-            .premium
-            .map_or(String::new(), |v| format!(", premium {}", amount(v)));
+        let premium = m.premium.map_or(String::new(), |v| {
+            format!(", premium {}", crate::money::money(v))
+        });
         let _ = writeln!(
             s,
             "Expected annual loss {} {}{premium} for {} xs {} ({}); ranked by {}",
-            amount(m.expected_annual_loss),
+            crate::money::money(m.expected_annual_loss),
             m.currency,
-            amount(m.limit),
-            amount(m.deductible),
+            crate::money::money(m.limit),
+            crate::money::money(m.deductible),
             m.layer_source.replace('_', " "),
             m.ranked_by
         );
@@ -151,8 +135,9 @@ pub(crate) fn plan_text(p: &Plan) -> String {
                     item.rank,
                     item.score_gain,
                     item.new_score,
-                    amount(m.loss_reduction),
-                    m.premium_reduction.map_or("n/a".to_owned(), amount),
+                    crate::money::money(m.loss_reduction),
+                    m.premium_reduction
+                        .map_or("n/a".to_owned(), crate::money::money),
                     item.description
                 );
             }

@@ -11,6 +11,7 @@
 //! book method ([`crate::pricing::technical_from_moments`]).
 
 use chrono::NaiveDate;
+use cyrisk_core::profile::SizeBand;
 use cyrisk_core::{Bundle, ItemMoney, Plan, PlanMoney, RatingModel, apply, plan, rate};
 use rayon::prelude::*;
 
@@ -92,17 +93,13 @@ fn type_moments(events: &crate::severity::EventModel, layer: &Layer, seed: u64) 
 
 /// A rated state of the organisation costed on `moments`: gross EAL = λ · Σ s_t E[X_t]; layer
 /// EL = λ · Σ s_t E[Y_t], Var = λ · Σ s_t E[Y_t²] (compound Poisson, no aggregate limit).
-fn money_of(
-    bundle: &Bundle,
-    model: &RatingModel,
-    as_of: NaiveDate,
+fn costed(
+    risk: &RatedRisk,
+    lm: &crate::bridge::LossModel,
     severity: &SeverityModel,
     pricing: &PricingModel,
     moments: &TypeMoments,
-) -> Result<Money> {
-    let r = rate(bundle, model, as_of);
-    let risk = RatedRisk::from_rating(&r);
-    let lm = loss_model(&risk, bundle.profile(), severity, false)?;
+) -> Money {
     let shares = lm.events.shares_for(&lm.events.org());
     let lambda = risk.expected_incident_rate;
     let (mut gross, mut occ, mut occ2) = (0.0, 0.0, 0.0);
@@ -120,11 +117,11 @@ fn money_of(
         to_model_currency: to_model,
         allocated_capital: None,
     };
-    Ok(Money {
+    Money {
         eal: lambda * gross,
         premium: technical_from_moments(el, sd, pricing, &ctx)
             .map(|t| t.max(pricing.minimum_premium / to_model)),
-    })
+    }
 }
 
 fn round_to(v: f64, digits: i32) -> f64 {
@@ -132,7 +129,9 @@ fn round_to(v: f64, digits: i32) -> f64 {
     (v * f).round() / f
 }
 
-/// The plan with every item priced for `layer`, ranked `by`, the best `top`.
+/// The plan with every item priced for `layer` (the standard primary layer of the
+/// organisation's size band when `None`, see [`crate::market::standard_layer`]), ranked
+/// `by`, the best `top`.
 ///
 /// # Errors
 /// The severity model cannot convert the organisation's currency.
@@ -143,27 +142,28 @@ pub fn money_plan(
     as_of: NaiveDate,
     severity: &SeverityModel,
     pricing: &PricingModel,
-    layer: &PlanLayer,
+    layer: Option<PlanLayer>,
     by: RankBy,
     top: usize,
     seed: u64,
 ) -> Result<Plan> {
     let mut p = plan(bundle, model, as_of, MAX_PRICED_CANDIDATES);
-    let current = rate(bundle, model, as_of);
-    let lm = loss_model(
-        &RatedRisk::from_rating(&current),
-        bundle.profile(),
-        severity,
-        false,
-    )?;
+    let current = RatedRisk::from_rating(&rate(bundle, model, as_of));
+    let layer = match layer {
+        Some(l) => l,
+        None => standard_layer(current.size_band, bundle, severity)?,
+    };
+    let lm = loss_model(&current, bundle.profile(), severity, false)?;
     let moments = type_moments(&lm.events, &layer.layer, seed);
-    let now = money_of(bundle, model, as_of, severity, pricing, &moments)?;
+    let now = costed(&current, &lm, severity, pricing, &moments);
     let priced: Vec<Result<Money>> = p
         .items
         .par_iter()
         .map(|item| {
             let fixed = apply(bundle, &item.action, as_of);
-            money_of(&fixed, model, as_of, severity, pricing, &moments)
+            let risk = RatedRisk::from_rating(&rate(&fixed, model, as_of));
+            let lm = loss_model(&risk, fixed.profile(), severity, false)?;
+            Ok(costed(&risk, &lm, severity, pricing, &moments))
         })
         .collect();
     for (item, m) in p.items.iter_mut().zip(priced) {
@@ -208,19 +208,9 @@ pub fn money_plan(
     Ok(p)
 }
 
-/// The standard primary layer for an organisation's size band, in its currency (see
-/// [`crate::market::standard_layer`]).
-///
-/// # Errors
-/// The severity model cannot convert the organisation's currency.
-pub fn standard_layer_for(
-    bundle: &Bundle,
-    model: &RatingModel,
-    as_of: NaiveDate,
-    severity: &SeverityModel,
-) -> Result<PlanLayer> {
-    let r = rate(bundle, model, as_of);
-    let (d, l) = crate::market::standard_layer(r.baseline.size_band);
+/// The standard primary layer for a size band, in the organisation's currency.
+fn standard_layer(band: SizeBand, bundle: &Bundle, severity: &SeverityModel) -> Result<PlanLayer> {
+    let (d, l) = crate::market::standard_layer(band);
     let currency = bundle.profile().currency.as_str();
     let rate_to_cny = severity.rate_to_model(currency).ok_or_else(|| {
         crate::error::invalid(

@@ -146,6 +146,15 @@ pub struct Premium {
     pub model: String,
 }
 
+impl BookTail {
+    /// The capital a risk whose annual layer loss has standard deviation `std_dev` (in a
+    /// currency worth `fx` units of the book's) takes: z · Var(X) / σ_S, converted back.
+    pub fn capital_for(&self, std_dev: f64, fx: f64) -> f64 {
+        let z = self.tail_capital / self.std_dev;
+        z * (std_dev * fx).powi(2) / self.std_dev / fx
+    }
+}
+
 /// What the premium depends on besides the simulation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PricingContext {
@@ -186,15 +195,11 @@ pub fn premium_in(r: &SimResult, m: &PricingModel, ctx: &PricingContext) -> Prem
     let (capital_method, capital) = match (ctx.allocated_capital, &m.book) {
         (Some(c), _) => ("book_co_tvar", c.max(0.0)),
         (None, Some(b)) => {
-            let z = b.tail_capital / b.std_dev;
-            // Var(X) in the book's currency, allocated, back to the layer's currency.
-            let fx = ctx.to_model_currency;
-            let var_book = (r.std_dev * fx).powi(2);
             // Never more than the layer would need alone.
             let alone = (r.tvar["99.5"] - pure).max(0.0);
             (
                 "book_covariance",
-                (z * var_book / b.std_dev / fx).min(alone),
+                b.capital_for(r.std_dev, ctx.to_model_currency).min(alone),
             )
         }
         (None, None) => ("stand_alone", (r.tvar["99.5"] - pure).max(0.0)),
@@ -236,10 +241,7 @@ pub fn technical_from_moments(
     m: &PricingModel,
     ctx: &PricingContext,
 ) -> Option<f64> {
-    let b = m.book.as_ref()?;
-    let fx = ctx.to_model_currency;
-    let z = b.tail_capital / b.std_dev;
-    let capital = z * (std_dev * fx).powi(2) / b.std_dev / fx;
+    let capital = m.book.as_ref()?.capital_for(std_dev, ctx.to_model_currency);
     let load = m.parameter_risk * ctx.log_rate_sigma.max(0.0) * expected_loss;
     Some(
         (expected_loss + load + m.cost_of_capital * capital)
