@@ -98,7 +98,7 @@ fn epss_file(day: u32, rows: usize) -> Vec<u8> {
 }
 
 fn epss(root: &std::path::Path) {
-    use cyrisk_api::feeds::{FeedKind, load};
+    use cyrisk_app::feeds::FeedFile;
     let rows = 310_000;
     let (day1, day2) = (epss_file(20, rows), epss_file(21, rows));
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -126,24 +126,23 @@ fn epss(root: &std::path::Path) {
             let url = format!("sqlite://{}", dir.join("cyrisk.db").display());
             let elapsed = rt.block_on(async {
                 let store = cyrisk_store::Store::open(&url).await.unwrap();
-                let state = cyrisk_benches::app_state(store.clone());
-                load(
-                    &state,
-                    FeedKind::Epss { score_date: None },
+                let app = cyrisk_app::App::builtin(store.clone()).unwrap();
+                app.load_feed(
+                    FeedFile::Epss { score_date: None },
                     day1.clone().into(),
                     None,
                 )
                 .await
                 .unwrap();
                 let t = Instant::now();
-                let s = load(
-                    &state,
-                    FeedKind::Epss { score_date: None },
-                    file.clone().into(),
-                    None,
-                )
-                .await
-                .unwrap();
+                let s = app
+                    .load_feed(
+                        FeedFile::Epss { score_date: None },
+                        file.clone().into(),
+                        None,
+                    )
+                    .await
+                    .unwrap();
                 let e = t.elapsed().as_secs_f64();
                 assert_eq!(s.entries, rows as i64);
                 store.close().await;

@@ -210,18 +210,5 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 /// The API's state over a store: built-in models and the bundled KEV snapshot.
 pub fn app_state(store: cyrisk_store::Store) -> cyrisk_api::AppState {
-    use std::sync::Arc;
-    let kev = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/kev/kev-2025.08.25.json"),
-    )
-    .expect("bundled KEV snapshot");
-    cyrisk_api::AppState {
-        store,
-        model: Arc::new(cyrisk_core::RatingModel::builtin()),
-        kev: Arc::new(cyrisk_core::KevCatalog::from_json(&kev).expect("valid KEV")),
-        severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
-        pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
-        metrics: Arc::default(),
-        feeds: Arc::default(),
-    }
+    cyrisk_api::AppState::new(cyrisk_app::App::builtin(store).expect("built-in models"))
 }

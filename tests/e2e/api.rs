@@ -2,13 +2,11 @@
 //! database: access control generated from the OpenAPI document, error bodies, the live rating,
 //! and the committed OpenAPI document.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use cyrisk_api::{AppState, Metrics, Options};
-use cyrisk_core::{Bundle, KevCatalog, RatingModel};
+use cyrisk_api::{AppState, Options};
+use cyrisk_core::Bundle;
 use cyrisk_store::{LoadTarget, Principal, Role, Store};
 use tower::ServiceExt;
 
@@ -88,19 +86,7 @@ async fn world(name: &str, options: Options) -> World {
 
 /// The service's state over `store`, with the built-in models and the bundled KEV catalogue.
 pub(crate) fn app_state(store: Store) -> AppState {
-    let kev = KevCatalog::from_json(
-        &std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap(),
-    )
-    .unwrap();
-    AppState {
-        store,
-        model: Arc::new(RatingModel::builtin()),
-        kev: Arc::new(kev),
-        severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
-        pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
-        metrics: Arc::new(Metrics::default()),
-        feeds: Default::default(),
-    }
+    AppState::new(cyrisk_app::App::builtin(store).unwrap())
 }
 
 pub(crate) async fn call(

@@ -5,7 +5,7 @@
 
 use cyrisk_core::finding::FindingState;
 use cyrisk_core::{Bundle, RatingModel, rate};
-use cyrisk_store::{Backend, LoadTarget, Principal, Role, Store};
+use cyrisk_store::{Backend, FeedKind, LoadTarget, Principal, Role, Store};
 
 use crate::support::{as_of, root, scratch};
 
@@ -582,7 +582,7 @@ fn feed_snapshots_keep_their_bytes_and_load_once() {
         let all = backends("feeds").await;
         for f in &all {
             let s = &f.store;
-            assert!(s.latest_feed("kev").await.unwrap().is_none());
+            assert!(s.latest_feed(FeedKind::Kev).await.unwrap().is_none());
             let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
             fn feed<'a>(
                 day: &'a str,
@@ -591,7 +591,7 @@ fn feed_snapshots_keep_their_bytes_and_load_once() {
                 data: &'a [u8],
             ) -> cyrisk_store::NewFeed<'a> {
                 cyrisk_store::NewFeed {
-                    kind: "epss",
+                    kind: FeedKind::Epss,
                     version: day,
                     published: day,
                     content_hash: hash,
@@ -615,12 +615,19 @@ fn feed_snapshots_keep_their_bytes_and_load_once() {
                 .insert_feed(&feed("2026-11-21", "hash-b", 3, b"x"), None)
                 .await
                 .unwrap();
-            assert_eq!(s.latest_feed("epss").await.unwrap().unwrap().id, b.id);
             assert_eq!(
-                s.feed_before("epss", &b.id).await.unwrap().unwrap().id,
+                s.latest_feed(FeedKind::Epss).await.unwrap().unwrap().id,
+                b.id
+            );
+            assert_eq!(
+                s.feed_before(FeedKind::Epss, &b.id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
                 a.id
             );
-            assert!(s.latest_feed("kev").await.unwrap().is_none());
+            assert!(s.latest_feed(FeedKind::Kev).await.unwrap().is_none());
         }
         finish(all).await;
     });

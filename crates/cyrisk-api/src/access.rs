@@ -1,76 +1,16 @@
-//! Who may do what, in one place: every handler names its [`Action`] and calls [`authorize`]
-//! (or [`authorize_role`] for actions on no particular organisation) before it reads or
-//! writes anything.
-//!
-//! Two checks, always in this order:
-//! 1. **The role** (function level): may a key of this role ever take this action? If not,
-//!    403 — the answer does not depend on the organisation, so it reveals nothing about it.
-//! 2. **The object** (OWASP API Top 10 2023, API1 "broken object level authorization"): may
-//!    this key see this organisation? If not, 404 — the caller may not learn that it exists.
-//!
-//! Writes that create-or-update by name (`POST /organizations/bundle`) never match an
-//! organisation the caller cannot see: the store looks the name up only among those (see
-//! `cyrisk_store::LoadTarget::ByName`). What the rated party may change once authorised (the
-//! finding-state table, disputes, declarations) is enforced by the store inside the write
-//! transaction (`cyrisk_store::integrity`).
+//! Authorisation at the edge: the decisions are the application layer's
+//! ([`cyrisk_app::access`]: the role table, then the object check); these wrappers only map
+//! them to problems (403 for the role, 404 for an organisation the caller may not see).
 
-use cyrisk_store::{Principal, Role};
+pub use cyrisk_app::access::Action;
+use cyrisk_store::Principal;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Everything a caller can do to an organisation or the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Read an organisation's inputs, ratings, plan, quotes, policies, disputes.
-    Read,
-    /// Create an organisation, or update one it can see by name.
-    CreateOrganization,
-    /// Load a bundle into, upsert inputs of, or import a file into an organisation.
-    WriteInputs,
-    /// Change a finding's lifecycle state (which states, per role: the store's table).
-    ChangeFindingState,
-    /// Accept or reject a dispute the rated party filed.
-    DecideDispute,
-    /// Price a layer.
-    Quote,
-    /// Bind a policy.
-    BindPolicy,
-    /// Load a threat-intelligence feed snapshot (service-wide).
-    LoadFeed,
-}
-
-impl Action {
-    /// Whether a key of `role` may ever take this action; the reason when not.
-    pub fn allowed(self, role: Role) -> Result<(), &'static str> {
-        use Role::{Admin, Assessor, Enterprise, Insurer};
-        match (self, role) {
-            (_, Admin) => Ok(()),
-            (Self::Read | Self::WriteInputs | Self::ChangeFindingState, _) => Ok(()),
-            (Self::CreateOrganization, Insurer) => Ok(()),
-            (Self::CreateOrganization, Enterprise | Assessor) => Err(
-                "only admin and insurer keys create organisations; use /organizations/{id}/bundle",
-            ),
-            (Self::DecideDispute, Insurer | Assessor) => Ok(()),
-            (Self::DecideDispute, Enterprise) => Err(
-                "the rated party does not decide its own disputes: an assessor, the insurer or an admin does",
-            ),
-            (Self::Quote, Insurer) => Ok(()),
-            (Self::Quote, Enterprise | Assessor) => {
-                Err("only admin and insurer keys request quotes")
-            }
-            (Self::BindPolicy, Insurer) => Ok(()),
-            (Self::BindPolicy, Enterprise | Assessor) => {
-                Err("only admin and insurer keys bind policies")
-            }
-            (Self::LoadFeed, _) => Err("only admin keys load threat-intelligence feeds"),
-        }
-    }
-}
-
 /// The role check alone, for actions on no particular organisation (403 when refused).
 pub fn authorize_role(p: &Principal, action: Action) -> Result<(), ApiError> {
-    action.allowed(p.role).map_err(ApiError::forbidden)
+    Ok(cyrisk_app::authorize_role(p, action)?)
 }
 
 /// The role check, then the object check: 403 if the role may never take `action`, 404 if the
@@ -81,36 +21,5 @@ pub async fn authorize(
     org_id: &str,
     action: Action,
 ) -> Result<(), ApiError> {
-    authorize_role(p, action)?;
-    if state.store.can_see(p, org_id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("organization"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The role table as README documents it; a change here is a change of policy.
-    #[test]
-    fn role_table() {
-        use Action::*;
-        let rows = [
-            (Read, [true, true, true, true]),
-            (CreateOrganization, [true, true, false, false]),
-            (WriteInputs, [true, true, true, true]),
-            (ChangeFindingState, [true, true, true, true]),
-            (DecideDispute, [true, true, false, true]),
-            (Quote, [true, true, false, false]),
-            (BindPolicy, [true, true, false, false]),
-            (LoadFeed, [true, false, false, false]),
-        ];
-        for (action, allowed) in rows {
-            for (role, want) in Role::ALL.into_iter().zip(allowed) {
-                assert_eq!(action.allowed(role).is_ok(), want, "{action:?} as {role:?}");
-            }
-        }
-    }
+    Ok(state.app.authorize(p, org_id, action).await?)
 }

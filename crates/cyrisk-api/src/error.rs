@@ -3,6 +3,7 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cyrisk_app::AppError;
 use cyrisk_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -87,36 +88,28 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            StoreError::NotFound { what, .. } => Self::not_found(what),
-            StoreError::Invalid(msg) => Self::invalid(msg),
-            StoreError::Forbidden { code, message } => {
+            AppError::NotFound { what } => Self::not_found(what),
+            AppError::Invalid(msg) => Self::invalid(msg),
+            AppError::Forbidden { code, message } => {
                 Self::new(StatusCode::FORBIDDEN, code, message)
             }
-            StoreError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
-            other if other.is_busy() => {
-                tracing::warn!(cause = %other, "database busy");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "the database is busy with another write; retry shortly",
-                )
-            }
-            // PostgreSQL refuses a NUL character in text (SQLite stores it): the client's
-            // mistake on either backend.
-            other if other.is_unstorable_text() => Self::invalid(
-                "a text value contains a NUL character (\\u0000), which cannot be stored",
+            AppError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
+            AppError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the database is busy with another write; retry shortly",
             ),
-            other => {
-                let mut cause = other.to_string();
-                if let Some(src) = std::error::Error::source(&other) {
-                    cause.push_str(&format!(": {src}"));
-                }
-                Self::internal(cause)
-            }
+            e @ (AppError::Internal(_) | AppError::LeaseLost(_)) => Self::internal(e),
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        AppError::from(e).into()
     }
 }
 

@@ -101,7 +101,7 @@ async fn views(
     org_id: &str,
     findings: Vec<Finding>,
 ) -> Result<Vec<FindingView>, ApiError> {
-    let feeds = crate::feeds::current(state).await?;
+    let feeds = state.app.current_feeds().await?;
     let mut disputes = state.store.pending_disputes(org_id).await?;
     Ok(findings
         .into_iter()

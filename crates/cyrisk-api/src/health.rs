@@ -1,7 +1,5 @@
 //! Liveness, readiness and metrics.
 
-use std::sync::atomic::Ordering;
-
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -36,16 +34,30 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
     }
 }
 
-/// Prometheus text-format metrics.
+/// Prometheus text-format metrics: request latency by route and status, jobs by state and
+/// the age of the oldest waiting one, job failures and durations, ratings computed, feed loads.
 #[utoipa::path(get, path = "/metrics", operation_id = "get_metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = &state.metrics;
-    let body = format!(
-        "# HELP cyrisk_http_requests_total HTTP requests served.\n# TYPE cyrisk_http_requests_total counter\ncyrisk_http_requests_total {}\n\
-         # HELP cyrisk_http_errors_total HTTP responses with status 500 or above.\n# TYPE cyrisk_http_errors_total counter\ncyrisk_http_errors_total {}\n",
-        m.requests.load(Ordering::Relaxed),
-        m.server_errors.load(Ordering::Relaxed)
-    );
+    // Queue gauges are read at scrape time: every replica reports the shared queue.
+    match state.store.queue_stats().await {
+        Ok(q) => {
+            for (st, n) in [
+                ("queued", q.queued),
+                ("ready", q.ready),
+                ("running", q.running),
+                ("done", q.done),
+                ("dead", q.dead),
+            ] {
+                metrics::gauge!("cyrisk_jobs", "state" => st).set(n as f64);
+            }
+            metrics::gauge!("cyrisk_jobs_oldest_ready_age_seconds").set(q.oldest_ready_age_secs);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: reading the job queue failed"),
+    }
+    let body = crate::metrics_handle().map_or_else(String::new, |h| {
+        h.run_upkeep();
+        h.render()
+    });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -11,22 +11,21 @@ mod findings;
 mod health;
 pub mod imports;
 mod inputs;
+mod jobs;
 mod orgs;
 mod policies;
 mod quotes;
 mod schemas;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use cyrisk_core::{KevCatalog, RatingModel};
-use cyrisk_sim::pricing::PricingModel;
-use cyrisk_sim::severity::SeverityModel;
+use cyrisk_app::App;
 use cyrisk_store::Store;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -35,26 +34,43 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 
-/// Counters behind `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub requests: AtomicU64,
-    pub server_errors: AtomicU64,
-}
-
-/// Everything a handler needs. Nothing here that matters changes while serving (the feed
-/// cache only holds immutable snapshots), so replicas sharing one database behave as one
-/// service.
+/// Everything a handler needs: the application (use cases over the store and the models) and,
+/// for the plain reads that are no use case of their own, the store.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    pub app: App,
     pub store: Store,
-    pub model: Arc<RatingModel>,
-    pub kev: Arc<KevCatalog>,
-    pub severity: Arc<SeverityModel>,
-    pub pricing: Arc<PricingModel>,
-    pub metrics: Arc<Metrics>,
-    /// Parsed threat-intelligence snapshots by id (immutable, so a cache cannot go stale).
-    pub feeds: Arc<feeds::FeedCache>,
+}
+
+impl AppState {
+    pub fn new(app: App) -> Self {
+        Self {
+            store: app.store.clone(),
+            app,
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process's Prometheus recorder (`metrics` facade → `metrics-exporter-prometheus`),
+/// installed on first use; `None` if another recorder was installed first.
+pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .as_ref()
 }
 
 /// Limits and options of the service.
@@ -87,6 +103,7 @@ impl Default for Options {
         (name = "inputs", description = "Assets, control results and incidents"),
         (name = "quotes", description = "Priced layers and bound policies"),
         (name = "feeds", description = "Threat-intelligence snapshots (KEV, EPSS)"),
+        (name = "jobs", description = "Background jobs (re-ratings) and their state, for admins"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -140,6 +157,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(quotes::list_quotes))
         .routes(routes!(policies::create_policy))
         .routes(routes!(policies::list_policies))
+        .routes(routes!(jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::retry_job))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at
@@ -153,26 +173,32 @@ pub fn openapi_json() -> String {
     openapi().to_pretty_json().unwrap_or_default() + "\n"
 }
 
-/// Counts requests for `/metrics`, and runs each request in a `tracing` span named by its
-/// method and route (the route template, never the ids in it), ending with its status and time.
-async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Records each request's latency by route and status for `/metrics`, and runs it in a
+/// `tracing` span named by its method and route (the route template, never the ids in it),
+/// ending with its status and time.
+async fn observe(req: Request, next: Next) -> Response {
     use tracing::Instrument;
-    state.metrics.requests.fetch_add(1, Ordering::Relaxed);
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let span = tracing::info_span!("request", method = %req.method(), route = %route);
+    let method = req.method().as_str().to_owned();
+    let span = tracing::info_span!("request", method = %method, route = %route);
     let started = std::time::Instant::now();
     let res = next.run(req).instrument(span.clone()).await;
     let status = res.status();
-    if status.is_server_error() {
-        state.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
-    }
+    let elapsed = started.elapsed();
+    metrics::histogram!(
+        "cyrisk_http_request_duration_seconds",
+        "method" => method,
+        "route" => route,
+        "status" => status.as_u16().to_string()
+    )
+    .record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),
-            micros = started.elapsed().as_micros() as u64,
+            micros = elapsed.as_micros() as u64,
             "done"
         );
     });
@@ -234,11 +260,13 @@ async fn problems(req: Request, next: Next) -> Response {
 
 /// The whole service: API, OpenAPI document and offline Swagger UI at `/docs`.
 pub fn app(state: AppState, options: &Options) -> Router {
+    // Install the metrics recorder before the first request records anything.
+    let _ = metrics_handle();
     let (router, api) = api_router().split_for_parts();
     router
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api))
         .layer(middleware::from_fn(problems))
         .layer(DefaultBodyLimit::max(options.body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(observe))
         .with_state(state)
 }

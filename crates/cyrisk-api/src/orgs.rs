@@ -360,46 +360,9 @@ pub async fn get_rating(
     Ok(Json(live_rating(&state, &id).await?))
 }
 
-/// The current rating of an organisation the caller may see: the stored one if the inputs
-/// are unchanged and it is from today, else computed (on the blocking pool) and stored.
+/// The current rating (the application layer's live rating) as the API shows it.
 pub(crate) async fn live_rating(state: &AppState, id: &str) -> Result<RatingRecord, ApiError> {
-    let today = chrono::Utc::now().date_naive();
-    // Hot path: one query, and the stored rating document passed through unparsed.
-    let Some((current_version, latest)) = state.store.current_rating_raw(id).await? else {
-        return Err(ApiError::not_found("organization"));
-    };
-    if let Some(latest) = latest
-        && latest.inputs_version == current_version
-        && latest.as_of == today.to_string()
-    {
-        return latest.try_into();
-    }
-    compute_rating(state, id).await
-}
-
-/// Computes an organisation's rating now from its stored inputs and the latest
-/// threat-intelligence snapshots (on the blocking pool), and stores it.
-pub(crate) async fn compute_rating(state: &AppState, id: &str) -> Result<RatingRecord, ApiError> {
-    let today = chrono::Utc::now().date_naive();
-    let org = state.store.organization(id).await?;
-    let mut bundle = state
-        .store
-        .bundle(id)
-        .await?
-        .validate()
-        .map_err(ApiError::internal)?;
-    let feeds = crate::feeds::current(state).await?;
-    feeds.apply(&mut bundle);
-    let model = state.model.clone();
-    // The rating is CPU work: keep it off the async workers.
-    let rating = tokio::task::spawn_blocking(move || cyrisk_core::rate(&bundle, &model, today))
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(state
-        .store
-        .insert_rating(id, &rating, org.inputs_version, Some(&feeds.label))
-        .await?
-        .into())
+    state.app.live_rating(id).await?.try_into()
 }
 
 /// Rating history, newest first: every rating ever computed, unchanged.
@@ -461,62 +424,21 @@ pub async fn get_plan(
             format!("top must be 1 to 1000, got {top}"),
         ));
     }
-    let by = q.by.unwrap_or(RankQuery::Score);
-    let money = q.money.unwrap_or(true);
-    // Rules across parameters, which JSON Schema cannot state: 422 with the rule.
-    let bad = |m: String| ApiError::invalid(m);
-    if !money && (by == RankQuery::Loss || q.limit.is_some() || q.deductible.is_some()) {
-        return Err(bad(
-            "by=loss, limit and deductible need money=true".to_owned()
-        ));
-    }
-    if q.deductible.is_some() && q.limit.is_none() {
-        return Err(bad("deductible needs limit".to_owned()));
-    }
-    let requested = match q.limit {
-        Some(limit) => Some(
-            cyrisk_sim::terms::Layer::new(
-                q.deductible.unwrap_or(0.0),
-                Some(limit),
-                None,
-                Default::default(),
-            )
-            .map_err(|e| bad(e.to_string()))?,
-        ),
-        None => None,
+    let req = cyrisk_app::plan::PlanRequest {
+        top,
+        by: match q.by.unwrap_or(RankQuery::Score) {
+            RankQuery::Score => cyrisk_sim::money_plan::RankBy::Score,
+            RankQuery::Loss => cyrisk_sim::money_plan::RankBy::Loss,
+        },
+        money: q.money.unwrap_or(true),
+        deductible: q.deductible,
+        limit: q.limit,
     };
+    // Rules across parameters, which JSON Schema cannot state: 422 with the rule, before the
+    // object check (they do not depend on the organisation).
+    req.check()?;
     authorize(&state, &p, &id, Action::Read).await?;
-    let mut bundle = state
-        .store
-        .bundle(&id)
-        .await?
-        .validate()
-        .map_err(ApiError::internal)?;
-    crate::feeds::current(&state).await?.apply(&mut bundle);
-    let model = state.model.clone();
-    let (severity, pricing) = (state.severity.clone(), state.pricing.clone());
-    let today = chrono::Utc::now().date_naive();
-    let plan = tokio::task::spawn_blocking(move || {
-        use cyrisk_sim::money_plan::{PlanLayer, RankBy, money_plan};
-        if !money {
-            return Ok(cyrisk_core::plan(&bundle, &model, today, top));
-        }
-        let layer = requested.map(|layer| PlanLayer {
-            layer,
-            source: "requested".to_owned(),
-        });
-        let by = match by {
-            RankQuery::Score => RankBy::Score,
-            RankQuery::Loss => RankBy::Loss,
-        };
-        money_plan(
-            &bundle, &model, today, &severity, &pricing, layer, by, top, 1,
-        )
-    })
-    .await
-    .map_err(ApiError::internal)?
-    // The organisation's currency without an exchange rate is its data, not a fault.
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let plan = state.app.plan(&id, req).await?;
     Ok(Json(
         serde_json::to_value(plan).map_err(ApiError::internal)?,
     ))

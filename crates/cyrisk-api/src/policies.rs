@@ -6,12 +6,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use cyrisk_store::{NewPolicy, Policy, PolicyPhase, Role};
+use cyrisk_store::{Policy, PolicyPhase};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::access::{Action, authorize, authorize_role};
+use crate::access::{Action, authorize_role};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::inputs::parse_json;
@@ -114,48 +114,21 @@ pub async fn create_policy(
 ) -> Result<(StatusCode, Json<PolicyRecord>), ApiError> {
     authorize_role(&p, Action::BindPolicy)?;
     let req: PolicyRequest = parse_json(&body, "")?;
-    let insurer = match (p.role, req.insurer_key_id) {
-        (Role::Insurer, None) => p.key_id.clone(),
-        (Role::Insurer, Some(k)) if k == p.key_id => k,
-        (Role::Insurer, Some(_)) => {
-            return Err(ApiError::forbidden(
-                "an insurer key binds policies only for itself",
-            ));
-        }
-        (_, Some(k)) => k,
-        (_, None) => {
-            return Err(ApiError::invalid(
-                "insurer_key_id: required when an admin key binds a policy",
-            ));
-        }
-    };
-    authorize(&state, &p, &req.organization_id, Action::BindPolicy).await?;
-    let currency = match req.currency {
-        Some(c) => c,
-        None => state
-            .store
-            .bundle(&req.organization_id)
-            .await?
-            .profile
-            .currency
-            .as_str()
-            .to_owned(),
-    };
     let policy = state
-        .store
-        .create_policy(
-            &NewPolicy {
-                org_id: req.organization_id,
-                insurer_key_id: insurer,
+        .app
+        .bind_policy(
+            &p,
+            cyrisk_app::policies::BindRequest {
+                organization_id: req.organization_id,
+                insurer_key_id: req.insurer_key_id,
                 quote_id: req.quote_id,
                 starts_on: req.starts_on,
                 ends_on: req.ends_on,
-                currency,
+                currency: req.currency,
                 deductible: req.deductible,
                 limit: req.limit,
                 premium: req.premium,
             },
-            Some(&p.key_id),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(policy.into())))
@@ -177,14 +150,12 @@ pub async fn list_policies(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PolicyRecord>>, ApiError> {
-    authorize(&state, &p, &id, Action::Read).await?;
     Ok(Json(
         state
-            .store
-            .policies(&id)
+            .app
+            .policies(&p, &id)
             .await?
             .into_iter()
-            .filter(|x| p.role != Role::Insurer || x.insurer_key_id == p.key_id)
             .map(PolicyRecord::from)
             .collect(),
     ))

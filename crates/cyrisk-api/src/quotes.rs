@@ -4,10 +4,6 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use cyrisk_sim::bridge::{RatedRisk, loss_model};
-use cyrisk_sim::pricing::{PricingContext, premium_in};
-use cyrisk_sim::simulate::{SimSpec, simulate};
-use cyrisk_sim::terms::Layer;
 use cyrisk_store::StoredQuote;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,10 +12,7 @@ use crate::AppState;
 use crate::access::{Action, authorize, authorize_role};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::orgs::{Page, live_rating};
-
-/// Most simulated years a quote may ask for.
-const MAX_QUOTE_TRIALS: u64 = 2_000_000;
+use crate::orgs::Page;
 
 /// The layer to price for an organisation.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -136,83 +129,20 @@ pub async fn create_quote(
 ) -> Result<Json<Quote>, ApiError> {
     authorize_role(&p, Action::Quote)?;
     let req: QuoteRequest = crate::inputs::parse_json(&body, "")?;
-    let layer = Layer::new(
-        req.deductible,
-        Some(req.limit),
-        req.aggregate_limit,
-        Default::default(),
-    )
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let trials = req.trials.unwrap_or(100_000);
-    if !(1..=MAX_QUOTE_TRIALS).contains(&trials) {
-        return Err(ApiError::invalid(format!(
-            "trials: must be 1 to {MAX_QUOTE_TRIALS}, got {trials}"
-        )));
-    }
     let seed = u64::try_from(req.seed.unwrap_or(1))
         .map_err(|_| ApiError::invalid("seed: must be at least 0"))?;
-    let id = req.organization_id;
-    authorize(&state, &p, &id, Action::Quote).await?;
-
-    let rating = live_rating(&state, &id).await?;
-    let risk = RatedRisk::from_stored_json(rating.rating.get()).map_err(ApiError::internal)?;
-    let lambda = risk.expected_incident_rate;
-    let bundle = state.store.bundle(&id).await?;
-    let profile = bundle.profile.clone();
-    // A currency the severity model cannot convert is the organisation's data, not a fault.
-    let lm = loss_model(&risk, &profile, &state.severity, false)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let pricing = state.pricing.clone();
-    let ctx = PricingContext {
-        log_rate_sigma: risk.log_rate_sigma,
-        currency: Some(lm.currency.clone()),
-        to_model_currency: state.severity.rate_to_model(&lm.currency).unwrap_or(1.0),
-        allocated_capital: None,
-    };
-    let sim_layer = layer.clone();
-    let (result, prem) = tokio::task::spawn_blocking(move || {
-        let r = simulate(
-            &SimSpec {
-                events: &lm.events,
-                frequency: lm.frequency,
-                layer: &sim_layer,
-                trials,
+    let stored = state
+        .app
+        .quote(
+            &p,
+            &cyrisk_app::quotes::QuoteRequest {
+                organization_id: req.organization_id,
+                deductible: req.deductible,
+                limit: req.limit,
+                aggregate_limit: req.aggregate_limit,
+                trials: req.trials.unwrap_or(100_000),
                 seed,
             },
-            &|_| {},
-        )?;
-        let prem = premium_in(&r, &pricing, &ctx);
-        Ok::<_, cyrisk_sim::error::SimError>((r, prem))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
-
-    let doc = QuoteDocument {
-        organization_id: id.clone(),
-        currency: profile.currency.as_str().to_owned(),
-        rating: QuotedRating {
-            id: rating.id.clone(),
-            as_of: rating.as_of.clone(),
-            score: rating.score,
-            grade: rating.grade.clone(),
-            expected_incident_rate: lambda,
-            model: ModelVersion {
-                id: rating.model_id.clone(),
-                version: rating.model_version.clone(),
-            },
-        },
-        layer: serde_json::to_value(&layer).map_err(ApiError::internal)?,
-        simulation: serde_json::to_value(&result).map_err(ApiError::internal)?,
-        premium: serde_json::to_value(&prem).map_err(ApiError::internal)?,
-    };
-    let stored = state
-        .store
-        .insert_quote(
-            &id,
-            Some(&p.key_id),
-            &rating.id,
-            &serde_json::to_value(&doc).map_err(ApiError::internal)?,
         )
         .await?;
     Ok(Json(stored.try_into()?))

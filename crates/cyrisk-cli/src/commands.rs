@@ -12,7 +12,7 @@ use crate::input_error;
 use crate::output;
 
 /// The KEV catalogue snapshot shipped with this build, used when `--kev` is not given.
-pub(crate) const KEV_SNAPSHOT: &str = include_str!("../../../data/kev/kev-2025.08.25.json");
+pub(crate) const KEV_SNAPSHOT: &str = cyrisk_app::BUNDLED_KEV;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,8 +47,15 @@ enum Command {
     /// Generate demo data.
     #[command(subcommand)]
     Demo(crate::money::DemoCommand),
-    /// Serve the HTTP API (OpenAPI at /api/openapi.json, docs at /docs).
+    /// Serve the HTTP API (OpenAPI at /api/openapi.json, docs at /docs) with background
+    /// workers.
     Serve(crate::serve::ServeArgs),
+    /// Run background jobs (re-ratings queued by imports, input changes and feed loads)
+    /// without serving HTTP.
+    Worker(crate::jobs::WorkerArgs),
+    /// Background jobs: list, show, retry a dead one.
+    #[command(subcommand)]
+    Jobs(crate::jobs::JobsCommand),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Create or upgrade the database schema.
@@ -223,10 +230,9 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> an
         Command::Portfolio(a) => crate::money::portfolio_cmd(&a, out),
         Command::Demo(cmd) => crate::money::demo_cmd(&cmd, out),
         Command::Serve(a) => crate::serve::serve(&a, out),
-        Command::Openapi => {
-            write!(out, "{}", cyrisk_api::openapi_json())?;
-            Ok(())
-        }
+        Command::Openapi => crate::serve::print_openapi(out),
+        Command::Worker(a) => crate::jobs::worker(&a, out),
+        Command::Jobs(cmd) => crate::jobs::jobs(&cmd, out),
         Command::Migrate { db } => crate::db::migrate(&db, out),
         Command::Orgs(cmd) => crate::db::orgs(&cmd, out),
         Command::Keys(cmd) => crate::db::keys(&cmd, out),

@@ -92,6 +92,13 @@ pub(crate) enum KeysCommand {
     },
 }
 
+impl Db {
+    /// The database URL as given (may hold a password: redact before printing).
+    pub(crate) fn url(&self) -> &str {
+        &self.database_url
+    }
+}
+
 /// Store errors the user caused (bad URL, unknown id, invalid request) are input errors.
 fn store_error(e: StoreError) -> anyhow::Error {
     match e {

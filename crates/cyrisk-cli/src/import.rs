@@ -6,12 +6,14 @@ use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use cyrisk_api::imports::{ImportFormat, ImportOptions, ImportSummary, apply_scan, parse_scan};
+use cyrisk_app::imports::{ImportFormat, ImportOptions, ImportSummary, parse_scan};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::commands::Format;
-use crate::db::{Db, open, runtime};
+use cyrisk_app::feeds::FeedFile;
+
+use crate::db::{Db, runtime};
 use crate::input_error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,25 +138,31 @@ pub(crate) fn import(
     })?;
     let hash = cyrisk_ingest::hex(&reader.hash.finalize());
     let summary = runtime()?.block_on(async {
-        let store = open(&a.db).await?;
-        let state = crate::serve::app_state(store.clone())?;
-        let r = apply_scan(
-            &state,
-            &a.org,
-            scan,
-            &hash,
-            &cyrisk_store::Principal::operator(),
-            &options,
-        )
-        .await;
-        store.close().await;
-        r.map_err(|e| {
-            if e.status.is_client_error() {
-                input_error(format!("{}: {}", a.file.display(), e.detail))
-            } else {
-                anyhow::anyhow!("{}", e.detail)
+        let app = crate::jobs::app(&a.db).await?;
+        let r = async {
+            let mut summary = app
+                .apply_scan(
+                    &a.org,
+                    scan,
+                    &hash,
+                    &cyrisk_store::Principal::operator(),
+                    &options,
+                )
+                .await?;
+            // Run the re-rating the import queued here rather than leave it to a worker, so
+            // the summary can show the new rating.
+            if let Some(job) = &summary.rerate_job {
+                crate::jobs::drain(&app, std::slice::from_ref(job), "re-rating").await?;
             }
-        })
+            let rating = app.live_rating(&a.org).await?;
+            summary.inputs_version = Some(rating.inputs_version);
+            summary.score = Some(rating.score);
+            summary.grade = Some(rating.grade);
+            Ok::<_, cyrisk_app::AppError>(summary)
+        }
+        .await;
+        app.store.close().await;
+        r.map_err(|e| crate::jobs::cli_error(e, &a.file.display().to_string()))
     })?;
     for w in &summary.warnings {
         writeln!(err, "warning: {}: {w}", a.file.display())?;
@@ -227,7 +235,8 @@ pub(crate) enum FeedKindArg {
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum FeedsCommand {
-    /// Load a snapshot: store it (versioned), then re-rate the organisations it affects.
+    /// Load a snapshot: store it (versioned) with one re-rating job per organisation it
+    /// affects, then run those jobs here (a progress bar) unless --no-wait.
     Load {
         #[arg(value_enum)]
         kind: FeedKindArg,
@@ -237,6 +246,10 @@ pub(crate) enum FeedsCommand {
         /// `epss_scores-YYYY-MM-DD.csv[.gz]`).
         #[arg(long, value_name = "YYYY-MM-DD")]
         score_date: Option<chrono::NaiveDate>,
+        /// Queue the re-ratings for the workers (`cyrisk serve` or `cyrisk worker`) and return
+        /// at once, instead of running them here.
+        #[arg(long)]
+        no_wait: bool,
         #[command(flatten)]
         db: Db,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -253,13 +266,14 @@ pub(crate) fn feeds(
         kind,
         file,
         score_date,
+        no_wait,
         db,
         format,
     } = cmd;
     let bytes = std::fs::read(file).map_err(|e| input_error(format!("{}: {e}", file.display())))?;
-    let kind = match kind {
-        FeedKindArg::Kev => cyrisk_api::feeds::FeedKind::Kev,
-        FeedKindArg::Epss => cyrisk_api::feeds::FeedKind::Epss {
+    let file_kind = match kind {
+        FeedKindArg::Kev => FeedFile::Kev,
+        FeedKindArg::Epss => FeedFile::Epss {
             score_date: score_date.or_else(|| {
                 file.file_name()
                     .and_then(|n| n.to_str())
@@ -267,52 +281,76 @@ pub(crate) fn feeds(
             }),
         },
     };
-    let summary = runtime()?.block_on(async {
-        let store = open(db).await?;
-        let state = crate::serve::app_state(store.clone())?;
-        let r = cyrisk_api::feeds::load(&state, kind, bytes.into(), Some("cli")).await;
-        store.close().await;
-        r.map_err(|e| {
-            if e.status.is_client_error() {
-                input_error(format!("{}: {}", file.display(), e.detail))
-            } else {
-                anyhow::anyhow!("{}", e.detail)
+    let (summary, rerated) = runtime()?.block_on(async {
+        let app = crate::jobs::app(db).await?;
+        let r = async {
+            let summary = app.load_feed(file_kind, bytes.into(), Some("cli")).await?;
+            let ids: Vec<String> = summary.rerating.iter().map(|q| q.job_id.clone()).collect();
+            let mut rerated = Vec::new();
+            if !*no_wait && !ids.is_empty() {
+                crate::jobs::drain(&app, &ids, "re-rating").await?;
+                for id in &ids {
+                    rerated.push(app.store.job(id).await?);
+                }
             }
-        })
+            Ok::<_, cyrisk_app::AppError>((summary, rerated))
+        }
+        .await;
+        app.store.close().await;
+        r.map_err(|e| crate::jobs::cli_error(e, &file.display().to_string()))
     })?;
     if !summary.current {
         writeln!(
             err,
             "warning: {}: this {} snapshot ({}, of {}) is older than the current one ({}): stored for the record; ratings keep using the current one",
             file.display(),
-            summary.kind,
+            summary.kind.as_str(),
             summary.version,
             summary.published,
             summary.current_version
         )?;
     }
     match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,
+        Format::Json => {
+            let mut v = serde_json::to_value(&summary)?;
+            v["rerated"] = serde_json::to_value(&rerated)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
         Format::Text => {
             if summary.duplicate {
                 writeln!(out, "this file was loaded before: nothing changed")?;
             }
             writeln!(
                 out,
-                "{} {}: {} entries; {} CVEs added, removed or moved; {} organisations re-rated",
-                summary.kind,
+                "{} {}: {} entries; {} CVEs added, removed or moved; {} organisations to re-rate{}",
+                summary.kind.as_str(),
                 summary.version,
                 summary.entries,
                 summary.changed_cves,
-                summary.rerated.len()
+                summary.rerating.len(),
+                if *no_wait && !summary.rerating.is_empty() {
+                    " (queued for the workers)"
+                } else {
+                    ""
+                }
             )?;
-            for r in &summary.rerated {
+            for j in &rerated {
+                let r = j.result.as_ref();
+                let score = |k: &str| {
+                    r.and_then(|r| r.get(k))
+                        .and_then(serde_json::Value::as_i64)
+                        .map_or("-".to_owned(), |s| s.to_string())
+                };
                 writeln!(
                     out,
-                    "  {}: {} → {}",
-                    r.org_id,
-                    r.score_before.map_or("-".to_owned(), |s| s.to_string()),
-                    r.score
+                    "  {}: {} → {}{}",
+                    j.org_id.as_deref().unwrap_or("-"),
+                    score("score_before"),
+                    score("score"),
+                    match (&j.state, &j.last_error) {
+                        (cyrisk_store::JobState::Dead, Some(e)) => format!(" (failed: {e})"),
+                        _ => String::new(),
+                    }
                 )?;
             }
         }

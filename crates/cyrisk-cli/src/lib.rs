@@ -7,6 +7,7 @@
 mod commands;
 mod db;
 mod import;
+mod jobs;
 mod money;
 mod output;
 mod serve;

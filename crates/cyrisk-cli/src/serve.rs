@@ -1,15 +1,17 @@
-//! `cyrisk serve`: the HTTP service on the embedded SQLite default or PostgreSQL.
+//! `cyrisk serve`: the HTTP service on the embedded SQLite default or PostgreSQL, with
+//! background workers in the same process. The only module of the CLI that uses the HTTP
+//! layer (`cyrisk-api`); every other command calls the application layer (`cyrisk-app`).
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use clap::Args;
-use cyrisk_api::{AppState, Metrics, Options};
-use cyrisk_core::{Bundle, KevCatalog, RatingModel};
+use cyrisk_api::{AppState, Options};
+use cyrisk_app::App;
+use cyrisk_app::jobs::{Worker, WorkerOptions};
+use cyrisk_core::Bundle;
 use cyrisk_store::{LoadTarget, Principal, Role};
 
-use crate::commands::KEV_SNAPSHOT;
 use crate::db::{Db, open};
 use crate::input_error;
 
@@ -39,13 +41,17 @@ pub(crate) struct ServeArgs {
     /// On an empty database, load the example organisations and print an admin key.
     #[arg(long)]
     demo: bool,
+    /// Background workers running jobs in this process (0: none; run `cyrisk worker`
+    /// elsewhere).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=256))]
+    workers: u16,
     /// Largest request body accepted, in MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     body_limit_mib: u64,
 }
 
-pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    // Logs to standard error; RUST_LOG sets the level (default: warnings and errors).
+/// Logs to standard error; RUST_LOG sets the level (default: warnings and errors).
+pub(crate) fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -54,6 +60,17 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// `cyrisk openapi`: the HTTP API's description (it lives with `serve`, the only command that
+/// touches the HTTP layer).
+pub(crate) fn print_openapi(out: &mut dyn Write) -> anyhow::Result<()> {
+    write!(out, "{}", cyrisk_api::openapi_json())?;
+    Ok(())
+}
+
+pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -77,7 +94,7 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 key.key
             )?;
         }
-        let state = app_state(store.clone())?;
+        let app = App::builtin(store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let options = Options {
             body_limit: (a.body_limit_mib * 1024 * 1024) as usize,
         };
@@ -86,33 +103,46 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .map_err(|e| input_error(format!("cannot listen on {}: {e}", a.addr)))?;
         writeln!(
             out,
-            "cyrisk listening on http://{} ({:?}); API docs at http://{}/docs",
+            "cyrisk listening on http://{} ({:?}); API docs at http://{}/docs; {} background workers",
             listener.local_addr()?,
             store.backend(),
-            listener.local_addr()?
+            listener.local_addr()?,
+            a.workers
         )?;
         out.flush()?;
-        axum::serve(listener, cyrisk_api::app(state, &options))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+        // One shutdown signal for the server and the workers.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let workers = (a.workers > 0).then(|| {
+            let worker = Worker::new(
+                app.clone(),
+                WorkerOptions {
+                    concurrency: usize::from(a.workers),
+                    ..WorkerOptions::default()
+                },
+            );
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                worker
+                    .run(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
             })
-            .await?;
+        });
+        let mut rx = stop_rx.clone();
+        let server = axum::serve(listener, cyrisk_api::app(AppState::new(app), &options))
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            });
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop_tx.send(true);
+        });
+        server.await?;
+        if let Some(w) = workers {
+            let _ = w.await;
+        }
         store.close().await;
         Ok(())
-    })
-}
-
-/// The service's state over a store: the built-in models and the bundled KEV snapshot.
-pub(crate) fn app_state(store: cyrisk_store::Store) -> anyhow::Result<AppState> {
-    let kev = KevCatalog::from_json(KEV_SNAPSHOT)
-        .map_err(|e| anyhow::anyhow!("bundled KEV snapshot: {e}"))?;
-    Ok(AppState {
-        store,
-        model: Arc::new(RatingModel::builtin()),
-        kev: Arc::new(kev),
-        severity: Arc::new(cyrisk_sim::severity::SeverityModel::builtin()),
-        pricing: Arc::new(cyrisk_sim::pricing::PricingModel::builtin()),
-        metrics: Arc::new(Metrics::default()),
-        feeds: Default::default(),
     })
 }

@@ -73,16 +73,24 @@ impl FindingState {
         f.counts_as.unwrap_or(f.state)
     }
 
-    /// The vulnerability is still present on the asset.
+    /// The states in which the vulnerability is still present on the asset: the one list
+    /// every "unresolved" check reads ([`FindingState::is_unresolved`]).
+    pub const UNRESOLVED: [FindingState; 5] = [
+        Self::Open,
+        Self::Verified,
+        Self::RemediationRequested,
+        Self::UnfixedMitigated,
+        Self::RiskAccepted,
+    ];
+
+    /// The states that never count in a rating: fixed and verified, or never there. Every
+    /// model gives them weight 0 (the model loader checks); a fix awaiting verification is
+    /// in neither list — it still counts, at its own weight.
+    pub const RETIRED: [FindingState; 2] = [Self::Closed, Self::FalsePositive];
+
+    /// The vulnerability is still present on the asset (one of [`FindingState::UNRESOLVED`]).
     pub fn is_unresolved(self) -> bool {
-        matches!(
-            self,
-            Self::Open
-                | Self::Verified
-                | Self::RemediationRequested
-                | Self::UnfixedMitigated
-                | Self::RiskAccepted
-        )
+        Self::UNRESOLVED.contains(&self)
     }
 }
 

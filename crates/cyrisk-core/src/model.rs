@@ -649,7 +649,20 @@ impl RatingModel {
                 ),
             ));
         }
-        for st in FindingState::ALL.into_iter().filter(|s| s.is_unresolved()) {
+        // Feed loads re-rate only organisations with a finding outside these states.
+        for st in FindingState::RETIRED {
+            if self.state_weight(st) != 0.0 {
+                return Err(invalid(
+                    &format!("state_weight.{}", st.as_str()),
+                    format!(
+                        "must be 0 (a {} finding is no longer on the asset), got {}",
+                        st.as_str(),
+                        self.state_weight(st)
+                    ),
+                ));
+            }
+        }
+        for st in FindingState::UNRESOLVED {
             if self.state_weight(st) < w.fixed_pending_verification {
                 return Err(invalid(
                     "state_weight.fixed_pending_verification",

@@ -57,7 +57,8 @@ impl Store {
                 imported_at: r.try_get("imported_at")?,
             });
         }
-        let stored = self.bundle(org_id).await?;
+        // Read under the write lock, on this transaction's own connection.
+        let stored = crate::orgs::bundle_on(&mut tx, org_id).await?;
         let (batch, summary) = plan(&stored).map_err(StoreError::Invalid)?;
         let empty = batch.assets.is_empty()
             && batch.findings.is_empty()

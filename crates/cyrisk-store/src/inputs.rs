@@ -40,6 +40,8 @@ pub struct UpsertSummary {
     pub updated: usize,
     /// Findings whose lifecycle state is new or changed (each got a history entry).
     pub findings_changed_state: usize,
+    /// The re-rating job queued by this change (in the same transaction).
+    pub rerate_job: String,
 }
 
 impl Store {
@@ -120,9 +122,16 @@ impl Store {
             .bind(&at)
             .execute(&mut **tx)
             .await?;
+        // The outbox: the re-rating commits with the change or not at all.
+        let job = crate::jobs::enqueue_on(
+            tx,
+            &crate::jobs::NewJob::rerate(org_id, reason.unwrap_or("inputs changed")),
+        )
+        .await?;
         let summary = UpsertSummary {
             org_id: org_id.to_owned(),
             inputs_version: version,
+            rerate_job: job.id,
             created: written.created,
             updated: written.updated,
             findings_changed_state: written.findings_changed_state,

@@ -96,7 +96,7 @@ fn hash(key: &str) -> String {
 
 /// Appends to the audit log inside the caller's transaction.
 pub(crate) async fn audit<T: Serialize>(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut sqlx::AnyConnection,
     key_id: Option<&str>,
     action: &str,
     org_id: Option<&str>,
@@ -111,7 +111,7 @@ pub(crate) async fn audit<T: Serialize>(
     .bind(action)
     .bind(org_id)
     .bind(detail)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

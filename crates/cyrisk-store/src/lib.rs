@@ -11,6 +11,7 @@ mod feeds;
 mod imports;
 mod inputs;
 pub mod integrity;
+pub mod jobs;
 mod keys;
 mod lifecycle;
 mod migrate;
@@ -23,9 +24,10 @@ use std::str::FromStr;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
-pub use feeds::{FeedSnapshot, NewFeed};
+pub use feeds::{FeedKind, FeedSnapshot, NewFeed};
 pub use imports::ImportOutcome;
 pub use inputs::{InputsBatch, UpsertSummary};
+pub use jobs::{Claim, Enqueued, Job, JobState, NewJob, QueueStats, WriteTx};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};
 pub use lifecycle::{Dispute, DisputeStatus, StateOutcome};
 pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
@@ -57,6 +59,10 @@ pub enum StoreError {
     /// The change conflicts with the stored state (e.g. a dispute already pending).
     #[error("{0}")]
     Conflict(String),
+    /// A job's lease was taken over (it expired and another worker claimed the job): the
+    /// attempt's outcome is not recorded and its effect must be rolled back.
+    #[error("job {0}: the lease was lost to another worker")]
+    LeaseLost(String),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
     #[error("database error")]

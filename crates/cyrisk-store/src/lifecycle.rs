@@ -183,6 +183,11 @@ async fn set_state(
     .bind(&at)
     .execute(&mut **tx)
     .await?;
+    crate::jobs::enqueue_on(
+        tx,
+        &crate::jobs::NewJob::rerate(org_id, "finding state changed"),
+    )
+    .await?;
     let text = |s: &str| Value::Text(s.to_owned());
     let row = vec![
         text(org_id),

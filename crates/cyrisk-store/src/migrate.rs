@@ -56,6 +56,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "dispute snapshot",
         include_str!("../migrations/sqlite/0009_dispute_snapshot.sql"),
     ),
+    (
+        10,
+        "jobs",
+        include_str!("../migrations/sqlite/0010_jobs.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -102,6 +107,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "dispute snapshot",
         include_str!("../migrations/postgres/0009_dispute_snapshot.sql"),
+    ),
+    (
+        10,
+        "jobs",
+        include_str!("../migrations/postgres/0010_jobs.sql"),
     ),
 ];
 

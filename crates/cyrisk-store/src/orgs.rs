@@ -525,6 +525,7 @@ impl Store {
         if actor.role == crate::Role::Insurer {
             crate::keys::link_in(&mut tx, &actor.key_id, &id, "loaded").await?;
         }
+        crate::jobs::enqueue_on(&mut tx, &crate::jobs::NewJob::rerate(&id, "bundle load")).await?;
         crate::keys::audit(
             &mut tx,
             Some(&actor.key_id),
@@ -539,53 +540,24 @@ impl Store {
 
     /// The organisation's current inputs as a bundle (assets, findings and incidents sorted
     /// by id, controls in load order).
+    /// Read in one transaction, so the parts are from one moment.
     pub async fn bundle(&self, org_id: &str) -> Result<AssessmentBundle> {
-        let row = sqlx::query("SELECT profile, scan_date FROM organizations WHERE id = $1")
+        let mut tx = self.pool.begin().await?;
+        let b = bundle_on(&mut tx, org_id).await?;
+        tx.commit().await?;
+        Ok(b)
+    }
+
+    /// The current inputs with the inputs version they are, read in one transaction.
+    pub async fn bundle_versioned(&self, org_id: &str) -> Result<(AssessmentBundle, i64)> {
+        let mut tx = self.pool.begin().await?;
+        let b = bundle_on(&mut tx, org_id).await?;
+        let v: i64 = sqlx::query_scalar("SELECT inputs_version FROM organizations WHERE id = $1")
             .bind(org_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "organization",
-                id: org_id.to_owned(),
-            })?;
-        let profile: Profile = parse(
-            "organization profile",
-            &row.try_get::<String, _>("profile")?,
-        )?;
-        let scan_date = row
-            .try_get::<Option<String>, _>("scan_date")?
-            .map(|d| {
-                d.parse()
-                    .map_err(|e| StoreError::Corrupt(format!("scan_date {d:?}: {e}")))
-            })
-            .transpose()?;
-        let assets: Vec<Asset> = self
-            .json_rows(
-                "SELECT data FROM assets WHERE org_id = $1 ORDER BY id",
-                org_id,
-                "asset",
-            )
+            .fetch_one(&mut *tx)
             .await?;
-        let findings: Vec<Finding> = sqlx::query(
-            "SELECT data, state, counts_as FROM findings WHERE org_id = $1 ORDER BY id",
-        )
-        .bind(org_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(finding_from_row)
-        .collect::<Result<_>>()?;
-        let controls = self.list_controls(org_id).await?;
-        let incidents = self.list_incidents(org_id).await?;
-        Ok(AssessmentBundle {
-            schema_version: 1,
-            profile,
-            assets,
-            findings,
-            controls,
-            incidents,
-            scan_date,
-        })
+        tx.commit().await?;
+        Ok((b, v))
     }
 
     pub async fn organization(&self, org_id: &str) -> Result<OrgSummary> {
@@ -822,4 +794,84 @@ fn org_summary(r: &sqlx::any::AnyRow) -> Result<OrgSummary> {
         inputs_version: r.try_get("inputs_version")?,
         updated_at: r.try_get("updated_at")?,
     })
+}
+
+/// [`Store::bundle`] on the caller's connection (inside its transaction, if it has one).
+pub(crate) async fn bundle_on(
+    conn: &mut sqlx::AnyConnection,
+    org_id: &str,
+) -> Result<AssessmentBundle> {
+    let row = sqlx::query("SELECT profile, scan_date FROM organizations WHERE id = $1")
+        .bind(org_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "organization",
+            id: org_id.to_owned(),
+        })?;
+    let profile: Profile = parse(
+        "organization profile",
+        &row.try_get::<String, _>("profile")?,
+    )?;
+    let scan_date = row
+        .try_get::<Option<String>, _>("scan_date")?
+        .map(|d| {
+            d.parse()
+                .map_err(|e| StoreError::Corrupt(format!("scan_date {d:?}: {e}")))
+        })
+        .transpose()?;
+    let assets: Vec<Asset> = json_rows_on(
+        conn,
+        "SELECT data FROM assets WHERE org_id = $1 ORDER BY id",
+        org_id,
+        "asset",
+    )
+    .await?;
+    let findings: Vec<Finding> =
+        sqlx::query("SELECT data, state, counts_as FROM findings WHERE org_id = $1 ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(finding_from_row)
+            .collect::<Result<_>>()?;
+    let controls = json_rows_on(
+        conn,
+        "SELECT data FROM controls WHERE org_id = $1 ORDER BY seq",
+        org_id,
+        "control",
+    )
+    .await?;
+    let incidents = json_rows_on(
+        conn,
+        "SELECT data FROM incidents WHERE org_id = $1 ORDER BY id",
+        org_id,
+        "incident",
+    )
+    .await?;
+    Ok(AssessmentBundle {
+        schema_version: 1,
+        profile,
+        assets,
+        findings,
+        controls,
+        incidents,
+        scan_date,
+    })
+}
+
+/// The `data` column of every row a one-parameter query returns, parsed as `T`.
+async fn json_rows_on<T: serde::de::DeserializeOwned>(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+    org_id: &str,
+    what: &str,
+) -> Result<Vec<T>> {
+    sqlx::query(sql)
+        .bind(org_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| parse(what, &r.try_get::<String, _>("data")?))
+        .collect()
 }

@@ -50,6 +50,24 @@ pub struct RawRating {
     pub rating: String,
 }
 
+impl From<StoredRating> for RawRating {
+    fn from(r: StoredRating) -> Self {
+        Self {
+            id: r.id,
+            org_id: r.org_id,
+            computed_at: r.computed_at,
+            as_of: r.as_of,
+            inputs_version: r.inputs_version,
+            model_id: r.model_id,
+            model_version: r.model_version,
+            score: r.score,
+            grade: r.grade,
+            feeds: r.feeds,
+            rating: r.rating.to_string(),
+        }
+    }
+}
+
 impl RawRating {
     /// The rating columns of a row (`id` and `org_id` given, as queries select them
     /// differently).
@@ -90,6 +108,8 @@ impl RawRating {
 }
 
 impl Store {
+    /// Stores a rating computed from inputs version `inputs_version` with the feed versions
+    /// `feeds` used.
     pub async fn insert_rating(
         &self,
         org_id: &str,
@@ -97,40 +117,9 @@ impl Store {
         inputs_version: i64,
         feeds: Option<&str>,
     ) -> Result<StoredRating> {
-        let value = serde_json::to_value(rating).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let stored = StoredRating {
-            id: new_id(),
-            org_id: org_id.to_owned(),
-            computed_at: now(),
-            as_of: rating.as_of.to_string(),
-            inputs_version,
-            model_id: rating.model.id.clone(),
-            model_version: rating.model.version.clone(),
-            score: i64::from(rating.score),
-            grade: rating.grade.clone(),
-            feeds: feeds.map(str::to_owned),
-            rating: value,
-        };
-        sqlx::query(
-            "INSERT INTO ratings (id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating, feeds) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&stored.id)
-        .bind(&stored.org_id)
-        .bind(&stored.computed_at)
-        .bind(&stored.as_of)
-        .bind(stored.inputs_version)
-        .bind(&stored.model_id)
-        .bind(&stored.model_version)
-        .bind(stored.score)
-        .bind(&stored.grade)
-        .bind(stored.rating.to_string())
-        .bind(&stored.feeds)
-        .execute(&self.pool)
-        .await?;
-        Ok(stored)
+        let mut conn = self.pool.acquire().await?;
+        insert_rating_on(&mut conn, org_id, rating, inputs_version, feeds, None).await
     }
-
     /// The newest ratings first.
     pub async fn ratings(&self, org_id: &str, limit: i64) -> Result<Vec<StoredRating>> {
         self.ratings_raw(org_id, limit, 0)
@@ -262,5 +251,88 @@ impl Store {
             current,
             Some(RawRating::from_row(&r, id, org_id.to_owned())?),
         )))
+    }
+}
+
+/// Inserts a rating on the caller's connection; `job_id` names the job that computed it (at
+/// most one rating per job: a unique index).
+pub(crate) async fn insert_rating_on(
+    conn: &mut sqlx::AnyConnection,
+    org_id: &str,
+    rating: &Rating,
+    inputs_version: i64,
+    feeds: Option<&str>,
+    job_id: Option<&str>,
+) -> Result<StoredRating> {
+    let value = serde_json::to_value(rating).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let stored = StoredRating {
+        id: new_id(),
+        org_id: org_id.to_owned(),
+        computed_at: now(),
+        as_of: rating.as_of.to_string(),
+        inputs_version,
+        model_id: rating.model.id.clone(),
+        model_version: rating.model.version.clone(),
+        score: i64::from(rating.score),
+        grade: rating.grade.clone(),
+        feeds: feeds.map(str::to_owned),
+        rating: value,
+    };
+    sqlx::query(
+        "INSERT INTO ratings (id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating, feeds, job_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&stored.id)
+    .bind(&stored.org_id)
+    .bind(&stored.computed_at)
+    .bind(&stored.as_of)
+    .bind(stored.inputs_version)
+    .bind(&stored.model_id)
+    .bind(&stored.model_version)
+    .bind(stored.score)
+    .bind(&stored.grade)
+    .bind(stored.rating.to_string())
+    .bind(&stored.feeds)
+    .bind(job_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(stored)
+}
+
+impl crate::WriteTx {
+    /// [`Store::insert_rating`] in this transaction, recording the job that computed it.
+    pub async fn insert_rating(
+        &mut self,
+        org_id: &str,
+        rating: &Rating,
+        inputs_version: i64,
+        feeds: Option<&str>,
+        job_id: Option<&str>,
+    ) -> Result<StoredRating> {
+        insert_rating_on(&mut self.tx, org_id, rating, inputs_version, feeds, job_id).await
+    }
+
+    /// The organisation's inputs version, read in this transaction.
+    pub async fn inputs_version(&mut self, org_id: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT inputs_version FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "organization",
+                id: org_id.to_owned(),
+            })
+    }
+}
+
+impl Store {
+    /// How many ratings job `job_id` stored (0 or 1).
+    pub async fn ratings_by_job(&self, job_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM ratings WHERE job_id = $1")
+                .bind(job_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

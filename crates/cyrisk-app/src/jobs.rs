@@ -1,0 +1,270 @@
+//! The worker: claims due jobs from the store's queue and runs them — inside `cyrisk serve`
+//! (configurable concurrency) or alone as `cyrisk worker`; the CLI also drains the jobs its own
+//! commands queued.
+//!
+//! Each claim carries a lease, renewed by a heartbeat while the job runs; a worker that dies
+//! stops renewing and, after the lease, another worker runs the job again. A failed attempt is
+//! retried after an exponential backoff with "equal jitter" — half the capped exponential
+//! delay plus a uniform draw over the other half (Brooker, "Exponential Backoff And Jitter",
+//! AWS Architecture Blog, 2015) — so retries of many jobs that failed together spread out;
+//! after `max_attempts` the job is dead-lettered with its last error. Errors that no retry can
+//! fix (an unknown job kind, an organisation that does not exist) dead-letter at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use cyrisk_store::{Claim, JobState, StoreError, jobs::RERATE};
+use serde::Serialize;
+
+use crate::App;
+use crate::error::AppError;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// This worker's name in the jobs table (default: host name and process id).
+    pub name: String,
+    /// Jobs run at once (each on its own task; CPU work on the blocking pool).
+    pub concurrency: usize,
+    /// How long a claim holds a job without a heartbeat.
+    pub lease: Duration,
+    /// How long an idle worker waits before looking again.
+    pub poll: Duration,
+    /// The first retry's delay (doubling per attempt, with jitter).
+    pub backoff_base: Duration,
+    /// The longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            name: default_name(),
+            concurrency: 2,
+            lease: Duration::from_secs(60),
+            poll: Duration::from_millis(500),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// `host:pid`, so an operator can tell workers apart in `cyrisk jobs list`.
+pub fn default_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The delay before retry number `attempt` (1 = after the first failure): `d/2 + U(0, d/2)`
+/// with `d = min(max, base · 2^(attempt−1))`.
+pub fn backoff(attempt: i64, base: Duration, max: Duration) -> Duration {
+    let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let d = base.saturating_mul(1u32 << exp).min(max);
+    let half = d / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+/// What running one job did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ran {
+    pub job_id: String,
+    pub kind: String,
+    /// The job's state after this attempt.
+    pub state: JobState,
+    pub error: Option<String>,
+}
+
+/// A job's failure: retried unless `permanent`.
+#[derive(Debug)]
+struct JobFailure {
+    message: String,
+    permanent: bool,
+    lease_lost: bool,
+}
+
+impl From<AppError> for JobFailure {
+    fn from(e: AppError) -> Self {
+        Self {
+            permanent: matches!(e, AppError::NotFound { .. } | AppError::Invalid(_)),
+            lease_lost: matches!(e, AppError::LeaseLost(_)),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Claims and runs jobs.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    app: App,
+    options: WorkerOptions,
+}
+
+impl Worker {
+    pub fn new(app: App, options: WorkerOptions) -> Self {
+        Self { app, options }
+    }
+
+    pub fn options(&self) -> &WorkerOptions {
+        &self.options
+    }
+
+    /// Claims one due job and runs it; `None` when no job is due.
+    pub async fn run_one(&self) -> Result<Option<Ran>, AppError> {
+        let Some(claim) = self
+            .app
+            .store
+            .claim_job(&self.options.name, self.options.lease, None)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(self.execute(claim).await?))
+    }
+
+    /// Runs a claimed job with a heartbeat, and records its outcome.
+    async fn execute(&self, claim: Claim) -> Result<Ran, AppError> {
+        let store = &self.app.store;
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = {
+            let (store, claim, lease, lost) = (
+                store.clone(),
+                claim.clone(),
+                self.options.lease,
+                lost.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    match store.extend_lease(&claim, lease).await {
+                        Ok(()) => {}
+                        Err(StoreError::LeaseLost(_)) => {
+                            lost.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                        // A failed heartbeat is retried at the next beat; the lease is long
+                        // enough for a couple to fail.
+                        Err(e) => {
+                            tracing::warn!(job = %claim.job.id, error = %e, "lease heartbeat failed")
+                        }
+                    }
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let outcome = self.dispatch(&claim).await;
+        heartbeat.abort();
+        let kind = claim.job.kind.clone();
+        metrics::histogram!("cyrisk_job_duration_seconds", "kind" => kind.clone())
+            .record(started.elapsed().as_secs_f64());
+        let (state, error) = match outcome {
+            Ok(()) => (JobState::Done, None),
+            Err(f) if f.lease_lost || lost.load(Ordering::Relaxed) => {
+                // Another worker owns the job now: its outcome is the one recorded.
+                tracing::warn!(job = %claim.job.id, "lease lost; the attempt's outcome is dropped");
+                (JobState::Running, Some(f.message))
+            }
+            Err(f) => {
+                metrics::counter!("cyrisk_job_failures_total", "kind" => kind.clone()).increment(1);
+                tracing::warn!(job = %claim.job.id, kind = %kind, error = %f.message, permanent = f.permanent, "job failed");
+                let retry = (!f.permanent).then(|| {
+                    backoff(
+                        claim.job.attempts,
+                        self.options.backoff_base,
+                        self.options.backoff_max,
+                    )
+                });
+                match store.fail_job(&claim, &f.message, retry).await {
+                    Ok(state) => (state, Some(f.message)),
+                    Err(StoreError::LeaseLost(_)) => (JobState::Running, Some(f.message)),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        Ok(Ran {
+            job_id: claim.job.id,
+            kind,
+            state,
+            error,
+        })
+    }
+
+    async fn dispatch(&self, claim: &Claim) -> Result<(), JobFailure> {
+        match claim.job.kind.as_str() {
+            RERATE => {
+                self.app.rerate(claim).await?;
+                Ok(())
+            }
+            other => Err(JobFailure {
+                message: format!("unknown job kind {other:?}: this build cannot run it"),
+                permanent: true,
+                lease_lost: false,
+            }),
+        }
+    }
+
+    /// Runs until `shutdown` resolves: `concurrency` loops, each claiming and running one job
+    /// at a time and sleeping `poll` when none is due. A store error (the database gone for a
+    /// moment) is logged and retried after `poll`.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..self.options.concurrency.max(1) {
+            let (w, stop, stopped) = (self.clone(), stop.clone(), stopped.clone());
+            tasks.spawn(async move {
+                while !stopped.load(Ordering::Relaxed) {
+                    let idle = match w.run_one().await {
+                        Ok(Some(_)) => false,
+                        Ok(None) => true,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "worker: claiming or recording a job failed");
+                            true
+                        }
+                    };
+                    if idle {
+                        tokio::select! {
+                            () = tokio::time::sleep(w.options.poll) => {}
+                            () = stop.notified() => {}
+                        }
+                    }
+                }
+            });
+        }
+        shutdown.await;
+        stopped.store(true, Ordering::Relaxed);
+        stop.notify_waiters();
+        // Jobs in flight finish (or their lease expires if the process is killed meanwhile).
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Runs due jobs until none is due; returns how many ran.
+    pub async fn run_until_idle(&self) -> Result<usize, AppError> {
+        let mut n = 0;
+        while self.run_one().await?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Runs jobs until every one of `ids` is finished (done or dead) — others that are due
+    /// run too — calling `progress(finished, total)` as they finish. Jobs another worker holds
+    /// are waited for; jobs waiting out a backoff are waited for as well.
+    pub async fn drain(
+        &self,
+        ids: &[String],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(), AppError> {
+        let total = ids.len();
+        loop {
+            let left = self.app.store.unfinished(ids).await?;
+            progress(total - left, total);
+            if left == 0 {
+                return Ok(());
+            }
+            if self.run_one().await?.is_none() {
+                tokio::time::sleep(self.options.poll.min(Duration::from_millis(200))).await;
+            }
+        }
+    }
+}

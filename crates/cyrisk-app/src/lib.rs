@@ -1,0 +1,87 @@
+//! cyrisk-app: the application layer. Every use case of the product — rating and re-rating,
+//! plans, imports, feed loads, quotes, policies, access decisions, background jobs — lives
+//! here, over the store and the models, and returns domain results or an [`AppError`]. There
+//! is no HTTP here: the API (`cyrisk-api`) extracts, calls and maps; the CLI calls the same
+//! functions on the database directly; the worker runs the jobs they enqueue.
+//!
+//! CPU work (ratings, plans, simulations, parsing) runs on tokio's blocking pool, never on the
+//! async workers.
+
+pub mod access;
+pub mod error;
+pub mod feeds;
+pub mod imports;
+pub mod jobs;
+pub mod plan;
+pub mod policies;
+pub mod quotes;
+pub mod rating;
+
+use std::sync::Arc;
+
+use cyrisk_core::{KevCatalog, RatingModel};
+use cyrisk_sim::pricing::PricingModel;
+use cyrisk_sim::severity::SeverityModel;
+use cyrisk_store::Store;
+
+pub use access::{Action, authorize_role};
+pub use error::{AppError, Result};
+
+/// The CISA KEV catalogue snapshot shipped with this build (2025-08-25): the catalogue ratings
+/// use until a newer one is loaded.
+pub const BUNDLED_KEV: &str = include_str!("../../../data/kev/kev-2025.08.25.json");
+
+/// The models a deployment rates and prices with.
+#[derive(Debug, Clone)]
+pub struct Models {
+    pub rating: Arc<RatingModel>,
+    pub severity: Arc<SeverityModel>,
+    pub pricing: Arc<PricingModel>,
+    /// The KEV catalogue built into this build.
+    pub kev: Arc<KevCatalog>,
+}
+
+impl Models {
+    /// The built-in models (`models/rating-v2.toml`, `severity-v2.toml`, `pricing-v2.toml`)
+    /// and the bundled KEV snapshot.
+    pub fn builtin() -> Result<Self> {
+        let kev = KevCatalog::from_json(BUNDLED_KEV)
+            .map_err(|e| AppError::internal(format!("bundled KEV snapshot: {e}")))?;
+        Ok(Self {
+            rating: Arc::new(RatingModel::builtin()),
+            severity: Arc::new(SeverityModel::builtin()),
+            pricing: Arc::new(PricingModel::builtin()),
+            kev: Arc::new(kev),
+        })
+    }
+}
+
+/// The application: the store, the models and the per-process cache of parsed feed
+/// snapshots. Cheap to clone; nothing in it that matters changes while running (the cache
+/// holds immutable snapshots by id), so processes sharing one database behave as one service.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub store: Store,
+    pub models: Models,
+    feeds: Arc<feeds::FeedCache>,
+}
+
+impl App {
+    pub fn new(store: Store, models: Models) -> Self {
+        Self {
+            store,
+            models,
+            feeds: Arc::new(feeds::FeedCache::new(feeds::CACHE_SNAPSHOTS)),
+        }
+    }
+
+    /// Over `store` with the built-in models.
+    pub fn builtin(store: Store) -> Result<Self> {
+        Ok(Self::new(store, Models::builtin()?))
+    }
+}
+
+/// Today (UTC): the as-of date of a live rating.
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}

@@ -1,0 +1,158 @@
+//! Quotes: the live rating, a loss simulation for the requested layer and its premium, stored
+//! with the organisation. The rating reaches the money model through one typed bridge
+//! (`cyrisk_sim::bridge`), the same the CLI's `price` uses.
+
+use cyrisk_sim::bridge::{RatedRisk, loss_model};
+use cyrisk_sim::pricing::{PricingContext, premium_in};
+use cyrisk_sim::simulate::{SimSpec, simulate};
+use cyrisk_sim::terms::Layer;
+use cyrisk_store::{Principal, StoredQuote};
+use serde::Serialize;
+
+use crate::App;
+use crate::access::{Action, authorize_role};
+use crate::error::{AppError, Result};
+
+/// Most simulated years a quote may ask for.
+pub const MAX_QUOTE_TRIALS: u64 = 2_000_000;
+
+/// The layer to price for an organisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuoteRequest {
+    pub organization_id: String,
+    /// Per-occurrence deductible (at most the limit), in the organisation's currency.
+    pub deductible: f64,
+    /// Per-occurrence limit.
+    pub limit: f64,
+    /// Annual aggregate limit (at least the per-occurrence limit).
+    pub aggregate_limit: Option<f64>,
+    /// Simulated years, 1 to [`MAX_QUOTE_TRIALS`].
+    pub trials: u64,
+    /// Random seed: the same request and inputs give the same quote.
+    pub seed: u64,
+}
+
+impl QuoteRequest {
+    /// The layer, or `Invalid` naming the field.
+    pub fn layer(&self) -> Result<Layer> {
+        if !(1..=MAX_QUOTE_TRIALS).contains(&self.trials) {
+            return Err(AppError::Invalid(format!(
+                "trials: must be 1 to {MAX_QUOTE_TRIALS}, got {}",
+                self.trials
+            )));
+        }
+        Layer::new(
+            self.deductible,
+            Some(self.limit),
+            self.aggregate_limit,
+            Default::default(),
+        )
+        .map_err(|e| AppError::Invalid(e.to_string()))
+    }
+}
+
+/// What a quote holds (stored as it was computed).
+#[derive(Debug, Serialize)]
+pub struct QuoteDocument {
+    pub organization_id: String,
+    /// ISO 4217 code of every amount in the quote.
+    pub currency: String,
+    pub rating: QuotedRating,
+    /// The layer priced.
+    pub layer: serde_json::Value,
+    /// The Monte Carlo result.
+    pub simulation: serde_json::Value,
+    /// The premium and its parts.
+    pub premium: serde_json::Value,
+}
+
+/// The stored rating a quote was priced on.
+#[derive(Debug, Serialize)]
+pub struct QuotedRating {
+    pub id: String,
+    pub as_of: String,
+    pub score: i64,
+    pub grade: String,
+    /// λ, the expected number of material incidents a year.
+    pub expected_incident_rate: f64,
+    pub model: ModelVersion,
+}
+
+/// A model's id and version.
+#[derive(Debug, Serialize)]
+pub struct ModelVersion {
+    pub id: String,
+    pub version: String,
+}
+
+impl App {
+    /// Prices a layer on the organisation's live rating and stores the quote for `p`: the
+    /// role check, the layer, the object check, then the work. `Invalid` for a bad layer or an organisation whose
+    /// currency the severity model cannot convert.
+    pub async fn quote(&self, p: &Principal, req: &QuoteRequest) -> Result<StoredQuote> {
+        authorize_role(p, Action::Quote)?;
+        let layer = req.layer()?;
+        let id = &req.organization_id;
+        self.authorize(p, id, Action::Quote).await?;
+        let rating = self.live_rating(id).await?;
+        let risk = RatedRisk::from_stored_json(&rating.rating).map_err(AppError::internal)?;
+        let lambda = risk.expected_incident_rate;
+        let profile = self.store.bundle(id).await?.profile;
+        // A currency the severity model cannot convert is the organisation's data, not a
+        // fault.
+        let severity = &self.models.severity;
+        let lm = loss_model(&risk, &profile, severity, false)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let pricing = self.models.pricing.clone();
+        let ctx = PricingContext {
+            log_rate_sigma: risk.log_rate_sigma,
+            currency: Some(lm.currency.clone()),
+            to_model_currency: severity.rate_to_model(&lm.currency).unwrap_or(1.0),
+            allocated_capital: None,
+        };
+        let sim_layer = layer.clone();
+        let (trials, seed) = (req.trials, req.seed);
+        let (result, prem) = tokio::task::spawn_blocking(move || {
+            let r = simulate(
+                &SimSpec {
+                    events: &lm.events,
+                    frequency: lm.frequency,
+                    layer: &sim_layer,
+                    trials,
+                    seed,
+                },
+                &|_| {},
+            )?;
+            let prem = premium_in(&r, &pricing, &ctx);
+            Ok::<_, cyrisk_sim::error::SimError>((r, prem))
+        })
+        .await?
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let doc = QuoteDocument {
+            organization_id: id.clone(),
+            currency: profile.currency.as_str().to_owned(),
+            rating: QuotedRating {
+                id: rating.id.clone(),
+                as_of: rating.as_of.clone(),
+                score: rating.score,
+                grade: rating.grade.clone(),
+                expected_incident_rate: lambda,
+                model: ModelVersion {
+                    id: rating.model_id.clone(),
+                    version: rating.model_version.clone(),
+                },
+            },
+            layer: to_json(&layer)?,
+            simulation: to_json(&result)?,
+            premium: to_json(&prem)?,
+        };
+        Ok(self
+            .store
+            .insert_quote(id, Some(&p.key_id), &rating.id, &to_json(&doc)?)
+            .await?)
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(AppError::internal)
+}

@@ -1,0 +1,127 @@
+//! Ratings: the live rating (stored if the inputs are unchanged and it is from today, else
+//! computed and stored) and the re-rating job that keeps stored ratings current when inputs or
+//! feeds change.
+
+use cyrisk_store::{Claim, RawRating};
+use serde::Serialize;
+
+use crate::error::{AppError, Result};
+use crate::{App, today};
+
+/// What a re-rating job did (stored as the job's result).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RerateOutcome {
+    pub org_id: String,
+    /// The stored rating that is current after the job (new, or the one already current).
+    pub rating_id: String,
+    pub score_before: Option<i64>,
+    pub score: i64,
+    pub grade: String,
+    /// False when the latest stored rating was already from the same inputs, day, feeds and
+    /// model: nothing new was stored.
+    pub computed: bool,
+}
+
+impl App {
+    /// The current rating of an organisation: the stored one if the inputs are unchanged and
+    /// it is from today, else computed (on the blocking pool) and stored. `NotFound` when
+    /// there is no such organisation. (Authorisation is the caller's.)
+    pub async fn live_rating(&self, org_id: &str) -> Result<RawRating> {
+        // Hot path: one query, and the stored rating document passed through unparsed.
+        let Some((current_version, latest)) = self.store.current_rating_raw(org_id).await? else {
+            return Err(AppError::NotFound {
+                what: "organization",
+            });
+        };
+        if let Some(latest) = latest
+            && latest.inputs_version == current_version
+            && latest.as_of == today().to_string()
+        {
+            return Ok(latest);
+        }
+        Ok(self.compute_rating(org_id).await?.into())
+    }
+
+    /// Computes an organisation's rating now from its stored inputs and the current feeds, and
+    /// stores it.
+    pub async fn compute_rating(&self, org_id: &str) -> Result<cyrisk_store::StoredRating> {
+        let (rating, version, feeds) = self.rate_now(org_id).await?;
+        Ok(self
+            .store
+            .insert_rating(org_id, &rating, version, Some(&feeds))
+            .await?)
+    }
+
+    /// The rating of the stored inputs as of today with the current feeds, with the inputs
+    /// version it was computed from and the feed label.
+    async fn rate_now(&self, org_id: &str) -> Result<(cyrisk_core::Rating, i64, String)> {
+        let (stored, version) = self.store.bundle_versioned(org_id).await?;
+        let mut bundle = stored.validate().map_err(AppError::internal)?;
+        let feeds = self.current_feeds().await?;
+        feeds.apply(&mut bundle);
+        let model = self.models.rating.clone();
+        let today = today();
+        let rating =
+            tokio::task::spawn_blocking(move || cyrisk_core::rate(&bundle, &model, today)).await?;
+        metrics::counter!("cyrisk_ratings_computed_total").increment(1);
+        Ok((rating, version, feeds.label))
+    }
+
+    /// The re-rating job: computes the organisation's rating and stores it in the same
+    /// transaction that marks the job done (fenced by its lease), so a job's rating is stored
+    /// exactly once however often the job runs. Skips the computation when the latest stored
+    /// rating is already from the same inputs, day, feeds and model.
+    pub async fn rerate(&self, claim: &Claim) -> Result<RerateOutcome> {
+        let org_id = claim
+            .job
+            .org_id
+            .as_deref()
+            .ok_or_else(|| AppError::Invalid("a rerate job names no organisation".into()))?;
+        let latest = self.store.current_rating_raw(org_id).await?;
+        let Some((version, latest)) = latest else {
+            return Err(AppError::NotFound {
+                what: "organization",
+            });
+        };
+        let feeds = self.current_feeds().await?;
+        let model = &self.models.rating;
+        if let Some(l) = &latest
+            && l.inputs_version == version
+            && l.as_of == today().to_string()
+            && l.feeds.as_deref() == Some(feeds.label.as_str())
+            && l.model_id == model.id
+            && l.model_version == model.version
+        {
+            let outcome = RerateOutcome {
+                org_id: org_id.to_owned(),
+                rating_id: l.id.clone(),
+                score_before: Some(l.score),
+                score: l.score,
+                grade: l.grade.clone(),
+                computed: false,
+            };
+            self.store.finish_job(claim, &json(&outcome)?).await?;
+            return Ok(outcome);
+        }
+        let (rating, version, label) = self.rate_now(org_id).await?;
+        let mut tx = self.store.write_tx().await?;
+        let stored = tx
+            .insert_rating(org_id, &rating, version, Some(&label), Some(&claim.job.id))
+            .await?;
+        let outcome = RerateOutcome {
+            org_id: org_id.to_owned(),
+            rating_id: stored.id.clone(),
+            score_before: latest.map(|l| l.score),
+            score: stored.score,
+            grade: stored.grade.clone(),
+            computed: true,
+        };
+        tx.finish_job(claim, &json(&outcome)?).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(AppError::internal)
+}
