@@ -8,6 +8,7 @@ pub mod asset;
 pub mod bundle;
 pub mod control;
 pub mod cvss;
+pub mod factor;
 pub mod finding;
 pub mod incident;
 pub mod kev;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::asset::Criticality;
 use crate::cvss::Severity;
+use crate::factor::{FACTORS, FactorId, Sign};
 use crate::finding::FindingState;
 use crate::incident::Impact;
 use crate::profile::{Industry, SizeBand};
@@ -358,7 +359,8 @@ pub struct FactorParam {
     pub note: String,
 }
 
-/// One entry per factor the rating computes; the names are the factor names in the output.
+/// One entry per factor the rating computes ([`FACTORS`]); the field names are the factor
+/// names in the output, in the same order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Factors {
@@ -388,79 +390,70 @@ pub struct Factors {
 }
 
 impl Factors {
-    /// The factors as (name, parameters), in output order.
+    /// The factors as (name, parameters), in output order ([`FACTORS`]).
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &FactorParam)> {
-        FACTOR_NAMES.into_iter().zip([
-            &self.remote_access,
-            &self.database_exposed,
-            &self.perimeter_appliance,
-            &self.end_of_life,
-            &self.attack_surface,
-            &self.shadow_assets,
-            &self.data_holdings,
-            &self.ciio,
-            &self.exploitation_pressure,
-            &self.overdue_findings,
-            &self.mfa,
-            &self.edr,
-            &self.offline_backups,
-            &self.privileged_access,
-            &self.log_retention,
-            &self.incident_response,
-            &self.security_awareness,
-            &self.email_authentication,
-            &self.patch_cadence,
-            &self.hardening,
-            &self.mlps,
-            &self.regulatory_obligations,
-            &self.incident_history,
-        ])
+        FactorId::ALL
+            .into_iter()
+            .map(|id| (id.name(), self.get(id)))
+    }
+
+    /// One factor's parameters.
+    pub fn get(&self, id: FactorId) -> &FactorParam {
+        match id {
+            FactorId::RemoteAccess => &self.remote_access,
+            FactorId::DatabaseExposed => &self.database_exposed,
+            FactorId::PerimeterAppliance => &self.perimeter_appliance,
+            FactorId::EndOfLife => &self.end_of_life,
+            FactorId::AttackSurface => &self.attack_surface,
+            FactorId::ShadowAssets => &self.shadow_assets,
+            FactorId::DataHoldings => &self.data_holdings,
+            FactorId::Ciio => &self.ciio,
+            FactorId::ExploitationPressure => &self.exploitation_pressure,
+            FactorId::OverdueFindings => &self.overdue_findings,
+            FactorId::Mfa => &self.mfa,
+            FactorId::Edr => &self.edr,
+            FactorId::OfflineBackups => &self.offline_backups,
+            FactorId::PrivilegedAccess => &self.privileged_access,
+            FactorId::LogRetention => &self.log_retention,
+            FactorId::IncidentResponse => &self.incident_response,
+            FactorId::SecurityAwareness => &self.security_awareness,
+            FactorId::EmailAuthentication => &self.email_authentication,
+            FactorId::PatchCadence => &self.patch_cadence,
+            FactorId::Hardening => &self.hardening,
+            FactorId::Mlps => &self.mlps,
+            FactorId::RegulatoryObligations => &self.regulatory_obligations,
+            FactorId::IncidentHistory => &self.incident_history,
+        }
+    }
+
+    pub fn get_mut(&mut self, id: FactorId) -> &mut FactorParam {
+        match id {
+            FactorId::RemoteAccess => &mut self.remote_access,
+            FactorId::DatabaseExposed => &mut self.database_exposed,
+            FactorId::PerimeterAppliance => &mut self.perimeter_appliance,
+            FactorId::EndOfLife => &mut self.end_of_life,
+            FactorId::AttackSurface => &mut self.attack_surface,
+            FactorId::ShadowAssets => &mut self.shadow_assets,
+            FactorId::DataHoldings => &mut self.data_holdings,
+            FactorId::Ciio => &mut self.ciio,
+            FactorId::ExploitationPressure => &mut self.exploitation_pressure,
+            FactorId::OverdueFindings => &mut self.overdue_findings,
+            FactorId::Mfa => &mut self.mfa,
+            FactorId::Edr => &mut self.edr,
+            FactorId::OfflineBackups => &mut self.offline_backups,
+            FactorId::PrivilegedAccess => &mut self.privileged_access,
+            FactorId::LogRetention => &mut self.log_retention,
+            FactorId::IncidentResponse => &mut self.incident_response,
+            FactorId::SecurityAwareness => &mut self.security_awareness,
+            FactorId::EmailAuthentication => &mut self.email_authentication,
+            FactorId::PatchCadence => &mut self.patch_cadence,
+            FactorId::Hardening => &mut self.hardening,
+            FactorId::Mlps => &mut self.mlps,
+            FactorId::RegulatoryObligations => &mut self.regulatory_obligations,
+            FactorId::IncidentHistory => &mut self.incident_history,
+        }
     }
 }
-
-/// Factor names in output order; the field names of [`Factors`].
-pub const FACTOR_NAMES: [&str; 23] = [
-    "remote_access",
-    "database_exposed",
-    "perimeter_appliance",
-    "end_of_life",
-    "attack_surface",
-    "shadow_assets",
-    "data_holdings",
-    "ciio",
-    "exploitation_pressure",
-    "overdue_findings",
-    "mfa",
-    "edr",
-    "offline_backups",
-    "privileged_access",
-    "log_retention",
-    "incident_response",
-    "security_awareness",
-    "email_authentication",
-    "patch_cadence",
-    "hardening",
-    "mlps",
-    "regulatory_obligations",
-    "incident_history",
-];
-
-/// Factors whose feature is a risk (more is worse) must have beta ≥ 0; control factors,
-/// whose feature is a quality (more is better), must have beta ≤ 0. Monotonicity of the
-/// score in the findings and controls rests on these signs.
-const PROTECTIVE: [&str; 11] = [
-    "mfa",
-    "edr",
-    "offline_backups",
-    "privileged_access",
-    "log_retention",
-    "incident_response",
-    "security_awareness",
-    "email_authentication",
-    "patch_cadence",
-    "hardening",
-    "mlps",
-];
 
 impl RatingModel {
     /// The default model shipped with this build (`models/rating-v2.toml`).
@@ -736,21 +729,25 @@ impl RatingModel {
         }
 
         self.validate_v2()?;
-        for (name, f) in self.factors.iter() {
+        // Monotonicity of the score in the findings and controls rests on these signs.
+        for spec in &FACTORS {
+            let (name, f) = (spec.name, self.factors.get(spec.id));
             finite(&format!("factors.{name}.beta"), f.beta)?;
             finite(&format!("factors.{name}.reference"), f.reference)?;
-            let protective = PROTECTIVE.contains(&name);
-            if protective && f.beta > 0.0 {
-                return Err(invalid(
-                    format!("factors.{name}.beta"),
-                    format!("{} must be ≤ 0: {name} is a protective control", f.beta),
-                ));
-            }
-            if !protective && f.beta < 0.0 {
-                return Err(invalid(
-                    format!("factors.{name}.beta"),
-                    format!("{} must be ≥ 0: {name} measures a risk", f.beta),
-                ));
+            match spec.sign {
+                Sign::Protective if f.beta > 0.0 => {
+                    return Err(invalid(
+                        format!("factors.{name}.beta"),
+                        format!("{} must be ≤ 0: {name} is a protective control", f.beta),
+                    ));
+                }
+                Sign::Risk if f.beta < 0.0 => {
+                    return Err(invalid(
+                        format!("factors.{name}.beta"),
+                        format!("{} must be ≥ 0: {name} measures a risk", f.beta),
+                    ));
+                }
+                Sign::Protective | Sign::Risk => {}
             }
         }
         Ok(())
@@ -808,14 +805,15 @@ impl RatingModel {
                     format!("shares must add up to 1, got {total}"),
                 ));
             }
-            let betas = self.factor_map();
             for (name, tilt) in &p.tilt {
-                let Some(param) = betas.get(name.as_str()) else {
+                let Some(id) = FactorId::from_name(name) else {
+                    let names: Vec<&str> = FACTORS.iter().map(|s| s.name).collect();
                     return Err(invalid(
                         format!("perils.tilt.{name}"),
-                        format!("no such factor; one of {}", FACTOR_NAMES.join(", ")),
+                        format!("no such factor; one of {}", names.join(", ")),
                     ));
                 };
+                let param = self.factors.get(id);
                 for peril in crate::peril::Peril::ALL {
                     finite(
                         &format!("perils.tilt.{name}.{}", peril.as_str()),
@@ -896,33 +894,8 @@ impl RatingModel {
         ] {
             *v = v.powf(slope);
         }
-        let f = &mut m.factors;
-        for p in [
-            &mut f.remote_access,
-            &mut f.database_exposed,
-            &mut f.perimeter_appliance,
-            &mut f.end_of_life,
-            &mut f.attack_surface,
-            &mut f.shadow_assets,
-            &mut f.data_holdings,
-            &mut f.ciio,
-            &mut f.exploitation_pressure,
-            &mut f.overdue_findings,
-            &mut f.mfa,
-            &mut f.edr,
-            &mut f.offline_backups,
-            &mut f.privileged_access,
-            &mut f.log_retention,
-            &mut f.incident_response,
-            &mut f.security_awareness,
-            &mut f.email_authentication,
-            &mut f.patch_cadence,
-            &mut f.hardening,
-            &mut f.mlps,
-            &mut f.regulatory_obligations,
-            &mut f.incident_history,
-        ] {
-            p.beta *= slope;
+        for id in FactorId::ALL {
+            m.factors.get_mut(id).beta *= slope;
         }
         // The tilts scale with their betas, so a tilt never outgrows its beta.
         if let Some(perils) = &mut m.perils {

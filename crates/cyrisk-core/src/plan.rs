@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use crate::bundle::Bundle;
 use crate::control::{ControlId, ControlResult, Outcome};
+use crate::factor::FactorId;
 use crate::finding::FindingState;
-use crate::model::{FACTOR_NAMES, RatingModel};
+use crate::model::RatingModel;
 use crate::rating::features::{self, FindingTerms};
 use crate::rating::{ModelRef, evaluate, prepare};
 
@@ -94,8 +95,8 @@ pub struct Plan {
 }
 
 /// A fix to evaluate: the action, its description, the totals with the fix applied, and
-/// for a control the factor index and its new value.
-type Candidate = (Action, String, features::Totals, Option<(usize, f64)>);
+/// for a control the factor and its new value.
+type Candidate = (Action, String, features::Totals, Option<(FactorId, f64)>);
 
 fn round_to(v: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
@@ -240,9 +241,9 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
             ));
         }
     }
-    for (i, _) in features::CONTROL_FACTORS {
-        if prep.fixed[i] < 1.0 {
-            let name = FACTOR_NAMES[i];
+    for (id, _) in features::control_factors() {
+        if prep.fixed[id] < 1.0 {
+            let name = id.name();
             items.push((
                 Action::PassControl { control: name },
                 format!(
@@ -250,7 +251,7 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
                     name.replace('_', " ")
                 ),
                 base,
-                Some((i, 1.0)),
+                Some((id, 1.0)),
             ));
         }
     }
@@ -261,9 +262,9 @@ pub fn plan(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate, top: usize) 
         .filter_map(|(action, description, tot, control)| {
             let ev = match control {
                 None => evaluate(&prep, &tot, model),
-                Some((i, v)) => {
+                Some((id, v)) => {
                     let mut p = prep.clone();
-                    p.fixed[i] = v;
+                    p.fixed[id] = v;
                     evaluate(&p, &tot, model)
                 }
             };
@@ -341,15 +342,13 @@ pub fn apply(bundle: &Bundle, action: &Action, as_of: NaiveDate) -> Bundle {
         }
         Action::PassControl { control } => {
             let required = features::required_mlps_level(bundle);
-            let Some((_, ids)) = features::CONTROL_FACTORS
-                .iter()
-                .find(|(i, _)| FACTOR_NAMES[*i] == *control)
+            let Some(ids) = FactorId::from_name(control).and_then(|id| id.spec().source.controls())
             else {
                 return b;
             };
             let controls = b.controls_mut();
             controls.retain(|c| !ids.contains(&c.control));
-            for &id in *ids {
+            for &id in ids {
                 controls.push(ControlResult {
                     control: id,
                     outcome: Outcome::Pass,

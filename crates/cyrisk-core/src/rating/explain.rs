@@ -2,15 +2,20 @@
 //! language, the confidence band and warnings.
 
 use chrono::NaiveDate;
-use serde_json::{Map, Value, json};
 
-use super::features::{self, FindingTerms, Totals, ix};
+use super::features::{self, FindingTerms, Totals};
+use super::inputs::{
+    AssetsInputs, AttackSurfaceInputs, CiioInputs, ControlInputs, DataHoldingsInputs,
+    EndOfLifeInputs, ExploitationInputs, FactorInputs as I, HistoryInputs, MlpsInputs,
+    ObligationsInputs, OverdueInputs, PerimeterInputs, ShadowAssetsInputs,
+};
 use super::{
     Baseline, Confidence, ConfidenceLevel, Evaluation, FactorResult, InputSummary, ModelRef,
     PerilRate, Prepared, Rating, Reason, Warning, peril_shares,
 };
 use crate::bundle::Bundle;
 use crate::cvss::Severity;
+use crate::factor::{FactorId, PerFactor};
 use crate::model::RatingModel;
 use crate::peril::Peril;
 use crate::units::Probability;
@@ -104,15 +109,8 @@ pub(crate) fn collect(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
     (tot, st)
 }
 
-fn examples<'a>(ids: impl Iterator<Item = &'a str>) -> Value {
-    json!(ids.take(EXAMPLES).collect::<Vec<_>>())
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+fn examples<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<String> {
+    ids.take(EXAMPLES).map(str::to_owned).collect()
 }
 
 fn round_to(v: f64, digits: i32) -> f64 {
@@ -147,123 +145,154 @@ pub(crate) fn build(
         |pred: &dyn Fn(&features::AssetTerms) -> bool| terms.iter().filter(|t| pred(t)).count();
     let required_mlps = features::required_mlps_level(bundle);
     let profile = bundle.profile();
-
-    let mut inputs: Vec<Map<String, Value>> = vec![Map::new(); ix::COUNT];
-    inputs[ix::REMOTE_ACCESS] = obj(json!({
-        "assets": count_where(&|t| t.remote_access > 0.0),
-        "examples": ids_where(&|t| t.remote_access > 0.0),
-    }));
-    inputs[ix::DATABASE_EXPOSED] = obj(json!({
-        "assets": count_where(&|t| t.database > 0.0),
-        "examples": ids_where(&|t| t.database > 0.0),
-    }));
-    inputs[ix::PERIMETER_APPLIANCE] = obj(json!({
-        "appliances": count_where(&|t| t.perimeter > 0.0),
-        "with_kev_history": count_where(&|t| t.perimeter >= 1.0),
-        "examples": ids_where(&|t| t.perimeter > 0.0),
-    }));
-    inputs[ix::END_OF_LIFE] = obj(json!({
-        "internet_facing": assets.iter().filter(|a| a.end_of_life && a.internet_facing).count(),
-        "internal": assets.iter().filter(|a| a.end_of_life && !a.internet_facing).count(),
-        "examples": ids_where(&|t| t.end_of_life > 0.0),
-    }));
-    inputs[ix::ATTACK_SURFACE] =
-        obj(json!({ "internet_facing_assets": count_where(&|t| t.internet > 0.0) }));
-    inputs[ix::SHADOW_ASSETS] = obj(json!({
-        "unknown": assets.iter().filter(|a| !a.declared).count(),
-        "shadow_or_zombie": count_where(&|t| t.shadow > 0.0),
-        "examples": ids_where(&|t| t.shadow > 0.0),
-    }));
-    inputs[ix::DATA_HOLDINGS] = match &profile.data {
-        Some(d) => obj(json!({
-            "personal_records": d.personal_records,
-            "sensitive_personal_records": d.sensitive_personal_records,
-        })),
-        None => obj(json!({ "status": "unknown" })),
-    };
-    inputs[ix::CIIO] = obj(json!({ "ciio": profile.ciio }));
-    inputs[ix::EXPLOITATION_PRESSURE] = obj(json!({
-        "unresolved_findings": st.unresolved,
-        "kev_unresolved": st.kev_unresolved,
-        "kev_internet_facing": st.kev_internet,
-        "without_epss": st.without_epss,
-        "top_findings": examples(st.top_hazard.iter().map(|&(_, i)| findings[i].id.as_str())),
-    }));
-    let by_sev = st.overdue_by_severity;
-    inputs[ix::OVERDUE_FINDINGS] = obj(json!({
-        "overdue": by_sev.iter().sum::<usize>(),
-        "critical": by_sev[4], "high": by_sev[3], "medium": by_sev[2], "low": by_sev[1],
-        "oldest_overdue_days": st.oldest_overdue_days,
-    }));
-    let params: Vec<_> = model.factors.iter().collect();
-    for (i, ids) in features::CONTROL_FACTORS {
-        let ev = features::control_evidence(bundle.controls(), ids, required_mlps, model, as_of);
-        let mut m = match ev {
-            None => obj(json!({ "status": "unknown" })),
-            Some(e) if e.not_applicable => {
-                obj(json!({ "status": "not_applicable", "results": e.results }))
-            }
-            Some(e) => obj(json!({
-                "status": "assessed",
-                "results": e.results,
-                "quality": round_to(e.quality, 4),
-                "evidence_weight": round_to(e.weight, 4),
-            })),
-        };
-        if i == ix::MLPS {
-            m.insert("required_level".into(), json!(required_mlps));
-            let levels: Vec<u8> = bundle.controls().iter().filter_map(|c| c.level).collect();
-            m.insert("assessed_levels".into(), json!(levels));
+    let control = |id: FactorId| {
+        let ids = id.spec().source.controls().unwrap_or_default();
+        match features::control_evidence(bundle.controls(), ids, required_mlps, model, as_of) {
+            None => ControlInputs::Unknown,
+            Some(e) if e.not_applicable => ControlInputs::NotApplicable { results: e.results },
+            Some(e) => ControlInputs::Assessed {
+                results: e.results,
+                quality: round_to(e.quality, 4),
+                evidence_weight: round_to(e.weight, 4),
+            },
         }
-        inputs[i] = m;
-    }
-    let obligations = features::obligations(bundle, model, as_of, prep.window_start);
-    inputs[ix::REGULATORY_OBLIGATIONS] = obj(json!({
-        "cross_border_requirement": features::cross_border_requirement(bundle).as_str(),
-        "obligations": obligations.iter().map(|o| json!({
-            "name": o.name, "unmet": o.unmet, "known": o.known,
-        })).collect::<Vec<_>>(),
-    }));
-    let h = &model.history;
-    let detection = h.min_detection
-        + (1.0 - h.min_detection) * 0.5 * (ev.x[ix::EDR] + ev.x[ix::LOG_RETENTION]).clamp(0.0, 2.0);
-    let in_window = bundle
-        .incidents()
-        .iter()
-        .filter(|i| i.started >= prep.window_start && i.started <= as_of)
-        .count();
-    inputs[ix::INCIDENT_HISTORY] = obj(json!({
-        "incidents_in_window": in_window,
-        "weighted_incidents": round_to(prep.weighted_incidents, 4),
-        "window_years": round_to(prep.window_years, 3),
-        "detection_coverage": round_to(detection, 4),
-    }));
+    };
+
+    let inputs = PerFactor::from_fn(|id| match id {
+        FactorId::RemoteAccess => I::RemoteAccess(AssetsInputs {
+            assets: count_where(&|t| t.remote_access > 0.0),
+            examples: ids_where(&|t| t.remote_access > 0.0),
+        }),
+        FactorId::DatabaseExposed => I::DatabaseExposed(AssetsInputs {
+            assets: count_where(&|t| t.database > 0.0),
+            examples: ids_where(&|t| t.database > 0.0),
+        }),
+        FactorId::PerimeterAppliance => I::PerimeterAppliance(PerimeterInputs {
+            appliances: count_where(&|t| t.perimeter > 0.0),
+            examples: ids_where(&|t| t.perimeter > 0.0),
+            with_kev_history: count_where(&|t| t.perimeter >= 1.0),
+        }),
+        FactorId::EndOfLife => I::EndOfLife(EndOfLifeInputs {
+            examples: ids_where(&|t| t.end_of_life > 0.0),
+            internal: assets
+                .iter()
+                .filter(|a| a.end_of_life && !a.internet_facing)
+                .count(),
+            internet_facing: assets
+                .iter()
+                .filter(|a| a.end_of_life && a.internet_facing)
+                .count(),
+        }),
+        FactorId::AttackSurface => I::AttackSurface(AttackSurfaceInputs {
+            internet_facing_assets: count_where(&|t| t.internet > 0.0),
+        }),
+        FactorId::ShadowAssets => I::ShadowAssets(ShadowAssetsInputs {
+            examples: ids_where(&|t| t.shadow > 0.0),
+            shadow_or_zombie: count_where(&|t| t.shadow > 0.0),
+            unknown: assets.iter().filter(|a| !a.declared).count(),
+        }),
+        FactorId::DataHoldings => I::DataHoldings(match &profile.data {
+            Some(d) => DataHoldingsInputs::Given {
+                personal_records: d.personal_records,
+                sensitive_personal_records: d.sensitive_personal_records,
+            },
+            None => DataHoldingsInputs::Unknown,
+        }),
+        FactorId::Ciio => I::Ciio(CiioInputs { ciio: profile.ciio }),
+        FactorId::ExploitationPressure => I::ExploitationPressure(ExploitationInputs {
+            kev_internet_facing: st.kev_internet,
+            kev_unresolved: st.kev_unresolved,
+            top_findings: examples(st.top_hazard.iter().map(|&(_, i)| findings[i].id.as_str())),
+            unresolved_findings: st.unresolved,
+            without_epss: st.without_epss,
+        }),
+        FactorId::OverdueFindings => {
+            let by_sev = st.overdue_by_severity;
+            I::OverdueFindings(OverdueInputs {
+                critical: by_sev[4],
+                high: by_sev[3],
+                low: by_sev[1],
+                medium: by_sev[2],
+                oldest_overdue_days: st.oldest_overdue_days,
+                overdue: by_sev.iter().sum::<usize>(),
+            })
+        }
+        FactorId::Mfa => I::Mfa(control(id)),
+        FactorId::Edr => I::Edr(control(id)),
+        FactorId::OfflineBackups => I::OfflineBackups(control(id)),
+        FactorId::PrivilegedAccess => I::PrivilegedAccess(control(id)),
+        FactorId::LogRetention => I::LogRetention(control(id)),
+        FactorId::IncidentResponse => I::IncidentResponse(control(id)),
+        FactorId::SecurityAwareness => I::SecurityAwareness(control(id)),
+        FactorId::EmailAuthentication => I::EmailAuthentication(control(id)),
+        FactorId::PatchCadence => I::PatchCadence(control(id)),
+        FactorId::Hardening => I::Hardening(control(id)),
+        FactorId::Mlps => I::Mlps(MlpsInputs {
+            control: control(id),
+            required_level: required_mlps,
+            assessed_levels: bundle.controls().iter().filter_map(|c| c.level).collect(),
+        }),
+        FactorId::RegulatoryObligations => I::RegulatoryObligations(ObligationsInputs {
+            cross_border_requirement: features::cross_border_requirement(bundle),
+            obligations: features::obligations(bundle, model, as_of, prep.window_start),
+        }),
+        FactorId::IncidentHistory => {
+            let h = &model.history;
+            let detection = h.min_detection
+                + (1.0 - h.min_detection)
+                    * 0.5
+                    * (ev.x[FactorId::Edr] + ev.x[FactorId::LogRetention]).clamp(0.0, 2.0);
+            I::IncidentHistory(HistoryInputs {
+                detection_coverage: round_to(detection, 4),
+                incidents_in_window: bundle
+                    .incidents()
+                    .iter()
+                    .filter(|i| i.started >= prep.window_start && i.started <= as_of)
+                    .count(),
+                weighted_incidents: round_to(prep.weighted_incidents, 4),
+                window_years: round_to(prep.window_years, 3),
+            })
+        }
+    });
 
     let points = ev.points(model);
-    let factors: Vec<FactorResult> = params
-        .iter()
-        .enumerate()
-        .map(|(i, (name, p))| FactorResult {
-            name,
-            family: features::family(i),
-            value: round_to(ev.x[i], 6),
-            reference: p.reference,
-            beta: p.beta,
-            multiplier: round_to(ev.c[i].exp(), 6),
-            points: round_to(points[i], 2),
-            inputs: std::mem::take(&mut inputs[i]),
+    let factors: Vec<FactorResult> = inputs
+        .into_iter()
+        .map(|(id, inputs)| {
+            let p = model.factors.get(id);
+            FactorResult {
+                name: id.name(),
+                family: id.family().as_str(),
+                value: round_to(ev.x[id], 6),
+                reference: p.reference,
+                beta: p.beta,
+                multiplier: round_to(ev.c[id].exp(), 6),
+                points: round_to(points[id], 2),
+                inputs,
+            }
         })
         .collect();
 
-    let mut order: Vec<usize> = (0..ix::COUNT).filter(|&i| points[i].abs() >= 0.5).collect();
-    order.sort_by(|&a, &b| points[b].abs().total_cmp(&points[a].abs()).then(a.cmp(&b)));
+    let mut order: Vec<FactorId> = FactorId::ALL
+        .into_iter()
+        .filter(|&id| points[id].abs() >= 0.5)
+        .collect();
+    order.sort_by(|&a, &b| {
+        points[b]
+            .abs()
+            .total_cmp(&points[a].abs())
+            .then(a.index().cmp(&b.index()))
+    });
     let reasons = order
         .into_iter()
         .take(REASONS)
-        .map(|i| Reason {
-            factor: factors[i].name,
-            points: factors[i].points,
-            text: reason_text(&factors[i], points[i]),
+        .map(|id| {
+            let f = &factors[id.index()];
+            Reason {
+                factor: f.name,
+                points: f.points,
+                text: reason_text(f, points[id]),
+            }
         })
         .collect();
 
@@ -291,7 +320,7 @@ pub(crate) fn build(
             message: message.clone(),
         });
     }
-    let reference_x: [f64; ix::COUNT] = std::array::from_fn(|i| params[i].1.reference);
+    let reference_x = PerFactor::from_fn(|id| model.factors.get(id).reference);
     let perils = match (ev.peril_rates, peril_shares(model, &reference_x)) {
         (Some(rates), Some(reference)) => {
             let total: f64 = rates.iter().sum();
@@ -347,120 +376,118 @@ pub(crate) fn build(
     }
 }
 
-fn num(m: &Map<String, Value>, key: &str) -> u64 {
-    m.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn list(m: &Map<String, Value>, key: &str) -> String {
-    m.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
-
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// One sentence on what drives a factor and by how many points.
 fn reason_text(f: &FactorResult, points: f64) -> String {
-    let m = &f.inputs;
     let worse = f.value > f.reference;
-    let what = match f.name {
-        "remote_access" if num(m, "assets") > 0 => format!(
+    let all_clear = || {
+        f.inputs
+            .factor()
+            .spec()
+            .all_clear
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let what = match &f.inputs {
+        I::RemoteAccess(a) if a.assets > 0 => format!(
             "Remote access (RDP, VNC, SMB, Telnet, WinRM) is exposed to the internet on {} ({})",
-            plural(num(m, "assets"), "asset", "assets"),
-            list(m, "examples")
+            plural(a.assets as u64, "asset", "assets"),
+            a.examples.join(", ")
         ),
-        "remote_access" => "No remote-access service is exposed to the internet".to_owned(),
-        "database_exposed" if num(m, "assets") > 0 => format!(
+        I::DatabaseExposed(a) if a.assets > 0 => format!(
             "Databases or caches answer on the internet on {} ({})",
-            plural(num(m, "assets"), "asset", "assets"),
-            list(m, "examples")
+            plural(a.assets as u64, "asset", "assets"),
+            a.examples.join(", ")
         ),
-        "database_exposed" => "No database is exposed to the internet".to_owned(),
-        "perimeter_appliance" if num(m, "appliances") > 0 => format!(
+        I::PerimeterAppliance(p) if p.appliances > 0 => format!(
             "{} internet-facing perimeter appliance(s), {} of a product with known-exploited vulnerabilities ({})",
-            num(m, "appliances"),
-            num(m, "with_kev_history"),
-            list(m, "examples")
+            p.appliances,
+            p.with_kev_history,
+            p.examples.join(", ")
         ),
-        "perimeter_appliance" => "No internet-facing perimeter appliance was found".to_owned(),
-        "end_of_life" if worse => format!(
+        I::EndOfLife(e) if worse => format!(
             "End-of-life software runs on {} internet-facing and {} internal assets ({})",
-            num(m, "internet_facing"),
-            num(m, "internal"),
-            list(m, "examples")
+            e.internet_facing,
+            e.internal,
+            e.examples.join(", ")
         ),
-        "end_of_life" => "Little or no end-of-life software".to_owned(),
-        "attack_surface" => format!(
+        I::RemoteAccess(_) | I::DatabaseExposed(_) | I::PerimeterAppliance(_) | I::EndOfLife(_) => {
+            all_clear()
+        }
+        I::AttackSurface(a) => format!(
             "{} internet-facing",
-            plural(num(m, "internet_facing_assets"), "asset is", "assets are")
+            plural(a.internet_facing_assets as u64, "asset is", "assets are")
         ),
-        "shadow_assets" => format!(
+        I::ShadowAssets(s) => format!(
             "{} unknown or zombie (long unseen) assets",
-            num(m, "shadow_or_zombie")
+            s.shadow_or_zombie
         ),
-        "data_holdings" if m.get("status").is_some() => "Data volumes not given".to_owned(),
-        "data_holdings" => format!(
-            "Holds personal information of {} people ({} sensitive)",
-            num(m, "personal_records"),
-            num(m, "sensitive_personal_records")
+        I::DataHoldings(DataHoldingsInputs::Unknown) => "Data volumes not given".to_owned(),
+        I::DataHoldings(DataHoldingsInputs::Given {
+            personal_records,
+            sensitive_personal_records,
+        }) => format!(
+            "Holds personal information of {personal_records} people ({sensitive_personal_records} sensitive)"
         ),
-        "ciio" if worse => "Operates critical information infrastructure".to_owned(),
-        "ciio" => "Not a critical-information-infrastructure operator".to_owned(),
-        "exploitation_pressure" => format!(
+        I::Ciio(_) if worse => "Operates critical information infrastructure".to_owned(),
+        I::Ciio(_) => all_clear(),
+        I::ExploitationPressure(e) => format!(
             "{} unresolved findings, {} KEV-listed ({} on internet-facing assets); exploitation pressure {:.0} %",
-            num(m, "unresolved_findings"),
-            num(m, "kev_unresolved"),
-            num(m, "kev_internet_facing"),
+            e.unresolved_findings,
+            e.kev_unresolved,
+            e.kev_internet_facing,
             f.value * 100.0
         ),
-        "overdue_findings" => format!(
+        I::OverdueFindings(o) => format!(
             "{} past their remediation SLA ({} critical, {} high; oldest {} days open)",
-            plural(num(m, "overdue"), "finding is", "findings are"),
-            num(m, "critical"),
-            num(m, "high"),
-            num(m, "oldest_overdue_days")
+            plural(o.overdue as u64, "finding is", "findings are"),
+            o.critical,
+            o.high,
+            o.oldest_overdue_days
         ),
-        "regulatory_obligations" => {
-            let unmet = m
-                .get("obligations")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter(|o| o.get("unmet").and_then(Value::as_f64).unwrap_or(0.0) > 0.0)
-                        .filter_map(|o| o.get("name").and_then(Value::as_str))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+        I::RegulatoryObligations(r) => {
+            let unmet = r
+                .obligations
+                .iter()
+                .filter(|o| o.unmet > 0.0)
+                .map(|o| o.name)
+                .collect::<Vec<_>>()
+                .join(", ");
             if unmet.is_empty() {
-                "Applicable data-security obligations are met".to_owned()
+                all_clear()
             } else {
                 format!("Data-security obligations unmet or unevidenced: {unmet}")
             }
         }
-        "incident_history" => format!(
+        I::IncidentHistory(h) => format!(
             "{} in the last {:.1} years (detection coverage {:.0} %)",
-            plural(num(m, "incidents_in_window"), "incident", "incidents"),
-            m.get("window_years").and_then(Value::as_f64).unwrap_or(0.0),
-            m.get("detection_coverage")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-                * 100.0
+            plural(h.incidents_in_window as u64, "incident", "incidents"),
+            h.window_years,
+            h.detection_coverage * 100.0
         ),
-        control => {
-            let label = control.replace('_', " ");
-            match m.get("status").and_then(Value::as_str) {
-                Some("assessed") if f.value >= f.reference => format!("{label}: in place"),
-                Some("assessed") => format!("{label}: missing or weak"),
-                _ => format!("{label}: no evidence"),
+        I::Mfa(c)
+        | I::Edr(c)
+        | I::OfflineBackups(c)
+        | I::PrivilegedAccess(c)
+        | I::LogRetention(c)
+        | I::IncidentResponse(c)
+        | I::SecurityAwareness(c)
+        | I::EmailAuthentication(c)
+        | I::PatchCadence(c)
+        | I::Hardening(c)
+        | I::Mlps(MlpsInputs { control: c, .. }) => {
+            let label = f.name.replace('_', " ");
+            match c {
+                ControlInputs::Assessed { .. } if f.value >= f.reference => {
+                    format!("{label}: in place")
+                }
+                ControlInputs::Assessed { .. } => format!("{label}: missing or weak"),
+                ControlInputs::Unknown | ControlInputs::NotApplicable { .. } => {
+                    format!("{label}: no evidence")
+                }
             }
         }
     };
@@ -490,12 +517,11 @@ fn confidence(
     if !has_scan {
         missing.push("scan results (scan_date, asset last_seen or findings)".to_owned());
     }
-    let unknown_controls: Vec<&str> = features::CONTROL_FACTORS
-        .iter()
+    let unknown_controls: Vec<&str> = features::control_factors()
         .filter(|(_, ids)| {
             features::control_evidence(bundle.controls(), ids, 0, model, as_of).is_none()
         })
-        .map(|(i, _)| crate::model::FACTOR_NAMES[*i])
+        .map(|(id, _)| id.name())
         .collect();
     if !unknown_controls.is_empty() {
         missing.push(format!("control evidence: {}", unknown_controls.join(", ")));
@@ -513,8 +539,7 @@ fn confidence(
     // `self_declared_weight`, so declaring answers cannot buy a narrower band or, through it,
     // a smaller parameter-risk load on the premium.
     let required = features::required_mlps_level(bundle);
-    let known: f64 = features::CONTROL_FACTORS
-        .iter()
+    let known: f64 = features::control_factors()
         .map(|(_, ids)| {
             match features::control_evidence(bundle.controls(), ids, required, model, as_of) {
                 None => 0.0,
@@ -523,7 +548,7 @@ fn confidence(
             }
         })
         .sum();
-    let control_share = known / features::CONTROL_FACTORS.len() as f64;
+    let control_share = known / features::control_factors().count() as f64;
     let completeness = 0.25 * f64::from(u8::from(has_assets))
         + 0.25 * f64::from(u8::from(has_scan))
         + 0.3 * control_share

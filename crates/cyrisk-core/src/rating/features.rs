@@ -3,51 +3,16 @@
 //! these, so a plan's predicted score is the score the fix would really get.
 
 use chrono::NaiveDate;
+use serde::{Serialize, Serializer};
 
+use super::inputs::Obligation;
 use crate::asset::Asset;
 use crate::bundle::Bundle;
 use crate::control::{ControlId, ControlResult, Outcome};
 use crate::cvss::Severity;
+use crate::factor::{FACTORS, FactorId};
 use crate::finding::{Finding, FindingState};
 use crate::model::RatingModel;
-
-/// Index of each factor in [`FactorValues`]; the order of `Factors::iter`.
-pub(crate) mod ix {
-    pub const REMOTE_ACCESS: usize = 0;
-    pub const DATABASE_EXPOSED: usize = 1;
-    pub const PERIMETER_APPLIANCE: usize = 2;
-    pub const END_OF_LIFE: usize = 3;
-    pub const ATTACK_SURFACE: usize = 4;
-    pub const SHADOW_ASSETS: usize = 5;
-    pub const DATA_HOLDINGS: usize = 6;
-    pub const CIIO: usize = 7;
-    pub const EXPLOITATION_PRESSURE: usize = 8;
-    pub const OVERDUE_FINDINGS: usize = 9;
-    pub const MFA: usize = 10;
-    pub const EDR: usize = 11;
-    pub const OFFLINE_BACKUPS: usize = 12;
-    pub const PRIVILEGED_ACCESS: usize = 13;
-    pub const LOG_RETENTION: usize = 14;
-    pub const INCIDENT_RESPONSE: usize = 15;
-    pub const SECURITY_AWARENESS: usize = 16;
-    pub const EMAIL_AUTHENTICATION: usize = 17;
-    pub const PATCH_CADENCE: usize = 18;
-    pub const HARDENING: usize = 19;
-    pub const MLPS: usize = 20;
-    pub const REGULATORY_OBLIGATIONS: usize = 21;
-    pub const INCIDENT_HISTORY: usize = 22;
-    pub const COUNT: usize = 23;
-}
-
-/// Which factor family each factor belongs to, by index.
-pub(crate) fn family(i: usize) -> &'static str {
-    match i {
-        0..=7 => "exposure",
-        8..=9 => "vulnerabilities",
-        10..=21 => "controls",
-        _ => "history",
-    }
-}
 
 /// v2 exposure feature: `(1 − w) · presence + w · min(n / of, 1)`, presence `n` over the
 /// number of third-party-seen assets that add to it (at least 1): their mean weight, 1 for
@@ -343,28 +308,13 @@ impl Totals {
     }
 }
 
-/// The controls that enter the rating as a quality in [0, 1].
-pub(crate) const CONTROL_FACTORS: [(usize, &[ControlId]); 11] = [
-    (ix::MFA, &[ControlId::Mfa]),
-    (ix::EDR, &[ControlId::Edr]),
-    (ix::OFFLINE_BACKUPS, &[ControlId::OfflineBackups]),
-    (ix::PRIVILEGED_ACCESS, &[ControlId::PrivilegedAccess]),
-    (ix::LOG_RETENTION, &[ControlId::LogRetention]),
-    (ix::INCIDENT_RESPONSE, &[ControlId::IncidentResponse]),
-    (ix::SECURITY_AWARENESS, &[ControlId::SecurityAwareness]),
-    (ix::EMAIL_AUTHENTICATION, &[ControlId::EmailAuthentication]),
-    (ix::PATCH_CADENCE, &[ControlId::PatchCadence]),
-    (
-        ix::HARDENING,
-        &[
-            ControlId::HardeningNetwork,
-            ControlId::HardeningOs,
-            ControlId::HardeningDatabase,
-            ControlId::HardeningMiddleware,
-        ],
-    ),
-    (ix::MLPS, &[ControlId::Mlps]),
-];
+/// The factors that are a control quality in [0, 1], with their controls ([`FACTORS`]), in
+/// factor order.
+pub(crate) fn control_factors() -> impl Iterator<Item = (FactorId, &'static [ControlId])> {
+    FACTORS
+        .iter()
+        .filter_map(|s| s.source.controls().map(|ids| (s.id, ids)))
+}
 
 /// What the evidence says about one control factor.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -519,6 +469,13 @@ impl CrossBorderRequirement {
     }
 }
 
+/// As its [`as_str`](CrossBorderRequirement::as_str) name.
+impl Serialize for CrossBorderRequirement {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 pub fn cross_border_requirement(bundle: &Bundle) -> CrossBorderRequirement {
     let p = bundle.profile();
     let Some(d) = &p.data else {
@@ -535,15 +492,6 @@ pub fn cross_border_requirement(bundle: &Bundle) -> CrossBorderRequirement {
     } else {
         CrossBorderRequirement::Exempt
     }
-}
-
-/// An obligation from the Chinese data-security rules that applies to this organisation.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Obligation {
-    pub name: &'static str,
-    /// 0 met, 1 unmet, 0.5 partly met or unknown.
-    pub unmet: f64,
-    pub known: bool,
 }
 
 pub(crate) fn obligations(

@@ -5,17 +5,20 @@
 
 mod explain;
 pub(crate) mod features;
+pub mod inputs;
 
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::bundle::Bundle;
+use crate::factor::{FACTORS, FactorId, PerFactor, Source};
 use crate::model::RatingModel;
 use crate::peril::Peril;
 use crate::profile::{Industry, SizeBand};
 use crate::units::Probability;
-use features::{Totals, ix};
+use features::Totals;
+use inputs::FactorInputs;
 
 pub use features::{
     CrossBorderRequirement, cross_border_requirement, finding_severity, required_mlps_level,
@@ -71,6 +74,8 @@ pub struct Baseline {
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FactorResult {
+    // The factor's name and family, from `crate::factor::FACTORS`. (Doc comments here would
+    // enter the published JSON Schema and OpenAPI document.)
     pub name: &'static str,
     pub family: &'static str,
     /// The feature's value for this organisation.
@@ -83,7 +88,8 @@ pub struct FactorResult {
     /// Score points (positive raises the score).
     pub points: f64,
     /// What the value was computed from.
-    pub inputs: serde_json::Map<String, serde_json::Value>,
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub inputs: FactorInputs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -152,7 +158,7 @@ pub(crate) struct Prepared {
     pub industry: Industry,
     pub size_band: SizeBand,
     /// Values of the factors that do not come from totals (controls, profile, obligations).
-    pub fixed: [f64; ix::COUNT],
+    pub fixed: PerFactor<f64>,
     /// Recency- and impact-weighted incident count in the window.
     pub weighted_incidents: f64,
     pub window_years: f64,
@@ -171,9 +177,9 @@ pub(crate) struct Prepared {
 /// The numbers of one evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct Evaluation {
-    pub x: [f64; ix::COUNT],
+    pub x: PerFactor<f64>,
     /// β · (x − reference), on ln λ.
-    pub c: [f64; ix::COUNT],
+    pub c: PerFactor<f64>,
     pub ln_base_rate: f64,
     pub lambda: f64,
     pub score_exact: f64,
@@ -188,21 +194,21 @@ pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
         model.to_model_currency(p.annual_revenue.get(), p.currency.as_str());
     let size_band = model.size_band(revenue, p.employees);
     let base = model.base_rate_for_band(size_band) * model.industry_multiplier(p.industry);
-    let params: Vec<_> = model.factors.iter().map(|(_, f)| f).collect();
-    let mut fixed = [0.0; ix::COUNT];
+    let params = &model.factors;
+    let mut fixed = PerFactor::<f64>::default();
 
-    fixed[ix::DATA_HOLDINGS] = match &p.data {
+    fixed[FactorId::DataHoldings] = match &p.data {
         Some(d) => {
             (1.0 + d.personal_records as f64 + 9.0 * d.sensitive_personal_records as f64).log10()
         }
-        None => params[ix::DATA_HOLDINGS].reference,
+        None => params.get(FactorId::DataHoldings).reference,
     };
-    fixed[ix::CIIO] = if p.ciio { 1.0 } else { 0.0 };
+    fixed[FactorId::Ciio] = if p.ciio { 1.0 } else { 0.0 };
 
     let required = required_mlps_level(bundle);
-    for (i, ids) in features::CONTROL_FACTORS {
+    for (id, ids) in features::control_factors() {
         let ev = features::control_evidence(bundle.controls(), ids, required, model, as_of);
-        fixed[i] = features::control_value(ev.as_ref(), params[i].reference);
+        fixed[id] = features::control_value(ev.as_ref(), params.get(id).reference);
     }
 
     let (window_start, window_years) = match p.incident_history_since {
@@ -217,7 +223,7 @@ pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
         }
     };
     let obligations = features::obligations(bundle, model, as_of, window_start);
-    fixed[ix::REGULATORY_OBLIGATIONS] = features::soft_count(
+    fixed[FactorId::RegulatoryObligations] = features::soft_count(
         obligations.iter().map(|o| o.unmet).sum(),
         model.count_elasticity,
     );
@@ -256,64 +262,66 @@ pub(crate) fn prepare(bundle: &Bundle, model: &RatingModel, as_of: NaiveDate) ->
 
 pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Evaluation {
     // No allocation here: the plan evaluates this once per candidate fix.
-    let mut factors = model.factors.iter();
-    let params: [&crate::model::FactorParam; ix::COUNT] = std::array::from_fn(|_| {
-        factors
-            .next()
-            .map(|(_, f)| f)
-            .expect("one parameter per factor")
-    });
+    let params = &model.factors;
     let e = model.count_elasticity;
     let mut x = prep.fixed;
     let a = &tot.assets;
-    x[ix::ATTACK_SURFACE] = a.internet.ln_1p();
+    x[FactorId::AttackSurface] = a.internet.ln_1p();
     match &model.transforms {
         None => {
-            x[ix::REMOTE_ACCESS] = features::soft_count(a.remote_access, e);
-            x[ix::DATABASE_EXPOSED] = features::soft_count(a.database, e);
-            x[ix::PERIMETER_APPLIANCE] = features::soft_count(a.perimeter, e);
-            x[ix::END_OF_LIFE] = features::soft_count(a.end_of_life, e);
-            x[ix::SHADOW_ASSETS] = features::soft_count(a.shadow, e);
-            x[ix::EXPLOITATION_PRESSURE] = -(-tot.hazard).exp_m1();
-            x[ix::OVERDUE_FINDINGS] = features::soft_count(tot.overdue, e);
+            x[FactorId::RemoteAccess] = features::soft_count(a.remote_access, e);
+            x[FactorId::DatabaseExposed] = features::soft_count(a.database, e);
+            x[FactorId::PerimeterAppliance] = features::soft_count(a.perimeter, e);
+            x[FactorId::EndOfLife] = features::soft_count(a.end_of_life, e);
+            x[FactorId::ShadowAssets] = features::soft_count(a.shadow, e);
+            x[FactorId::ExploitationPressure] = -(-tot.hazard).exp_m1();
+            x[FactorId::OverdueFindings] = features::soft_count(tot.overdue, e);
         }
         Some(t) => {
             let w = t.share_weight;
             let of = a.internet_seen;
             let ps = features::presence_share;
-            x[ix::REMOTE_ACCESS] = ps(a.remote_access, a.remote_access, of, w);
-            x[ix::DATABASE_EXPOSED] = ps(a.database, a.database, of, w);
-            x[ix::PERIMETER_APPLIANCE] = ps(a.perimeter, a.perimeter_count, of, w);
-            x[ix::END_OF_LIFE] = ps(a.end_of_life, a.end_of_life_count, a.count, w);
-            x[ix::SHADOW_ASSETS] = ps(a.shadow, a.shadow, a.count, w);
+            x[FactorId::RemoteAccess] = ps(a.remote_access, a.remote_access, of, w);
+            x[FactorId::DatabaseExposed] = ps(a.database, a.database, of, w);
+            x[FactorId::PerimeterAppliance] = ps(a.perimeter, a.perimeter_count, of, w);
+            x[FactorId::EndOfLife] = ps(a.end_of_life, a.end_of_life_count, a.count, w);
+            x[FactorId::ShadowAssets] = ps(a.shadow, a.shadow, a.count, w);
             // A power mean over the weighted estate: the worst assets dominate, and the same
             // posture on a larger estate gives the same value.
             let smooth_max =
                 (tot.hazard_pow / a.weighted.max(1.0)).powf(1.0 / t.exploitation.power);
-            x[ix::EXPLOITATION_PRESSURE] = -(-smooth_max / t.exploitation.scale).exp_m1();
+            x[FactorId::ExploitationPressure] = -(-smooth_max / t.exploitation.scale).exp_m1();
             let per_asset = tot.overdue / a.weighted.max(1.0);
-            x[ix::OVERDUE_FINDINGS] = -(-per_asset / t.overdue.scale).exp_m1();
+            x[FactorId::OverdueFindings] = -(-per_asset / t.overdue.scale).exp_m1();
         }
     }
-    let exposure = (ix::REMOTE_ACCESS..=ix::SHADOW_ASSETS)
-        .chain([ix::EXPLOITATION_PRESSURE, ix::OVERDUE_FINDINGS]);
+    // The factors computed from the inventory and the scan.
+    let estate = FACTORS
+        .iter()
+        .filter(|s| matches!(s.source, Source::Estate(_)))
+        .map(|s| s.id);
     if !prep.exposure_known {
-        for i in exposure {
-            x[i] = params[i].reference;
+        for id in estate {
+            x[id] = params.get(id).reference;
         }
     } else if prep.exposure_self_declared {
         // Only the rated organisation's own word: it may add risk (these factors' β ≥ 0),
         // never claim less than the reference organisation's.
-        for i in exposure {
-            x[i] = x[i].max(params[i].reference);
+        for id in estate {
+            x[id] = x[id].max(params.get(id).reference);
         }
     }
 
-    let mut c = [0.0; ix::COUNT];
+    let mut c = PerFactor::<f64>::default();
     let mut eta_prior = prep.ln_base_rate;
-    for i in 0..ix::INCIDENT_HISTORY {
-        c[i] = params[i].beta * (x[i] - params[i].reference);
-        eta_prior += c[i];
+    // Every factor but the history, which comes after the bounds.
+    for id in FactorId::ALL
+        .into_iter()
+        .filter(|&id| id != FactorId::IncidentHistory)
+    {
+        let p = params.get(id);
+        c[id] = p.beta * (x[id] - p.reference);
+        eta_prior += c[id];
     }
     // The floor and ceiling act on each peril's rate, relative to the reference mix:
     // λ_p = mix_p · C(λ_unbounded · share_p / mix_p). Each peril's rate then moves with every
@@ -347,18 +355,20 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
     // A clean record counts only as far as detection (EDR, logs) could have seen incidents.
     let h = &model.history;
     let detection = h.min_detection
-        + (1.0 - h.min_detection) * 0.5 * (x[ix::EDR] + x[ix::LOG_RETENTION]).clamp(0.0, 2.0);
+        + (1.0 - h.min_detection)
+            * 0.5
+            * (x[FactorId::Edr] + x[FactorId::LogRetention]).clamp(0.0, 2.0);
     let observed_years = prep.window_years * detection;
     let lambda0 = prep.ln_base_rate.exp();
     let lambda0_post = (h.alpha + prep.weighted_incidents) / (h.alpha / lambda0 + observed_years);
-    x[ix::INCIDENT_HISTORY] = (lambda0_post / lambda0).ln();
-    let hp = params[ix::INCIDENT_HISTORY];
-    c[ix::INCIDENT_HISTORY] = hp.beta * (x[ix::INCIDENT_HISTORY] - hp.reference);
+    x[FactorId::IncidentHistory] = (lambda0_post / lambda0).ln();
+    let hp = params.get(FactorId::IncidentHistory);
+    c[FactorId::IncidentHistory] = hp.beta * (x[FactorId::IncidentHistory] - hp.reference);
 
-    let eta = eta_prior + c[ix::INCIDENT_HISTORY];
+    let eta = eta_prior + c[FactorId::IncidentHistory];
     let lambda = eta.exp();
     // The history scales every peril alike.
-    let history = c[ix::INCIDENT_HISTORY].exp();
+    let history = c[FactorId::IncidentHistory].exp();
     Evaluation {
         x,
         c,
@@ -376,25 +386,25 @@ pub(crate) fn evaluate(prep: &Prepared, tot: &Totals, model: &RatingModel) -> Ev
 
 /// The peril shares for factor values `x`: mix_p · exp(Σ_k tilt_{k,p} · (x_k − ref_k)),
 /// normalised; `None` when the model has no peril split.
-pub(crate) fn peril_shares(model: &RatingModel, x: &[f64; ix::COUNT]) -> Option<[f64; 5]> {
+pub(crate) fn peril_shares(model: &RatingModel, x: &PerFactor<f64>) -> Option<[f64; 5]> {
     tilt_table(model).map(|t| t.shares(x))
 }
 
-/// The peril split's parameters by factor index: the mix, and each factor's tilts and
+/// The peril split's parameters by factor: the mix, and each factor's tilts and
 /// reference. Built once per rating ([`Prepared`]), not per what-if evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct TiltTable {
     mix: [f64; 5],
-    /// (factor index, reference, tilt per peril)
-    tilts: Vec<(usize, f64, [f64; 5])>,
+    /// (factor, reference, tilt per peril)
+    tilts: Vec<(FactorId, f64, [f64; 5])>,
 }
 
 impl TiltTable {
     /// mix_p · exp(Σ_k tilt_{k,p} · (x_k − ref_k)), normalised.
-    pub(crate) fn shares(&self, x: &[f64; ix::COUNT]) -> [f64; 5] {
+    pub(crate) fn shares(&self, x: &PerFactor<f64>) -> [f64; 5] {
         let mut log_tilt = [0.0f64; 5];
-        for (i, reference, tilt) in &self.tilts {
-            let d = x[*i] - reference;
+        for (id, reference, tilt) in &self.tilts {
+            let d = x[*id] - reference;
             for p in 0..5 {
                 log_tilt[p] += tilt[p] * d;
             }
@@ -414,13 +424,12 @@ impl TiltTable {
 
 pub(crate) fn tilt_table(model: &RatingModel) -> Option<TiltTable> {
     let perils = model.perils.as_ref()?;
-    let params: Vec<_> = model.factors.iter().collect();
     let tilts = perils
         .tilt
         .iter()
         .filter_map(|(name, tilt)| {
-            let i = params.iter().position(|(n, _)| n == name)?;
-            Some((i, params[i].1.reference, tilt.to_array()))
+            let id = FactorId::from_name(name)?;
+            Some((id, model.factors.get(id).reference, tilt.to_array()))
         })
         .collect();
     Some(TiltTable {
@@ -432,7 +441,7 @@ pub(crate) fn tilt_table(model: &RatingModel) -> Option<TiltTable> {
 impl Evaluation {
     /// Points per factor: each factor's share of ln λ − ln λ0, times the average slope of
     /// the score along that path, so that the points add up exactly to score − baseline.
-    pub fn points(&self, model: &RatingModel) -> [f64; ix::COUNT] {
+    pub fn points(&self, model: &RatingModel) -> PerFactor<f64> {
         let delta: f64 = self.c.iter().sum();
         let slope = if delta.abs() > 1e-9 {
             (self.score_exact - self.baseline_score) / delta
