@@ -456,7 +456,7 @@ fn feed_snapshots_loaded_out_of_order_keep_the_newest_current() {
         );
         assert_eq!(st, StatusCode::OK, "{s}");
         assert_eq!(s["current"], true, "{s}");
-        let rerated: Vec<&str> = s["rerated"]
+        let rerated: Vec<&str> = s["rerating"]
             .as_array()
             .unwrap()
             .iter()

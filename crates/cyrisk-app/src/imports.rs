@@ -289,6 +289,9 @@ impl App {
             }
             ImportOutcome::Duplicate { mut summary, .. } => {
                 summary.duplicate = true;
+                summary.rerate_job = None;
+                summary.inputs_version =
+                    Some(self.store.organization(org_id).await?.inputs_version);
                 summary
             }
         })
