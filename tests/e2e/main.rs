@@ -7,6 +7,7 @@ mod field;
 mod golden;
 mod ingest;
 mod integrity;
+mod jobs;
 mod market;
 mod plan;
 mod portfolio;

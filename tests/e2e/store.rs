@@ -10,12 +10,12 @@ use cyrisk_store::{Backend, FeedKind, LoadTarget, Principal, Role, Store};
 use crate::support::{as_of, root, scratch};
 
 /// A fresh, migrated store per backend; PostgreSQL databases are dropped afterwards.
-struct Fresh {
-    store: Store,
+pub(crate) struct Fresh {
+    pub(crate) store: Store,
     drop_db: Option<(String, String)>,
 }
 
-async fn backends(name: &str) -> Vec<Fresh> {
+pub(crate) async fn backends(name: &str) -> Vec<Fresh> {
     let dir = scratch(&format!("store-{name}"));
     let sqlite = format!("sqlite://{}", dir.join("cyrisk.db").display());
     let mut out = vec![Fresh {
@@ -52,7 +52,7 @@ async fn backends(name: &str) -> Vec<Fresh> {
     out
 }
 
-async fn finish(fresh: Vec<Fresh>) {
+pub(crate) async fn finish(fresh: Vec<Fresh>) {
     for f in fresh {
         f.store.close().await;
         if let Some((admin_url, db)) = f.drop_db
@@ -66,14 +66,14 @@ async fn finish(fresh: Vec<Fresh>) {
     }
 }
 
-fn example(name: &str) -> Bundle {
+pub(crate) fn example(name: &str) -> Bundle {
     Bundle::from_json(
         &std::fs::read_to_string(root().join(format!("examples/{name}.json"))).unwrap(),
     )
     .unwrap()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -829,6 +829,256 @@ fn rated_party_changes_follow_the_integrity_rules() {
                 .await
                 .unwrap();
             assert_eq!(s.list_controls(&org).await.unwrap().len(), n);
+        }
+        finish(all).await;
+    });
+}
+
+/// Every store function the API, the CLI and the worker use, on both backends (issue: the
+/// PostgreSQL run never exercised imports, open CVEs, the live-rating hot path, tenant
+/// listings, quotes, links and assignments).
+#[test]
+fn every_store_function_behaves_the_same_on_both_backends() {
+    use cyrisk_store::{ImportOutcome, InputsBatch};
+    runtime().block_on(async {
+        let all = backends("every").await;
+        for f in &all {
+            let s = &f.store;
+            let be = s.backend();
+            s.ping().await.unwrap();
+            let load = |name: &'static str| async move {
+                s.load_bundle(LoadTarget::ByName, &example(name), &Principal::operator())
+                    .await
+                    .unwrap()
+                    .org_id
+            };
+            let sme = load("sme-external-scan").await;
+            let maker = load("manufacturer").await;
+
+            // The live rating's hot path: no rating yet, then the stored one, unparsed.
+            assert!(s.current_rating_raw("no-such-org").await.unwrap().is_none());
+            let (v, none) = s.current_rating_raw(&sme).await.unwrap().unwrap();
+            assert_eq!((v, none), (1, None), "{be:?}");
+            let (stored, version) = s.bundle_versioned(&sme).await.unwrap();
+            assert_eq!(version, 1);
+            let r = rate(
+                &stored.validate().unwrap(),
+                &RatingModel::builtin(),
+                as_of(),
+            );
+            let ins = s
+                .insert_rating(&sme, &r, 1, Some("{\"kev\":\"x\"}"))
+                .await
+                .unwrap();
+            let (_, raw) = s.current_rating_raw(&sme).await.unwrap().unwrap();
+            let raw = raw.unwrap();
+            assert_eq!(
+                (raw.id.as_str(), raw.score),
+                (ins.id.as_str(), i64::from(r.score))
+            );
+            assert_eq!(raw.clone().parse().unwrap(), ins, "{be:?}");
+            assert_eq!(s.ratings_raw(&sme, 10, 0).await.unwrap(), vec![raw.clone()]);
+
+            // Open CVEs: every CVE of a finding that still counts; a closed one's do not.
+            let cves = s.open_cves().await.unwrap();
+            assert!(
+                cves.contains(&(sme.clone(), "CVE-2021-23017".to_owned())),
+                "{be:?}"
+            );
+            assert!(cves.iter().all(|(o, _)| *o == sme || *o == maker));
+            let with_cve = s
+                .list_findings(&sme, None, 1000, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|f| {
+                    f.cve
+                        .as_ref()
+                        .is_some_and(|c| c.as_str() == "CVE-2021-23017")
+                })
+                .unwrap();
+            s.change_finding_state(
+                &sme,
+                &with_cve.id,
+                FindingState::FalsePositive,
+                Some("not there"),
+                None,
+                &Principal::operator(),
+            )
+            .await
+            .unwrap();
+            let sharing = s
+                .list_findings(&sme, None, 1000, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|f| f.id != with_cve.id && f.cves().any(|c| c.as_str() == "CVE-2021-23017"))
+                .count();
+            assert_eq!(
+                s.open_cves()
+                    .await
+                    .unwrap()
+                    .contains(&(sme.clone(), "CVE-2021-23017".to_owned())),
+                sharing > 0,
+                "{be:?}"
+            );
+
+            // An import: applied once in one transaction with its re-rating; the same file
+            // again is a duplicate that changes nothing.
+            let before = s.counts(&sme).await.unwrap();
+            let mut asset = example("sme-external-scan").raw().assets[0].clone();
+            asset.id = "imported-host".into();
+            let plan = |stored: &cyrisk_core::AssessmentBundle| {
+                assert!(!stored.assets.is_empty(), "reads the stored inputs");
+                Ok((
+                    InputsBatch {
+                        assets: vec![asset.clone()],
+                        ..Default::default()
+                    },
+                    serde_json::json!({"n": 1}),
+                ))
+            };
+            let first = s
+                .import(&sme, "hash-1", "csv", &Principal::operator(), plan)
+                .await
+                .unwrap();
+            let ImportOutcome::Applied { summary, write } = first else {
+                panic!("{be:?}: not applied")
+            };
+            assert_eq!(summary["n"], 1);
+            let write = write.unwrap();
+            assert_eq!(
+                s.job(&write.rerate_job).await.unwrap().org_id.as_deref(),
+                Some(sme.as_str())
+            );
+            assert_eq!(
+                s.asset(&sme, "imported-host").await.unwrap().id,
+                "imported-host"
+            );
+            assert_eq!(s.counts(&sme).await.unwrap()[0], before[0] + 1);
+            let again = s
+                .import(&sme, "hash-1", "csv", &Principal::operator(), plan)
+                .await
+                .unwrap();
+            assert!(matches!(again, ImportOutcome::Duplicate { .. }), "{be:?}");
+            assert_eq!(s.counts(&sme).await.unwrap()[0], before[0] + 1);
+            assert!(
+                s.list_assets(&sme, None, 1000, 0)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|a| a.id == "imported-host")
+            );
+            assert_eq!(
+                s.list_incidents(&maker).await.unwrap().len(),
+                example("manufacturer").raw().incidents.len()
+            );
+            assert!(s.pending_disputes(&sme).await.unwrap().is_empty());
+
+            // Tenancy: links and assignments grant exactly what they name.
+            let insurer = s.create_key("i", Role::Insurer, None, None).await.unwrap();
+            let assessor = s
+                .create_key("a", Role::Assessor, Some(&sme), None)
+                .await
+                .unwrap();
+            let ins = s.authenticate(&insurer.key).await.unwrap().unwrap();
+            let ass = s.authenticate(&assessor.key).await.unwrap().unwrap();
+            let ids =
+                |v: Vec<cyrisk_store::OrgSummary>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
+            assert!(
+                s.list_organizations_for(&ins, 100, 0)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            s.link(&insurer.id, &maker, "test").await.unwrap();
+            assert_eq!(
+                ids(s.list_organizations_for(&ins, 100, 0).await.unwrap()),
+                vec![maker.clone()]
+            );
+            assert_eq!(
+                ids(s.list_organizations_for(&ass, 100, 0).await.unwrap()),
+                vec![sme.clone()]
+            );
+            s.assign(&assessor.id, &maker, Some("test")).await.unwrap();
+            let mut both = ids(s.list_organizations_for(&ass, 100, 0).await.unwrap());
+            both.sort();
+            let mut want = vec![sme.clone(), maker.clone()];
+            want.sort();
+            assert_eq!(both, want, "{be:?}");
+            assert!(
+                s.assign(&insurer.id, &sme, None).await.is_err(),
+                "only assessor keys are assigned"
+            );
+            assert_eq!(
+                ids(s
+                    .list_organizations_for(&Principal::operator(), 1, 1)
+                    .await
+                    .unwrap())
+                .len(),
+                1,
+                "paged"
+            );
+
+            // Quotes: stored with the rating they priced; an insurer's filter shows its own.
+            let q = s
+                .insert_quote(
+                    &sme,
+                    Some(&insurer.id),
+                    &raw.id,
+                    &serde_json::json!({"premium": 1}),
+                )
+                .await
+                .unwrap();
+            s.insert_quote(&sme, None, &raw.id, &serde_json::json!({"premium": 2}))
+                .await
+                .unwrap();
+            assert_eq!(s.quotes(&sme, None, 10, 0).await.unwrap().len(), 2);
+            let own = s.quotes(&sme, Some(&insurer.id), 10, 0).await.unwrap();
+            assert_eq!(own.len(), 1);
+            assert_eq!(own[0].id, q.id);
+
+            // A multi-call write transaction: a feed snapshot under its lock, the jobs it
+            // queues and the inputs version, committed together.
+            let mut tx = s.write_tx().await.unwrap();
+            tx.lock_feed(FeedKind::Kev).await.unwrap();
+            assert!(tx.latest_feed(FeedKind::Kev).await.unwrap().is_none());
+            let (snap, created) = tx
+                .insert_feed(
+                    &cyrisk_store::NewFeed {
+                        kind: FeedKind::Kev,
+                        version: "v",
+                        published: "2025-09-01",
+                        content_hash: "h",
+                        entries: 0,
+                        data: b"{}",
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            assert!(created);
+            assert_eq!(
+                tx.latest_feed(FeedKind::Kev).await.unwrap().unwrap().id,
+                snap.id
+            );
+            assert!(!tx.open_cves().await.unwrap().is_empty());
+            assert_eq!(tx.inputs_version(&maker).await.unwrap(), 1);
+            let j = tx
+                .enqueue(&cyrisk_store::NewJob::rerate(&maker, "test"))
+                .await
+                .unwrap();
+            drop(tx);
+            assert!(
+                s.latest_feed(FeedKind::Kev).await.unwrap().is_none(),
+                "rolled back"
+            );
+            assert_eq!(
+                s.unfinished(std::slice::from_ref(&j.id)).await.unwrap(),
+                1,
+                "the load's own job, joined"
+            );
+            assert_eq!(s.unfinished(&["no-such-job".to_owned()]).await.unwrap(), 0);
         }
         finish(all).await;
     });
