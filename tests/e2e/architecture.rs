@@ -20,67 +20,169 @@ const FORBIDDEN_IN_CORE: [&str; 12] = [
     "ureq",
 ];
 
-#[test]
-fn cyrisk_core_depends_on_no_io_async_or_database_crate() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
-        .arg(root().join("Cargo.toml"))
-        .output()
-        .expect("running cargo metadata");
-    assert!(
-        out.status.success(),
-        "cargo metadata: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: HashMap<&str, &str> = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
-        .collect();
-    let nodes: HashMap<&str, &serde_json::Value> = meta["resolve"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| (n["id"].as_str().unwrap(), n))
-        .collect();
-    let core = names
-        .iter()
-        .find(|(_, n)| **n == "cyrisk-core")
-        .map(|(id, _)| *id)
-        .expect("cyrisk-core in metadata");
+/// The workspace's resolved dependency graph (`cargo metadata`): package names by id and, per
+/// package, its normal (non-dev, non-build) dependencies.
+struct Graph {
+    names: HashMap<String, String>,
+    deps: HashMap<String, Vec<String>>,
+}
 
-    // Walk normal (non-dev, non-build) dependencies transitively.
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![core];
-    while let Some(id) = stack.pop() {
-        for dep in nodes[id]["deps"].as_array().unwrap() {
-            let normal = dep["dep_kinds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|k| k["kind"].is_null());
-            let pkg = dep["pkg"].as_str().unwrap();
-            if normal && seen.insert(names[pkg]) {
-                stack.push(pkg);
+impl Graph {
+    fn load() -> Self {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .args(["metadata", "--format-version", "1", "--manifest-path"])
+            .arg(root().join("Cargo.toml"))
+            .output()
+            .expect("running cargo metadata");
+        assert!(
+            out.status.success(),
+            "cargo metadata: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let names = meta["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_str().unwrap().to_owned(),
+                    p["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let deps = meta["resolve"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                let normal = n["deps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| {
+                        d["dep_kinds"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|k| k["kind"].is_null())
+                    })
+                    .map(|d| d["pkg"].as_str().unwrap().to_owned())
+                    .collect();
+                (n["id"].as_str().unwrap().to_owned(), normal)
+            })
+            .collect();
+        Self { names, deps }
+    }
+
+    /// Names of every package `crate_name` depends on, transitively, through normal
+    /// dependencies.
+    fn closure(&self, crate_name: &str) -> BTreeSet<String> {
+        let start = self
+            .names
+            .iter()
+            .find(|(_, n)| *n == crate_name)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("{crate_name} in metadata"));
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![start];
+        while let Some(id) = stack.pop() {
+            for dep in &self.deps[&id] {
+                if seen.insert(self.names[dep].clone()) {
+                    stack.push(dep.clone());
+                }
             }
         }
+        seen
     }
-    assert!(
-        seen.contains("cvss") && seen.contains("serde"),
-        "dependency walk found nothing: {seen:?}"
-    );
-    let bad: Vec<_> = FORBIDDEN_IN_CORE
-        .iter()
-        .filter(|c| seen.contains(*c))
-        .collect();
-    assert!(bad.is_empty(), "cyrisk-core depends on {bad:?}");
 }
 
 #[test]
-fn cyrisk_core_source_does_no_io_and_reads_no_clock() {
+fn the_pure_crates_depend_on_no_io_async_or_database_crate() {
+    let g = Graph::load();
+    for (krate, expected) in [
+        ("cyrisk-core", ["cvss", "serde"]),
+        ("cyrisk-sim", ["cyrisk-core", "statrs"]),
+        ("cyrisk-ingest", ["cyrisk-core", "quick-xml"]),
+    ] {
+        let seen = g.closure(krate);
+        assert!(
+            expected.iter().all(|e| seen.contains(*e)),
+            "{krate}: dependency walk found {seen:?}"
+        );
+        let bad: Vec<_> = FORBIDDEN_IN_CORE
+            .iter()
+            .filter(|c| seen.contains(**c))
+            .collect();
+        assert!(bad.is_empty(), "{krate} depends on {bad:?}");
+    }
+}
+
+/// The application layer holds the use cases with no HTTP in them.
+#[test]
+fn cyrisk_app_depends_on_no_http_crate() {
+    let g = Graph::load();
+    let seen = g.closure("cyrisk-app");
+    assert!(
+        seen.contains("cyrisk-store") && seen.contains("tokio"),
+        "dependency walk found {seen:?}"
+    );
+    let bad: Vec<_> = [
+        "axum",
+        "utoipa",
+        "utoipa-axum",
+        "utoipa-swagger-ui",
+        "hyper",
+        "tower",
+        "tower-http",
+        "http",
+        "cyrisk-api",
+    ]
+    .iter()
+    .filter(|c| seen.contains(**c))
+    .collect();
+    assert!(bad.is_empty(), "cyrisk-app depends on {bad:?}");
+    // Nothing but the binary (and the test and bench harnesses) depends on the API crate.
+    for (id, name) in &g.names {
+        if g.deps
+            .get(id)
+            .is_some_and(|d| d.iter().any(|p| g.names[p] == "cyrisk-api"))
+        {
+            assert!(
+                name == "cyrisk-cli" || name == "cyrisk-benches",
+                "{name} depends on cyrisk-api"
+            );
+        }
+    }
+}
+
+/// Every CLI command but `serve` (and `openapi`, which prints the API's description and lives
+/// with it) calls the application layer, never the HTTP one.
+#[test]
+fn only_serve_in_the_cli_uses_the_http_layer() {
+    let dir = root().join("crates/cyrisk-cli/src");
+    let mut checked = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(&p).unwrap();
+        let uses = text.contains("cyrisk_api") || text.contains("AppState");
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            uses,
+            name == "serve.rs",
+            "{name}: only serve.rs may use cyrisk_api"
+        );
+    }
+    assert!(checked >= 8, "found only {checked} source files");
+}
+
+#[test]
+fn the_pure_crates_do_no_io_and_read_no_clock() {
     let forbidden = [
         "std::fs",
         "std::net::Tcp",
@@ -101,7 +203,11 @@ fn cyrisk_core_source_does_no_io_and_reads_no_clock() {
         "println!",
         "eprintln!",
     ];
-    let mut files = vec![root().join("crates/cyrisk-core/src")];
+    let mut files = vec![
+        root().join("crates/cyrisk-core/src"),
+        root().join("crates/cyrisk-sim/src"),
+        root().join("crates/cyrisk-ingest/src"),
+    ];
     let mut checked = 0;
     while let Some(p) = files.pop() {
         if p.is_dir() {
@@ -114,5 +220,5 @@ fn cyrisk_core_source_does_no_io_and_reads_no_clock() {
             }
         }
     }
-    assert!(checked >= 10, "found only {checked} source files");
+    assert!(checked >= 40, "found only {checked} source files");
 }
