@@ -143,7 +143,7 @@ pub(crate) fn worker(a: &WorkerArgs, out: &mut dyn Write) -> anyhow::Result<()> 
             out,
             "cyrisk worker {} on {} ({} at once)",
             worker.options().name,
-            cyrisk_store::redact(&a.db.url()),
+            cyrisk_store::redact(a.db.url()),
             worker.options().concurrency
         )?;
         out.flush()?;

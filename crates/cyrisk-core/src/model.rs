@@ -646,7 +646,7 @@ impl RatingModel {
         for st in FindingState::RETIRED {
             if self.state_weight(st) != 0.0 {
                 return Err(invalid(
-                    &format!("state_weight.{}", st.as_str()),
+                    format!("state_weight.{}", st.as_str()),
                     format!(
                         "must be 0 (a {} finding is no longer on the asset), got {}",
                         st.as_str(),
