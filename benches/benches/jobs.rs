@@ -106,7 +106,10 @@ async fn run(url: &str, label: &str, book: &[(String, Bundle)], reference: f64) 
         .filter(|(i, _)| i % AFFECTED_EVERY == 0)
         .map(|(_, (id, _))| id.clone())
         .collect();
-    assert_eq!(queued, affected, "queued exactly the affected organisations");
+    assert_eq!(
+        queued, affected,
+        "queued exactly the affected organisations"
+    );
 
     let worker = Worker::new(
         app.clone(),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use cyrisk_app::App;
 use cyrisk_app::jobs::{Worker, WorkerOptions, backoff};
-use cyrisk_store::{InputsBatch, JobState, LoadTarget, NewJob, Principal, Store, StoreError};
+use cyrisk_store::{
+    ClaimFilter, InputsBatch, JobState, LoadTarget, NewJob, Principal, Store, StoreError,
+};
 
 use crate::store::{backends, example, finish, runtime};
 
@@ -18,6 +20,17 @@ fn job(kind: &str, key: Option<&str>, max_attempts: i64) -> NewJob {
         payload: serde_json::json!({}),
         dedupe_key: key.map(str::to_owned),
         max_attempts,
+    }
+}
+
+fn any() -> ClaimFilter {
+    ClaimFilter::default()
+}
+
+fn kinds(k: &str) -> ClaimFilter {
+    ClaimFilter {
+        kinds: vec![k.to_owned()],
+        ids: None,
     }
 }
 
@@ -56,7 +69,7 @@ fn a_job_enqueued_in_a_transaction_that_rolls_back_never_runs() {
             drop(tx); // rolled back
             assert_eq!(count(s).await, 0, "{:?}", s.backend());
             assert!(
-                s.claim_job("w", Duration::from_secs(5), None)
+                s.claim_job("w", Duration::from_secs(5), &any())
                     .await
                     .unwrap()
                     .is_none()
@@ -110,7 +123,7 @@ fn dedupe_joins_a_queued_job_but_not_a_running_one() {
             assert!(a.created && !b.created, "{:?}", s.backend());
             assert_eq!(a.id, b.id);
             let c = s
-                .claim_job("w1", Duration::from_secs(30), None)
+                .claim_job("w1", Duration::from_secs(30), &any())
                 .await
                 .unwrap()
                 .unwrap();
@@ -129,13 +142,13 @@ fn dedupe_joins_a_queued_job_but_not_a_running_one() {
             assert_eq!(done.last_error.as_deref(), Some("boom"));
             // Kinds filter the claim.
             assert!(
-                s.claim_job("w1", Duration::from_secs(30), Some(&["other"]))
+                s.claim_job("w1", Duration::from_secs(30), &kinds("other"))
                     .await
                     .unwrap()
                     .is_none()
             );
             assert!(
-                s.claim_job("w1", Duration::from_secs(30), Some(&["probe"]))
+                s.claim_job("w1", Duration::from_secs(30), &kinds("probe"))
                     .await
                     .unwrap()
                     .is_some()
@@ -153,13 +166,13 @@ fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_finish() {
             let s = &f.store;
             let id = s.enqueue(&job("probe", None, 2)).await.unwrap().id;
             let first = s
-                .claim_job("dead-worker", Duration::from_millis(1), None)
+                .claim_job("dead-worker", Duration::from_millis(1), &any())
                 .await
                 .unwrap()
                 .unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
             let second = s
-                .claim_job("live-worker", Duration::from_secs(30), None)
+                .claim_job("live-worker", Duration::from_secs(30), &any())
                 .await
                 .unwrap()
                 .expect("the expired job is due again");
@@ -184,6 +197,25 @@ fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_finish() {
                 s.extend_lease(&first, Duration::from_secs(1)).await,
                 Err(StoreError::LeaseLost(_))
             ));
+            // The old holder's effect rolls back with its refused completion: a rating it
+            // wrote in the same transaction is never stored.
+            let org = load(s, "sme-external-scan").await;
+            let (b, v) = s.bundle_versioned(&org).await.unwrap();
+            let r = cyrisk_core::rate(
+                &b.validate().unwrap(),
+                &cyrisk_core::RatingModel::builtin(),
+                crate::support::as_of(),
+            );
+            let mut tx = s.write_tx().await.unwrap();
+            tx.insert_rating(&org, &r, v, None, Some(&id))
+                .await
+                .unwrap();
+            assert!(matches!(
+                tx.finish_job(&first, &serde_json::json!({})).await,
+                Err(StoreError::LeaseLost(_))
+            ));
+            drop(tx);
+            assert_eq!(s.ratings_by_job(&id).await.unwrap(), 0, "{:?}", s.backend());
             s.extend_lease(&second, Duration::from_secs(30))
                 .await
                 .unwrap();
@@ -194,13 +226,13 @@ fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_finish() {
 
             // A job whose lease expires on its last attempt is dead-lettered, not run again.
             let id = s.enqueue(&job("probe", None, 1)).await.unwrap().id;
-            s.claim_job("dead-worker", Duration::from_millis(1), None)
+            s.claim_job("dead-worker", Duration::from_millis(1), &kinds("probe"))
                 .await
                 .unwrap()
                 .unwrap();
             tokio::time::sleep(Duration::from_millis(20)).await;
             assert!(
-                s.claim_job("w", Duration::from_secs(30), None)
+                s.claim_job("w", Duration::from_secs(30), &kinds("probe"))
                     .await
                     .unwrap()
                     .is_none()
@@ -347,4 +379,95 @@ fn backoff_doubles_with_jitter_within_its_bounds() {
         // Jittered: not all the same.
         assert!(draws.iter().any(|x| *x != draws[0]), "attempt {attempt}");
     }
+}
+
+#[test]
+fn claims_can_be_limited_to_given_jobs_and_finished_jobs_are_pruned() {
+    runtime().block_on(async {
+        let all = backends("jobs-filter").await;
+        for f in &all {
+            let s = &f.store;
+            let a = s.enqueue(&job("probe", None, 3)).await.unwrap().id;
+            let b = s.enqueue(&job("probe", None, 3)).await.unwrap().id;
+            let only_b = ClaimFilter {
+                kinds: vec![],
+                ids: Some(vec![b.clone()]),
+            };
+            let c = s
+                .claim_job("w", Duration::from_secs(30), &only_b)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                c.job.id,
+                b,
+                "{:?}: {a} is older but not asked for",
+                s.backend()
+            );
+            assert!(
+                s.claim_job("w", Duration::from_secs(30), &only_b)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            let mut tx = s.write_tx().await.unwrap();
+            tx.finish_job(&c, &serde_json::json!({"ok": 1}))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(s.unfinished(&[a.clone(), b.clone()]).await.unwrap(), 1);
+            // Retention: a done job is deleted once old enough; queued ones never are.
+            assert_eq!(s.prune_jobs(Duration::from_secs(3600)).await.unwrap(), 0);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(s.prune_jobs(Duration::ZERO).await.unwrap(), 1);
+            assert!(matches!(s.job(&b).await, Err(StoreError::NotFound { .. })));
+            assert_eq!(s.job(&a).await.unwrap().state, JobState::Queued);
+        }
+        finish(all).await;
+    });
+}
+
+/// Between a feed load and its re-rating job, the live rating of an affected organisation
+/// (what a quote prices) already uses the new feed; the job then finds it current.
+#[test]
+fn the_live_rating_does_not_serve_a_rating_from_before_a_feed_it_is_queued_for() {
+    runtime().block_on(async {
+        let all = backends("jobs-live").await;
+        for f in &all {
+            let s = &f.store;
+            let app = App::builtin(s.clone()).unwrap();
+            let org = load(s, "sme-external-scan").await;
+            let before = app.live_rating(&org).await.unwrap();
+            worker(s, "w").run_until_idle().await.unwrap();
+            // Served from the store now that no re-rating is queued.
+            assert_eq!(app.live_rating(&org).await.unwrap().id, before.id);
+            let text = std::fs::read_to_string(
+                crate::support::root().join("data/kev/kev-2025.08.25.json"),
+            )
+            .unwrap();
+            let mut kev: serde_json::Value = serde_json::from_str(&text).unwrap();
+            kev["catalogVersion"] = "2025.08.26".into();
+            let mut added = kev["vulnerabilities"][0].clone();
+            added["cveID"] = "CVE-2021-23017".into();
+            kev["vulnerabilities"].as_array_mut().unwrap().push(added);
+            let summary = app
+                .load_feed(
+                    cyrisk_app::feeds::FeedFile::Kev,
+                    kev.to_string().into_bytes().into(),
+                    None,
+                )
+                .await
+                .unwrap();
+            assert_eq!(summary.rerating.len(), 1);
+            let live = app.live_rating(&org).await.unwrap();
+            assert_ne!(live.id, before.id, "{:?}", s.backend());
+            assert!(live.feeds.unwrap().contains("2025.08.26"));
+            assert!(live.score < before.score, "a KEV listing lowers it");
+            worker(s, "w").run_until_idle().await.unwrap();
+            let job = s.job(&summary.rerating[0].job_id).await.unwrap();
+            assert_eq!(job.result.unwrap()["computed"], false, "already current");
+            assert_eq!(app.live_rating(&org).await.unwrap().id, live.id);
+        }
+        finish(all).await;
+    });
 }

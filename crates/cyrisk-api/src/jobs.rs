@@ -121,8 +121,14 @@ pub async fn list_jobs(
     authorize_role(&p, Action::ManageJobs)?;
     let (limit, offset) = crate::orgs::page_bounds(q.limit, q.offset)?;
     let jobs = state
-        .store
-        .jobs(q.state.map(state_of), q.org_id.as_deref(), limit, offset)
+        .app
+        .list_jobs(
+            &p,
+            q.state.map(state_of),
+            q.org_id.as_deref(),
+            limit,
+            offset,
+        )
         .await?;
     Ok(Json(jobs.into_iter().map(JobRecord::from).collect()))
 }
@@ -144,8 +150,7 @@ pub async fn get_job(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<JobRecord>, ApiError> {
-    authorize_role(&p, Action::ManageJobs)?;
-    Ok(Json(state.store.job(&id).await?.into()))
+    Ok(Json(state.app.job(&p, &id).await?.into()))
 }
 
 /// Put a dead job back in the queue with its attempts reset (admin keys).
@@ -158,6 +163,7 @@ pub async fn get_job(
         (status = 403, description = "Only admin keys retry jobs", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job is not dead, or the same work is already queued", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is busy with another write; retry shortly", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -166,7 +172,6 @@ pub async fn retry_job(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
-    authorize_role(&p, Action::ManageJobs)?;
-    let job = state.store.retry_job(&id, Some(&p.key_id)).await?;
+    let job = state.app.retry_job(&p, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(job.into())))
 }

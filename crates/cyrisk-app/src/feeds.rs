@@ -320,77 +320,99 @@ impl App {
         }
         let published = published.to_string();
         let parsed_new = Arc::new(parsed_new);
-
-        let mut tx = self.store.write_tx().await?;
-        tx.lock_feed(kind).await?;
-        let before = tx.latest_feed(kind).await?;
-        let (snapshot, created) = tx
-            .insert_feed(
-                &cyrisk_store::NewFeed {
-                    kind,
-                    version: &version,
-                    published: &published,
-                    content_hash: &hash,
-                    entries,
-                    data: &bytes,
-                },
-                actor,
-            )
+        // The slow parts — reading and parsing the snapshot current now, comparing — happen
+        // before the write transaction; inside it, under the feed's lock, the current
+        // snapshot is read again, and if another load made a newer one current meanwhile
+        // the comparison is redone against it.
+        for _ in 0..3 {
+            let before = self.store.latest_feed(kind).await?;
+            let old = match kind {
+                FeedKind::Kev => Old::Kev(self.kev_of(before.as_ref()).await?),
+                FeedKind::Epss => Old::Epss(self.epss_of(before.as_ref()).await?),
+            };
+            let (new, old_for_diff) = (parsed_new.clone(), old.clone());
+            let changed = tokio::task::spawn_blocking(move || match (&*new, &old_for_diff) {
+                (Parsed::Kev(n), Old::Kev(o)) => kev_changes(n, o),
+                (Parsed::Epss(n), Old::Epss(o)) => epss_changes(n, o.as_deref()),
+                _ => HashSet::new(),
+            })
             .await?;
-        let after = tx.latest_feed(kind).await?;
-        // The snapshot is current when it is the newest stored (and, for KEV, not older than
-        // the catalogue built into cyrisk).
-        let builtin_kev = cyrisk_ingest::feeds::kev_published(&self.models.kev);
-        let newest = after.as_ref().is_some_and(|a| a.id == snapshot.id);
-        let current = newest
-            && (kind != FeedKind::Kev
-                || builtin_kev.is_none_or(|b| snapshot.published >= b.to_string()));
-        let current_version = if current {
-            snapshot.version.clone()
-        } else {
-            match kind {
-                FeedKind::Kev => self.kev_of(after.as_ref()).await?.version.clone(),
-                FeedKind::Epss => after
-                    .as_ref()
-                    .map(|a| a.version.clone())
-                    .unwrap_or_default(),
+
+            let mut tx = self.store.write_tx().await?;
+            tx.lock_feed(kind).await?;
+            let before_now = tx.latest_feed(kind).await?;
+            if before_now.as_ref().map(|b| &b.id) != before.as_ref().map(|b| &b.id) {
+                continue; // another load committed meanwhile: compare against it
             }
-        };
-        // A file loaded before is reported as it was stored (whatever date was given this time).
-        let mut summary = FeedLoadSummary {
-            kind,
-            version: snapshot.version.clone(),
-            published: snapshot.published.clone(),
-            snapshot_id: snapshot.id.clone(),
-            entries,
-            duplicate: !created,
-            current,
-            current_version,
-            changed_cves: 0,
-            rerating: Vec::new(),
-        };
-        if !created || !current {
+            let (snapshot, created) = tx
+                .insert_feed(
+                    &cyrisk_store::NewFeed {
+                        kind,
+                        version: &version,
+                        published: &published,
+                        content_hash: &hash,
+                        entries,
+                        data: &bytes,
+                    },
+                    actor,
+                )
+                .await?;
+            let after = tx.latest_feed(kind).await?;
+            // The snapshot is current when it is the newest stored (and, for KEV, not older
+            // than the catalogue built into cyrisk); otherwise what was current stays so.
+            let builtin_kev = cyrisk_ingest::feeds::kev_published(&self.models.kev);
+            let newest = after.as_ref().is_some_and(|a| a.id == snapshot.id);
+            let current = newest
+                && (kind != FeedKind::Kev
+                    || builtin_kev.is_none_or(|b| snapshot.published >= b.to_string()));
+            let current_version = if current {
+                snapshot.version.clone()
+            } else {
+                match &old {
+                    Old::Kev(k) => k.version.clone(),
+                    Old::Epss(_) => after
+                        .as_ref()
+                        .map(|a| a.version.clone())
+                        .unwrap_or_default(),
+                }
+            };
+            // A file loaded before is reported as it was stored (whatever date was given
+            // this time).
+            let mut summary = FeedLoadSummary {
+                kind,
+                version: snapshot.version.clone(),
+                published: snapshot.published.clone(),
+                snapshot_id: snapshot.id.clone(),
+                entries,
+                duplicate: !created,
+                current,
+                current_version,
+                changed_cves: 0,
+                rerating: Vec::new(),
+            };
+            if created && current {
+                summary.changed_cves = changed.len();
+                summary.rerating =
+                    enqueue_affected(&mut tx, &changed, &format!("{name} {version}")).await?;
+            }
             tx.commit().await?;
+            if created && current {
+                self.feeds.put(&snapshot.id, parsed_new);
+                metrics::counter!("cyrisk_feed_loads_total", "kind" => name).increment(1);
+            }
             return Ok(summary);
         }
-        let changed: HashSet<String> = match &*parsed_new {
-            Parsed::Kev(new) => {
-                let old = self.kev_of(before.as_ref()).await?;
-                kev_changes(new, &old)
-            }
-            Parsed::Epss(new) => {
-                let old = self.epss_of(before.as_ref()).await?;
-                epss_changes(new, old.as_deref())
-            }
-        };
-        summary.changed_cves = changed.len();
-        summary.rerating =
-            enqueue_affected(&mut tx, &changed, &format!("{name} {version}")).await?;
-        tx.commit().await?;
-        self.feeds.put(&snapshot.id, parsed_new);
-        metrics::counter!("cyrisk_feed_loads_total", "kind" => name).increment(1);
-        Ok(summary)
+        Err(AppError::Conflict(format!(
+            "other {name} loads kept committing while this one compared: load it again"
+        )))
     }
+}
+
+/// The snapshot a load compares against.
+#[derive(Debug, Clone)]
+enum Old {
+    Kev(Arc<KevCatalog>),
+    Epss(Option<Arc<EpssScores>>),
 }
 
 /// One re-rating job per organisation with a finding that still counts on a changed CVE, in

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cyrisk_store::{Claim, JobState, StoreError, jobs::RERATE};
+use cyrisk_store::{Claim, ClaimFilter, JobState, StoreError, jobs::RERATE};
 use serde::Serialize;
 
 use crate::App;
@@ -35,6 +35,8 @@ pub struct WorkerOptions {
     pub backoff_base: Duration,
     /// The longest retry delay.
     pub backoff_max: Duration,
+    /// Finished jobs are deleted this long after they finished (dead ones are kept).
+    pub retention: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -46,6 +48,7 @@ impl Default for WorkerOptions {
             poll: Duration::from_millis(500),
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(15 * 60),
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -109,12 +112,24 @@ impl Worker {
         &self.options
     }
 
+    /// The kinds this build runs: a worker claims only these.
+    pub const KINDS: [&'static str; 1] = [RERATE];
+
     /// Claims one due job and runs it; `None` when no job is due.
     pub async fn run_one(&self) -> Result<Option<Ran>, AppError> {
+        self.run_one_of(None).await
+    }
+
+    /// [`Worker::run_one`], limited to `ids` when given.
+    async fn run_one_of(&self, ids: Option<&[String]>) -> Result<Option<Ran>, AppError> {
+        let filter = ClaimFilter {
+            kinds: Self::KINDS.iter().map(|k| (*k).to_owned()).collect(),
+            ids: ids.map(<[String]>::to_vec),
+        };
         let Some(claim) = self
             .app
             .store
-            .claim_job(&self.options.name, self.options.lease, None)
+            .claim_job(&self.options.name, self.options.lease, &filter)
             .await?
         else {
             return Ok(None);
@@ -126,7 +141,8 @@ impl Worker {
     async fn execute(&self, claim: Claim) -> Result<Ran, AppError> {
         let store = &self.app.store;
         let lost = Arc::new(AtomicBool::new(false));
-        let heartbeat = {
+        // Stops the heartbeat however this attempt ends (returned, failed, cancelled).
+        let _heartbeat = AbortOnDrop({
             let (store, claim, lease, lost) = (
                 store.clone(),
                 claim.clone(),
@@ -150,10 +166,10 @@ impl Worker {
                     }
                 }
             })
-        };
+        });
         let started = std::time::Instant::now();
         let outcome = self.dispatch(&claim).await;
-        heartbeat.abort();
+        drop(_heartbeat);
         let kind = claim.job.kind.clone();
         metrics::histogram!("cyrisk_job_duration_seconds", "kind" => kind.clone())
             .record(started.elapsed().as_secs_f64());
@@ -204,16 +220,17 @@ impl Worker {
     }
 
     /// Runs until `shutdown` resolves: `concurrency` loops, each claiming and running one job
-    /// at a time and sleeping `poll` when none is due. A store error (the database gone for a
-    /// moment) is logged and retried after `poll`.
+    /// at a time and sleeping `poll` when none is due, and a housekeeping loop that deletes
+    /// finished jobs older than `retention`. A store error (the database gone for a moment)
+    /// is logged and retried after `poll`. On shutdown the jobs in flight finish; idle loops
+    /// stop at once.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let stopped = Arc::new(AtomicBool::new(false));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..self.options.concurrency.max(1) {
-            let (w, stop, stopped) = (self.clone(), stop.clone(), stopped.clone());
+            let (w, mut stop) = (self.clone(), stop_rx.clone());
             tasks.spawn(async move {
-                while !stopped.load(Ordering::Relaxed) {
+                while !*stop.borrow_and_update() {
                     let idle = match w.run_one().await {
                         Ok(Some(_)) => false,
                         Ok(None) => true,
@@ -223,17 +240,37 @@ impl Worker {
                         }
                     };
                     if idle {
+                        // `changed` also sees a stop sent while this loop was busy.
                         tokio::select! {
                             () = tokio::time::sleep(w.options.poll) => {}
-                            () = stop.notified() => {}
+                            _ = stop.changed() => {}
                         }
                     }
                 }
             });
         }
+        {
+            let (store, retention, mut stop) = (
+                self.app.store.clone(),
+                self.options.retention,
+                stop_rx.clone(),
+            );
+            tasks.spawn(async move {
+                while !*stop.borrow_and_update() {
+                    match store.prune_jobs(retention).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "pruned finished jobs"),
+                        Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(600)) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            });
+        }
         shutdown.await;
-        stopped.store(true, Ordering::Relaxed);
-        stop.notify_waiters();
+        let _ = stop_tx.send(true);
         // Jobs in flight finish (or their lease expires if the process is killed meanwhile).
         while tasks.join_next().await.is_some() {}
     }
@@ -247,24 +284,85 @@ impl Worker {
         Ok(n)
     }
 
-    /// Runs jobs until every one of `ids` is finished (done or dead) — others that are due
-    /// run too — calling `progress(finished, total)` as they finish. Jobs another worker holds
-    /// are waited for; jobs waiting out a backoff are waited for as well.
+    /// Runs the jobs `ids` here until every one is finished (done or dead), calling
+    /// `progress(finished, total)`. Jobs another worker holds, or that wait out a backoff, are
+    /// waited for; a busy database is waited out. Returns the jobs as they finished.
     pub async fn drain(
         &self,
         ids: &[String],
         progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<(), AppError> {
+    ) -> Result<Vec<cyrisk_store::Job>, AppError> {
         let total = ids.len();
+        let pause = self.options.poll.min(Duration::from_millis(200));
         loop {
-            let left = self.app.store.unfinished(ids).await?;
+            let left = match self.app.store.unfinished(ids).await {
+                Ok(n) => n,
+                Err(e) if e.is_busy() => {
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             progress(total - left, total);
             if left == 0 {
-                return Ok(());
+                break;
             }
-            if self.run_one().await?.is_none() {
-                tokio::time::sleep(self.options.poll.min(Duration::from_millis(200))).await;
+            match self.run_one_of(Some(ids)).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(AppError::Busy) => tokio::time::sleep(pause).await,
+                Err(e) => return Err(e),
             }
         }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.app.store.job(id).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// A task aborted when this is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl App {
+    /// Jobs, newest first (admin keys: `Forbidden` for others).
+    pub async fn list_jobs(
+        &self,
+        p: &cyrisk_store::Principal,
+        state: Option<JobState>,
+        org_id: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<cyrisk_store::Job>, AppError> {
+        crate::authorize_role(p, crate::Action::ManageJobs)?;
+        Ok(self.store.jobs(state, org_id, limit, offset).await?)
+    }
+
+    /// One job (admin keys).
+    pub async fn job(
+        &self,
+        p: &cyrisk_store::Principal,
+        id: &str,
+    ) -> Result<cyrisk_store::Job, AppError> {
+        crate::authorize_role(p, crate::Action::ManageJobs)?;
+        Ok(self.store.job(id).await?)
+    }
+
+    /// Puts a dead job back in the queue (admin keys); `Conflict` if it is not dead or the
+    /// same work is queued.
+    pub async fn retry_job(
+        &self,
+        p: &cyrisk_store::Principal,
+        id: &str,
+    ) -> Result<cyrisk_store::Job, AppError> {
+        crate::authorize_role(p, crate::Action::ManageJobs)?;
+        Ok(self.store.retry_job(id, Some(&p.key_id)).await?)
     }
 }

@@ -4,8 +4,9 @@
 //! is no HTTP here: the API (`cyrisk-api`) extracts, calls and maps; the CLI calls the same
 //! functions on the database directly; the worker runs the jobs they enqueue.
 //!
-//! CPU work (ratings, plans, simulations, parsing) runs on tokio's blocking pool, never on the
-//! async workers.
+//! The heavy CPU work — ratings, plans, simulations, parsing scans and feeds — runs on tokio's
+//! blocking pool, not on the async workers. (Reconciling a parsed scan with the stored inputs
+//! runs inside the import's write transaction, on the async worker that holds it.)
 
 pub mod access;
 pub mod error;

@@ -28,18 +28,35 @@ impl App {
     /// there is no such organisation. (Authorisation is the caller's.)
     pub async fn live_rating(&self, org_id: &str) -> Result<RawRating> {
         // Hot path: one query, and the stored rating document passed through unparsed.
-        let Some((current_version, latest)) = self.store.current_rating_raw(org_id).await? else {
+        let Some(cur) = self.store.current_rating_raw(org_id).await? else {
             return Err(AppError::NotFound {
                 what: "organization",
             });
         };
-        if let Some(latest) = latest
-            && latest.inputs_version == current_version
+        if let Some(latest) = cur.latest
+            && latest.inputs_version == cur.inputs_version
             && latest.as_of == today().to_string()
         {
-            return Ok(latest);
+            if !cur.rerate_pending {
+                return Ok(latest);
+            }
+            // A re-rating is queued (a feed changed under it): the stored rating still serves
+            // if it already used the current feeds and model — else compute now rather than
+            // serve, or price, the rating from before the feed.
+            let feeds = self.current_feeds().await?;
+            if self.is_current(&latest, &feeds.label) {
+                return Ok(latest);
+            }
         }
         Ok(self.compute_rating(org_id).await?.into())
+    }
+
+    /// Whether a stored rating used these feeds and this build's rating model.
+    fn is_current(&self, r: &RawRating, feeds_label: &str) -> bool {
+        let model = &self.models.rating;
+        r.feeds.as_deref() == Some(feeds_label)
+            && r.model_id == model.id
+            && r.model_version == model.version
     }
 
     /// Computes an organisation's rating now from its stored inputs and the current feeds, and
@@ -77,20 +94,17 @@ impl App {
             .org_id
             .as_deref()
             .ok_or_else(|| AppError::Invalid("a rerate job names no organisation".into()))?;
-        let latest = self.store.current_rating_raw(org_id).await?;
-        let Some((version, latest)) = latest else {
+        let Some(cur) = self.store.current_rating_raw(org_id).await? else {
             return Err(AppError::NotFound {
                 what: "organization",
             });
         };
+        let latest = cur.latest;
         let feeds = self.current_feeds().await?;
-        let model = &self.models.rating;
         if let Some(l) = &latest
-            && l.inputs_version == version
+            && l.inputs_version == cur.inputs_version
             && l.as_of == today().to_string()
-            && l.feeds.as_deref() == Some(feeds.label.as_str())
-            && l.model_id == model.id
-            && l.model_version == model.version
+            && self.is_current(l, &feeds.label)
         {
             let outcome = RerateOutcome {
                 org_id: org_id.to_owned(),

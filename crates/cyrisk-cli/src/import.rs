@@ -152,7 +152,16 @@ pub(crate) fn import(
             // Run the re-rating the import queued here rather than leave it to a worker, so
             // the summary can show the new rating.
             if let Some(job) = &summary.rerate_job {
-                crate::jobs::drain(&app, std::slice::from_ref(job), "re-rating").await?;
+                let ran = crate::jobs::drain(&app, std::slice::from_ref(job), "re-rating").await?;
+                if let Some(e) = ran.iter().find_map(|j| {
+                    j.last_error
+                        .as_ref()
+                        .filter(|_| j.state == cyrisk_store::JobState::Dead)
+                }) {
+                    return Err(cyrisk_app::AppError::Internal(format!(
+                        "the import was applied, but re-rating failed: {e}"
+                    )));
+                }
             }
             let rating = app.live_rating(&a.org).await?;
             summary.inputs_version = Some(rating.inputs_version);
@@ -286,13 +295,11 @@ pub(crate) fn feeds(
         let r = async {
             let summary = app.load_feed(file_kind, bytes.into(), Some("cli")).await?;
             let ids: Vec<String> = summary.rerating.iter().map(|q| q.job_id.clone()).collect();
-            let mut rerated = Vec::new();
-            if !*no_wait && !ids.is_empty() {
-                crate::jobs::drain(&app, &ids, "re-rating").await?;
-                for id in &ids {
-                    rerated.push(app.store.job(id).await?);
-                }
-            }
+            let rerated = if *no_wait || ids.is_empty() {
+                Vec::new()
+            } else {
+                crate::jobs::drain(&app, &ids, "re-rating").await?
+            };
             Ok::<_, cyrisk_app::AppError>((summary, rerated))
         }
         .await;
@@ -354,6 +361,15 @@ pub(crate) fn feeds(
                 )?;
             }
         }
+    }
+    let failed = rerated
+        .iter()
+        .filter(|j| j.state == cyrisk_store::JobState::Dead)
+        .count();
+    if failed > 0 {
+        anyhow::bail!(
+            "the snapshot was loaded, but {failed} re-ratings failed (see above; `cyrisk jobs list --state dead`)"
+        );
     }
     Ok(())
 }

@@ -31,9 +31,9 @@ pub(crate) fn cli_error(e: AppError, what: &str) -> anyhow::Error {
     }
 }
 
-/// Runs jobs here until every one of `ids` has finished, with a progress bar on a terminal
-/// for more than a few.
-pub(crate) async fn drain(app: &App, ids: &[String], what: &str) -> Result<(), AppError> {
+/// Runs the jobs `ids` here until every one has finished, with a progress bar on a terminal
+/// for more than a few; returns them as they finished.
+pub(crate) async fn drain(app: &App, ids: &[String], what: &str) -> Result<Vec<Job>, AppError> {
     let bar = if ids.len() > 5 && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let bar = ProgressBar::new(ids.len() as u64);
         bar.set_style(
@@ -57,6 +57,29 @@ pub(crate) async fn drain(app: &App, ids: &[String], what: &str) -> Result<(), A
         .await;
     bar.finish_and_clear();
     r
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what service managers send).
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[derive(Debug, Args)]
@@ -129,8 +152,8 @@ pub(crate) enum JobsCommand {
     },
 }
 
-/// `cyrisk worker`: runs jobs until interrupted (Ctrl-C finishes the jobs in flight), or with
-/// `--exit-when-idle` until none is due.
+/// `cyrisk worker`: runs jobs until interrupted (Ctrl-C or SIGTERM finish the jobs in flight),
+/// or with `--exit-when-idle` until none is due.
 pub(crate) fn worker(a: &WorkerArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     crate::serve::init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -154,11 +177,7 @@ pub(crate) fn worker(a: &WorkerArgs, out: &mut dyn Write) -> anyhow::Result<()> 
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             writeln!(out, "ran {n} jobs; none is due")?;
         } else {
-            worker
-                .run(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await;
+            worker.run(shutdown_signal()).await;
         }
         app.store.close().await;
         Ok(())

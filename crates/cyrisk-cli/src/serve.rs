@@ -135,7 +135,7 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 let _ = rx.wait_for(|s| *s).await;
             });
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            crate::jobs::shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
         server.await?;

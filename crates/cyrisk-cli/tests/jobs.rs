@@ -189,7 +189,7 @@ fn a_worker_killed_mid_job_leaves_it_to_be_retried_after_its_lease() {
         // The load's own re-rating out of the way: only the job under test is queued.
         rt.block_on(async {
             while let Some(c) = store
-                .claim_job("setup", Duration::from_secs(60), None)
+                .claim_job("setup", Duration::from_secs(60), &Default::default())
                 .await
                 .unwrap()
             {
@@ -200,10 +200,22 @@ fn a_worker_killed_mid_job_leaves_it_to_be_retried_after_its_lease() {
         // it, and check it was not finished meanwhile; otherwise queue a fresh job and again.
         let mut landed = None;
         for round in 0..5 {
+            // A change of inputs each round, so the job must compute (a rating already
+            // current would be a quick no-op the kill could not land in).
             let job_id = rt.block_on(async {
-                let mut j = NewJob::rerate(&org, &format!("round {round}"));
-                j.dedupe_key = None;
-                store.enqueue(&j).await.unwrap().id
+                let incident: cyrisk_core::incident::Incident = serde_json::from_value(serde_json::json!({
+                    "id": format!("INC-{round}"), "type": "outage", "impact": "minor", "started": "2026-01-01"
+                }))
+                .unwrap();
+                let batch = cyrisk_store::InputsBatch {
+                    incidents: vec![incident],
+                    ..Default::default()
+                };
+                store
+                    .upsert_inputs(&org, &batch, &Principal::operator())
+                    .await
+                    .unwrap()
+                    .rerate_job
             });
             let mut w = worker(url, &["--lease-secs", "2", "--concurrency", "1"]);
             let me = format!(":{}", w.id());

@@ -3,7 +3,8 @@
 //! - **Transactional outbox.** A job is enqueued inside the transaction of the write that
 //!   causes it ([`enqueue_on`], used by every write that changes an organisation's inputs, and
 //!   [`WriteTx::enqueue`]): if that write rolls back, the job never existed.
-//! - **Claiming** is one `UPDATE … RETURNING` in a write transaction: on PostgreSQL the row is
+//! - **Claiming** is one `UPDATE … RETURNING` in a write transaction (after a sweep that
+//!   dead-letters jobs whose lease expired on their last attempt): on PostgreSQL the row is
 //!   chosen with `FOR UPDATE SKIP LOCKED`, so workers never wait on each other; on SQLite the
 //!   single writer (`BEGIN IMMEDIATE`) serialises claims.
 //! - **Leases.** A claimed job carries a random lease token and an expiry. A worker that dies
@@ -192,10 +193,14 @@ pub(crate) fn after(d: Duration) -> String {
 pub(crate) async fn enqueue_on(conn: &mut AnyConnection, new: &NewJob) -> Result<Enqueued> {
     let at = now();
     let id = new_id();
-    let inserted: Option<String> = sqlx::query_scalar(
+    // One statement either inserts or returns the queued twin's id (a no-op update on the
+    // conflict makes it return the row), so a twin claimed meanwhile cannot slip between an
+    // insert that did nothing and a select that finds nothing.
+    let got: String = sqlx::query_scalar(
         "INSERT INTO jobs (id, kind, org_id, payload, dedupe_key, state, attempts, max_attempts, run_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $7, $7) \
-         ON CONFLICT (dedupe_key) WHERE state = 'queued' DO NOTHING RETURNING id",
+         ON CONFLICT (dedupe_key) WHERE state = 'queued' DO UPDATE SET dedupe_key = excluded.dedupe_key \
+         RETURNING id",
     )
     .bind(&id)
     .bind(&new.kind)
@@ -204,17 +209,28 @@ pub(crate) async fn enqueue_on(conn: &mut AnyConnection, new: &NewJob) -> Result
     .bind(&new.dedupe_key)
     .bind(new.max_attempts.max(1))
     .bind(&at)
-    .fetch_optional(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    if let Some(id) = inserted {
-        return Ok(Enqueued { id, created: true });
-    }
-    let id: String =
-        sqlx::query_scalar("SELECT id FROM jobs WHERE dedupe_key = $1 AND state = 'queued'")
-            .bind(&new.dedupe_key)
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok(Enqueued { id, created: false })
+    Ok(Enqueued {
+        created: got == id,
+        id: got,
+    })
+}
+
+/// Which jobs a worker may claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimFilter {
+    /// Only these kinds (empty: any) — a worker claims only what it can run, so an older
+    /// worker in a rolling deploy leaves a newer kind to the newer workers.
+    pub kinds: Vec<String>,
+    /// Only these jobs (`None`: any).
+    pub ids: Option<Vec<String>>,
+}
+
+/// A unique-index violation (SQLite 2067/1555, PostgreSQL 23505).
+fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db))
+        if matches!(db.code().as_deref(), Some("23505" | "2067" | "1555")))
 }
 
 /// A write transaction that spans several store calls, for a use case whose writes must commit
@@ -280,13 +296,13 @@ impl Store {
 
     /// Claims the next job that is due — queued with `run_at` passed, or running with its
     /// lease expired (a dead worker's) — for `worker`, with a lease of `lease`; `None` when no
-    /// job is due. `kinds` limits the claim to those kinds (`None`: any). Jobs whose lease
-    /// expired on their last allowed attempt are dead-lettered on the way.
+    /// job the filter admits is due. One `UPDATE … RETURNING` does the claim (after a sweep
+    /// that dead-letters jobs whose lease expired on their last allowed attempt).
     pub async fn claim_job(
         &self,
         worker: &str,
         lease: Duration,
-        kinds: Option<&[&str]>,
+        filter: &ClaimFilter,
     ) -> Result<Option<Claim>> {
         let at = now();
         let mut tx = self.begin_write().await?;
@@ -299,13 +315,32 @@ impl Store {
         .bind(&at)
         .execute(&mut *tx)
         .await?;
-        let kind_filter = match kinds {
-            Some(ks) if !ks.is_empty() => {
-                let list: Vec<String> = (0..ks.len()).map(|i| format!("${}", i + 5)).collect();
-                format!(" AND kind IN ({})", list.join(", "))
-            }
-            _ => String::new(),
+        let mut binds: Vec<&str> = Vec::new();
+        let mut conditions = String::new();
+        let mut next = 5;
+        let placeholders = |n: usize, next: &mut usize| -> String {
+            let v: Vec<String> = (0..n).map(|i| format!("${}", *next + i)).collect();
+            *next += n;
+            v.join(", ")
         };
+        if !filter.kinds.is_empty() {
+            conditions.push_str(&format!(
+                " AND kind IN ({})",
+                placeholders(filter.kinds.len(), &mut next)
+            ));
+            binds.extend(filter.kinds.iter().map(String::as_str));
+        }
+        if let Some(ids) = &filter.ids {
+            if ids.is_empty() {
+                tx.commit().await?;
+                return Ok(None);
+            }
+            conditions.push_str(&format!(
+                " AND id IN ({})",
+                placeholders(ids.len(), &mut next)
+            ));
+            binds.extend(ids.iter().map(String::as_str));
+        }
         let skip = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -316,7 +351,7 @@ impl Store {
                last_error = CASE WHEN state = 'running' THEN 'the lease of attempt ' || attempts || ' expired on worker ' \
                  || COALESCE(worker, '?') || ' (it stopped or hung)' ELSE last_error END, \
                state = 'running', attempts = attempts + 1, lease_token = $1, lease_until = $2, worker = $3, updated_at = $4 \
-             WHERE id = (SELECT id FROM jobs WHERE ((state = 'queued' AND run_at <= $4) OR (state = 'running' AND lease_until < $4)){kind_filter} \
+             WHERE id = (SELECT id FROM jobs WHERE ((state = 'queued' AND run_at <= $4) OR (state = 'running' AND lease_until < $4)){conditions} \
                ORDER BY run_at, id LIMIT 1{skip}) \
              RETURNING {COLUMNS}"
         );
@@ -325,8 +360,8 @@ impl Store {
             .bind(after(lease))
             .bind(worker)
             .bind(&at);
-        for k in kinds.unwrap_or_default() {
-            q = q.bind(*k);
+        for b in binds {
+            q = q.bind(b);
         }
         let row = q.fetch_optional(&mut *tx).await?;
         tx.commit().await?;
@@ -367,10 +402,24 @@ impl Store {
 
     /// Records a failed attempt (fenced by the lease): queued again to run after `retry_in`,
     /// or dead after its last attempt or at once when `retry_in` is `None` (an error no retry
-    /// can fix). A job whose dedupe key has meanwhile been queued again
-    /// is finished as superseded instead (the queued one does the same work). Returns the
-    /// job's new state.
+    /// can fix). A job whose dedupe key has meanwhile been queued again is finished as
+    /// superseded instead (the queued one does the same work). Returns the job's new state;
+    /// `LeaseLost` if the claim no longer holds the job.
     pub async fn fail_job(
+        &self,
+        claim: &Claim,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<JobState> {
+        // A twin enqueued between the check and the update (PostgreSQL, read committed)
+        // makes the update violate the dedupe index: the second try sees the twin.
+        match self.fail_job_once(claim, error, retry_in).await {
+            Err(e) if is_unique_violation(&e) => self.fail_job_once(claim, error, retry_in).await,
+            other => other,
+        }
+    }
+
+    async fn fail_job_once(
         &self,
         claim: &Claim,
         error: &str,
@@ -378,9 +427,10 @@ impl Store {
     ) -> Result<JobState> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT attempts, max_attempts, dedupe_key FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
-        )
+        let lock = self.backend.row_lock();
+        let row = sqlx::query(&format!(
+            "SELECT attempts, max_attempts, dedupe_key FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'{lock}"
+        ))
         .bind(&claim.job.id)
         .bind(&claim.token)
         .fetch_optional(&mut *tx)
@@ -412,11 +462,13 @@ impl Store {
             (JobState::Queued, retry_in.map(after), None)
         };
         let finished = (state != JobState::Queued).then(|| at.clone());
-        sqlx::query(
-            "UPDATE jobs SET state = $2, last_error = $3, run_at = COALESCE($4, run_at), result = COALESCE($5, result), \
-             lease_token = NULL, lease_until = NULL, updated_at = $6, finished_at = $7 WHERE id = $1",
+        let n = sqlx::query(
+            "UPDATE jobs SET state = $3, last_error = $4, run_at = COALESCE($5, run_at), result = COALESCE($6, result), \
+             lease_token = NULL, lease_until = NULL, updated_at = $7, finished_at = $8 \
+             WHERE id = $1 AND lease_token = $2 AND state = 'running'",
         )
         .bind(&claim.job.id)
+        .bind(&claim.token)
         .bind(state.as_str())
         .bind(&error)
         .bind(run_at)
@@ -424,9 +476,32 @@ impl Store {
         .bind(&at)
         .bind(finished)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Err(StoreError::LeaseLost(claim.job.id.clone()));
+        }
         tx.commit().await?;
         Ok(state)
+    }
+
+    /// Deletes finished (done) jobs last updated more than `older_than` ago; returns how
+    /// many. Dead jobs are kept until an operator retries them.
+    pub async fn prune_jobs(&self, older_than: Duration) -> Result<u64> {
+        let cutoff = {
+            let d = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::days(3650));
+            (chrono::Utc::now() - d)
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string()
+        };
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND updated_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// One job.
@@ -471,16 +546,19 @@ impl Store {
     pub async fn retry_job(&self, id: &str, actor: Option<&str>) -> Result<Job> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        let current = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| job(&r))
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "job",
-                id: id.to_owned(),
-            })?;
+        let current = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE id = $1{}",
+            self.backend.row_lock()
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| job(&r))
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "job",
+            id: id.to_owned(),
+        })?;
         if current.state != JobState::Dead {
             return Err(StoreError::Conflict(format!(
                 "job {id} is {}: only a dead job can be retried",
@@ -500,13 +578,28 @@ impl Store {
                 )));
             }
         }
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, worker = NULL, updated_at = $2, finished_at = NULL WHERE id = $1",
+        let n = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, worker = NULL, updated_at = $2, finished_at = NULL \
+             WHERE id = $1 AND state = 'dead'",
         )
         .bind(id)
         .bind(&at)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(StoreError::from)
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("the same work was queued meanwhile".into())
+            } else {
+                e
+            }
+        })?
+        .rows_affected();
+        if n != 1 {
+            return Err(StoreError::Conflict(format!(
+                "job {id} is no longer dead (retried meanwhile)"
+            )));
+        }
         crate::keys::audit(
             &mut tx,
             actor,

@@ -27,12 +27,12 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 pub use feeds::{FeedKind, FeedSnapshot, NewFeed};
 pub use imports::ImportOutcome;
 pub use inputs::{InputsBatch, UpsertSummary};
-pub use jobs::{Claim, Enqueued, Job, JobState, NewJob, QueueStats, WriteTx};
+pub use jobs::{Claim, ClaimFilter, Enqueued, Job, JobState, NewJob, QueueStats, WriteTx};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};
 pub use lifecycle::{Dispute, DisputeStatus, StateOutcome};
 pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
 pub use policies::{NewPolicy, Policy, PolicyPhase};
-pub use ratings::{RawRating, StoredQuote, StoredRating};
+pub use ratings::{CurrentRating, RawRating, StoredQuote, StoredRating};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +197,19 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Starts a read transaction that sees one snapshot for all its statements: SQLite's
+    /// deferred transaction in WAL mode does; PostgreSQL needs REPEATABLE READ (its default,
+    /// READ COMMITTED, takes a fresh snapshot per statement).
+    pub(crate) async fn begin_read(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN

@@ -540,23 +540,30 @@ impl Store {
 
     /// The organisation's current inputs as a bundle (assets, findings and incidents sorted
     /// by id, controls in load order).
-    /// Read in one transaction, so the parts are from one moment.
+    /// Read in one snapshot transaction, so the parts are from one moment.
     pub async fn bundle(&self, org_id: &str) -> Result<AssessmentBundle> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
         let b = bundle_on(&mut tx, org_id).await?;
         tx.commit().await?;
         Ok(b)
     }
 
-    /// The current inputs with the inputs version they are, read in one transaction.
+    /// The current inputs with the inputs version they are, read in one snapshot transaction
+    /// (the version first: were the snapshot ever not one, the label would be too old — and
+    /// the rating recomputed — never too new).
     pub async fn bundle_versioned(&self, org_id: &str) -> Result<(AssessmentBundle, i64)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_read().await?;
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT inputs_version FROM organizations WHERE id = $1")
+                .bind(org_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let b = bundle_on(&mut tx, org_id).await?;
-        let v: i64 = sqlx::query_scalar("SELECT inputs_version FROM organizations WHERE id = $1")
-            .bind(org_id)
-            .fetch_one(&mut *tx)
-            .await?;
         tx.commit().await?;
+        let v = v.ok_or_else(|| StoreError::NotFound {
+            what: "organization",
+            id: org_id.to_owned(),
+        })?;
         Ok((b, v))
     }
 

@@ -225,33 +225,46 @@ impl Store {
     }
 
     /// The hot path of the live rating, in one round trip: the organisation's current inputs
-    /// version and its latest rating with the rating document as stored text (no parsing).
-    /// `None` if there is no such organisation.
-    pub async fn current_rating_raw(
-        &self,
-        org_id: &str,
-    ) -> Result<Option<(i64, Option<RawRating>)>> {
-        let row = sqlx::query(
+    /// version, its latest rating with the rating document as stored text (no parsing), and
+    /// whether a re-rating of it is queued or running. `None` if there is no such organisation.
+    pub async fn current_rating_raw(&self, org_id: &str) -> Result<Option<CurrentRating>> {
+        let row = sqlx::query(&format!(
             "SELECT o.inputs_version AS current_version, r.id, r.computed_at, r.as_of, r.inputs_version, r.model_id, \
-             r.model_version, r.score, r.grade, r.rating, r.feeds \
+             r.model_version, r.score, r.grade, r.rating, r.feeds, \
+             (SELECT COUNT(*) FROM jobs j WHERE j.org_id = o.id AND j.kind = '{}' \
+                AND j.state IN ('queued', 'running')) AS pending \
              FROM organizations o LEFT JOIN ratings r ON r.id = ( \
                SELECT id FROM ratings WHERE org_id = o.id ORDER BY computed_at DESC, id DESC LIMIT 1) \
              WHERE o.id = $1",
-        )
+            crate::jobs::RERATE
+        ))
         .bind(org_id)
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let current: i64 = r.try_get("current_version")?;
+        let inputs_version: i64 = r.try_get("current_version")?;
+        let rerate_pending = r.try_get::<i64, _>("pending")? > 0;
         let id: Option<String> = r.try_get("id")?;
-        let Some(id) = id else {
-            return Ok(Some((current, None)));
-        };
-        Ok(Some((
-            current,
-            Some(RawRating::from_row(&r, id, org_id.to_owned())?),
-        )))
+        let latest = id
+            .map(|id| RawRating::from_row(&r, id, org_id.to_owned()))
+            .transpose()?;
+        Ok(Some(CurrentRating {
+            inputs_version,
+            latest,
+            rerate_pending,
+        }))
     }
+}
+
+/// What the live rating needs to know, read in one query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentRating {
+    /// The organisation's inputs version now.
+    pub inputs_version: i64,
+    /// Its latest stored rating.
+    pub latest: Option<RawRating>,
+    /// A re-rating job for it is queued or running (its inputs or a feed changed).
+    pub rerate_pending: bool,
 }
 
 /// Inserts a rating on the caller's connection; `job_id` names the job that computed it (at

@@ -22,7 +22,9 @@ CREATE TABLE jobs (
 );
 -- At most one queued job per dedupe key: enqueueing the same work again joins it.
 CREATE UNIQUE INDEX jobs_dedupe_queued ON jobs (dedupe_key) WHERE state = 'queued';
-CREATE INDEX jobs_ready ON jobs (state, run_at);
+-- What claims and queue gauges read: the jobs not yet finished (a small part of the table).
+CREATE INDEX jobs_active ON jobs (run_at, id) WHERE state IN ('queued', 'running');
+CREATE INDEX jobs_by_state ON jobs (state, updated_at);
 CREATE INDEX jobs_by_org ON jobs (org_id, created_at);
 ALTER TABLE ratings ADD COLUMN job_id TEXT;
 -- A job's effect happens once: a second rating from the same job cannot be stored.
