@@ -237,6 +237,7 @@ fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_finish() {
                     .unwrap()
                     .is_none()
             );
+            assert_eq!(s.dead_letter_expired().await.unwrap(), 1);
             let dead = s.job(&id).await.unwrap();
             assert_eq!(dead.state, JobState::Dead, "{dead:?}");
             assert!(dead.last_error.unwrap().contains("expired"));

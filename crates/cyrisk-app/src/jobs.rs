@@ -250,20 +250,36 @@ impl Worker {
             });
         }
         {
+            // Housekeeping: dead-letter jobs whose lease expired on their last attempt (every
+            // few seconds), delete finished jobs past their retention (every ten minutes).
             let (store, retention, mut stop) = (
                 self.app.store.clone(),
                 self.options.retention,
                 stop_rx.clone(),
             );
+            let sweep =
+                (self.options.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
             tasks.spawn(async move {
+                let mut last_prune: Option<std::time::Instant> = None;
                 while !*stop.borrow_and_update() {
-                    match store.prune_jobs(retention).await {
+                    match store.dead_letter_expired().await {
                         Ok(0) => {}
-                        Ok(n) => tracing::info!(deleted = n, "pruned finished jobs"),
-                        Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+                        Ok(n) => tracing::warn!(
+                            jobs = n,
+                            "dead-lettered jobs whose worker died on their last attempt"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "sweeping expired jobs failed"),
+                    }
+                    if last_prune.is_none_or(|t| t.elapsed() >= Duration::from_secs(600)) {
+                        last_prune = Some(std::time::Instant::now());
+                        match store.prune_jobs(retention).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(deleted = n, "pruned finished jobs"),
+                            Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+                        }
                     }
                     tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(600)) => {}
+                        () = tokio::time::sleep(sweep) => {}
                         _ = stop.changed() => {}
                     }
                 }
@@ -277,6 +293,7 @@ impl Worker {
 
     /// Runs due jobs until none is due; returns how many ran.
     pub async fn run_until_idle(&self) -> Result<usize, AppError> {
+        self.app.store.dead_letter_expired().await?;
         let mut n = 0;
         while self.run_one().await?.is_some() {
             n += 1;
@@ -309,7 +326,11 @@ impl Worker {
             }
             match self.run_one_of(Some(ids)).await {
                 Ok(Some(_)) => {}
-                Ok(None) | Err(AppError::Busy) => tokio::time::sleep(pause).await,
+                Ok(None) | Err(AppError::Busy) => {
+                    // One of ours may be held by a worker that died on its last attempt.
+                    let _ = self.app.store.dead_letter_expired().await;
+                    tokio::time::sleep(pause).await;
+                }
                 Err(e) => return Err(e),
             }
         }

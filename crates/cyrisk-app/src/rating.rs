@@ -62,26 +62,30 @@ impl App {
     /// Computes an organisation's rating now from its stored inputs and the current feeds, and
     /// stores it.
     pub async fn compute_rating(&self, org_id: &str) -> Result<cyrisk_store::StoredRating> {
-        let (rating, version, feeds) = self.rate_now(org_id).await?;
+        let feeds = self.current_feeds().await?;
+        let (rating, version) = self.rate_now(org_id, &feeds).await?;
         Ok(self
             .store
-            .insert_rating(org_id, &rating, version, Some(&feeds))
+            .insert_rating(org_id, &rating, version, Some(&feeds.label))
             .await?)
     }
 
-    /// The rating of the stored inputs as of today with the current feeds, with the inputs
-    /// version it was computed from and the feed label.
-    async fn rate_now(&self, org_id: &str) -> Result<(cyrisk_core::Rating, i64, String)> {
+    /// The rating of the stored inputs as of today with `feeds`, with the inputs version it
+    /// was computed from.
+    async fn rate_now(
+        &self,
+        org_id: &str,
+        feeds: &crate::feeds::Feeds,
+    ) -> Result<(cyrisk_core::Rating, i64)> {
         let (stored, version) = self.store.bundle_versioned(org_id).await?;
         let mut bundle = stored.validate().map_err(AppError::internal)?;
-        let feeds = self.current_feeds().await?;
         feeds.apply(&mut bundle);
         let model = self.models.rating.clone();
         let today = today();
         let rating =
             tokio::task::spawn_blocking(move || cyrisk_core::rate(&bundle, &model, today)).await?;
         metrics::counter!("cyrisk_ratings_computed_total").increment(1);
-        Ok((rating, version, feeds.label))
+        Ok((rating, version))
     }
 
     /// The re-rating job: computes the organisation's rating and stores it in the same
@@ -117,10 +121,16 @@ impl App {
             self.store.finish_job(claim, &json(&outcome)?).await?;
             return Ok(outcome);
         }
-        let (rating, version, label) = self.rate_now(org_id).await?;
+        let (rating, version) = self.rate_now(org_id, &feeds).await?;
         let mut tx = self.store.write_tx().await?;
         let stored = tx
-            .insert_rating(org_id, &rating, version, Some(&label), Some(&claim.job.id))
+            .insert_rating(
+                org_id,
+                &rating,
+                version,
+                Some(&feeds.label),
+                Some(&claim.job.id),
+            )
             .await?;
         let outcome = RerateOutcome {
             org_id: org_id.to_owned(),

@@ -3,8 +3,7 @@
 //! - **Transactional outbox.** A job is enqueued inside the transaction of the write that
 //!   causes it ([`enqueue_on`], used by every write that changes an organisation's inputs, and
 //!   [`WriteTx::enqueue`]): if that write rolls back, the job never existed.
-//! - **Claiming** is one `UPDATE … RETURNING` in a write transaction (after a sweep that
-//!   dead-letters jobs whose lease expired on their last attempt): on PostgreSQL the row is
+//! - **Claiming** is one `UPDATE … RETURNING` in a write transaction: on PostgreSQL the row is
 //!   chosen with `FOR UPDATE SKIP LOCKED`, so workers never wait on each other; on SQLite the
 //!   single writer (`BEGIN IMMEDIATE`) serialises claims.
 //! - **Leases.** A claimed job carries a random lease token and an expiry. A worker that dies
@@ -14,8 +13,8 @@
 //!   [`WriteTx::finish_job`] happens exactly once.
 //! - **Retries and the dead letter.** A failed attempt is queued again at the time the caller
 //!   chooses (exponential backoff with jitter, in cyrisk-app); after `max_attempts` attempts —
-//!   failed, or lost with a dead worker — the job is `dead`, its last error kept, until an
-//!   operator retries it.
+//!   failed, or lost with a dead worker (the workers' housekeeping sweep) — the job is `dead`,
+//!   its last error kept, until an operator retries it.
 //! - **Dedupe.** At most one *queued* job per dedupe key (a partial unique index): enqueueing
 //!   the same work again joins the queued job. A job already running does not absorb new work
 //!   (it may have read its inputs before the change), so a new one is queued.
@@ -295,9 +294,10 @@ impl Store {
     }
 
     /// Claims the next job that is due — queued with `run_at` passed, or running with its
-    /// lease expired (a dead worker's) — for `worker`, with a lease of `lease`; `None` when no
-    /// job the filter admits is due. One `UPDATE … RETURNING` does the claim (after a sweep
-    /// that dead-letters jobs whose lease expired on their last allowed attempt).
+    /// lease expired (a dead worker's) and attempts left — for `worker`, with a lease of
+    /// `lease`; `None` when no job the filter admits is due. One `UPDATE … RETURNING`.
+    /// (A job whose lease expired on its last attempt is left to
+    /// [`Store::dead_letter_expired`].)
     pub async fn claim_job(
         &self,
         worker: &str,
@@ -306,15 +306,6 @@ impl Store {
     ) -> Result<Option<Claim>> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'dead', lease_token = NULL, updated_at = $1, finished_at = $1, \
-             last_error = 'the lease of attempt ' || attempts || ' expired on worker ' || COALESCE(worker, '?') \
-             || ' (it stopped or hung)' \
-             WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
-        )
-        .bind(&at)
-        .execute(&mut *tx)
-        .await?;
         let mut binds: Vec<&str> = Vec::new();
         let mut conditions = String::new();
         let mut next = 5;
@@ -351,7 +342,8 @@ impl Store {
                last_error = CASE WHEN state = 'running' THEN 'the lease of attempt ' || attempts || ' expired on worker ' \
                  || COALESCE(worker, '?') || ' (it stopped or hung)' ELSE last_error END, \
                state = 'running', attempts = attempts + 1, lease_token = $1, lease_until = $2, worker = $3, updated_at = $4 \
-             WHERE id = (SELECT id FROM jobs WHERE ((state = 'queued' AND run_at <= $4) OR (state = 'running' AND lease_until < $4)){conditions} \
+             WHERE id = (SELECT id FROM jobs WHERE ((state = 'queued' AND run_at <= $4) \
+               OR (state = 'running' AND lease_until < $4 AND attempts < max_attempts)){conditions} \
                ORDER BY run_at, id LIMIT 1{skip}) \
              RETURNING {COLUMNS}"
         );
@@ -372,6 +364,25 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// Dead-letters the jobs whose lease expired on their last allowed attempt (their worker
+    /// died every time); returns how many. Workers call it as housekeeping.
+    pub async fn dead_letter_expired(&self) -> Result<u64> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE jobs SET state = 'dead', lease_token = NULL, updated_at = $1, finished_at = $1, \
+             last_error = 'the lease of attempt ' || attempts || ' expired on worker ' || COALESCE(worker, '?') \
+             || ' (it stopped or hung)' \
+             WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
+        )
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Extends a running job's lease (a heartbeat); `LeaseLost` if it is no longer held.
