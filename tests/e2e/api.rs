@@ -1278,3 +1278,135 @@ fn the_handlers_accept_and_refuse_what_the_spec_declares() {
         assert!(j["detail"].as_str().unwrap().contains("seed"), "{j}");
     });
 }
+
+/// `/metrics` is Prometheus text from the `metrics` recorder: request latency by route and
+/// status, and the job queue read from the database at scrape time.
+#[test]
+fn metrics_report_request_latency_and_the_job_queue() {
+    runtime().block_on(async {
+        let w = world("metrics", Options::default()).await;
+        let admin = w
+            .keys
+            .iter()
+            .find(|(r, _)| *r == Role::Admin)
+            .map(|(_, k)| k.as_str());
+        let uri = format!("/api/v1/organizations/{}/rating", w.own);
+        let (s, _, _) = call(&w.app, Method::GET, &uri, admin, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _, _) = call(
+            &w.app,
+            Method::GET,
+            "/api/v1/organizations/no-such/rating",
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let res = w
+            .app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/metrics")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let text = String::from_utf8(
+            axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap();
+        let has = |needle: &str| {
+            text.lines()
+                .any(|l| l.starts_with("cyrisk_") && l.contains(needle))
+        };
+        assert!(
+            has(r#"cyrisk_http_request_duration_seconds_bucket{"#)
+                && has(r#"route="/api/v1/organizations/{id}/rating""#)
+                && has(r#"status="404""#),
+            "{text}"
+        );
+        // The world's two bundle loads queued two re-ratings; nothing ran them.
+        let queued = w.store.queue_stats().await.unwrap().queued;
+        assert!(queued >= 2);
+        assert!(
+            text.lines()
+                .any(|l| l == format!(r#"cyrisk_jobs{{state="queued"}} {queued}"#)),
+            "{text}"
+        );
+        assert!(has("cyrisk_jobs_oldest_ready_age_seconds"), "{text}");
+        assert!(has("cyrisk_ratings_computed_total"), "{text}");
+    });
+}
+
+/// A size no company has (found by the contract fuzzer) makes losses overflow: the plan and
+/// the quote refuse it with 422 naming the field, instead of money that is null or infinite.
+#[test]
+fn a_size_beyond_the_severity_model_is_refused_not_priced_as_null() {
+    runtime().block_on(async {
+        let w = world("huge", Options::default()).await;
+        let admin = w
+            .keys
+            .iter()
+            .find(|(r, _)| *r == Role::Admin)
+            .map(|(_, k)| k.as_str());
+        let mut b: serde_json::Value = serde_json::from_str(&example("power-utility")).unwrap();
+        b["profile"]["name"] = "Enormous Co.".into();
+        b["profile"]["annual_revenue"] = 1e15.into();
+        let (s, _, j) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/organizations/bundle",
+            admin,
+            Some(b.to_string()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        let org = j["org_id"].as_str().unwrap().to_owned();
+        let (s, _, j) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/plan"),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        assert!(
+            j["detail"].as_str().unwrap().contains("annual_revenue"),
+            "{j}"
+        );
+        let (s, _, j) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/organizations/{org}/plan?money=false"),
+            admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            s,
+            StatusCode::OK,
+            "the score-only plan has no money in it: {j}"
+        );
+        let quote = serde_json::json!({ "organization_id": org, "limit": 1e7, "trials": 2000 });
+        let (s, _, j) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/quotes",
+            admin,
+            Some(quote.to_string()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        assert!(
+            j["detail"].as_str().unwrap().contains("annual_revenue"),
+            "{j}"
+        );
+    });
+}

@@ -448,3 +448,31 @@ fn feeds_of(kev: Arc<KevCatalog>, epss: Option<Arc<EpssScores>>) -> Feeds {
     .to_string();
     Feeds { kev, epss, label }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kev(version: &str) -> Arc<Parsed> {
+        let text = format!(
+            r#"{{"title":"t","catalogVersion":"{version}","dateReleased":"2025-08-25T00:00:00Z","count":0,"vulnerabilities":[]}}"#
+        );
+        Arc::new(Parsed::Kev(Arc::new(
+            KevCatalog::from_json(&text).expect("a catalogue"),
+        )))
+    }
+
+    /// The cache holds at most its capacity, evicting the least recently used.
+    #[test]
+    fn the_snapshot_cache_is_bounded_and_keeps_the_recently_used() {
+        let c = FeedCache::new(2);
+        c.put("a", kev("1"));
+        c.put("b", kev("2"));
+        assert!(c.get("a").is_some()); // a is now the most recently used
+        c.put("c", kev("3"));
+        assert_eq!(c.len(), 2);
+        assert!(c.get("b").is_none(), "the least recently used went");
+        assert!(c.get("a").is_some() && c.get("c").is_some());
+        assert_eq!(FeedCache::new(0).parsed.lock().unwrap().cap().get(), 1);
+    }
+}

@@ -128,6 +128,16 @@ impl App {
         })
         .await?
         .map_err(|e| AppError::Invalid(e.to_string()))?;
+        // A size beyond what the severity model represents (a revenue no company has) would
+        // price as infinite or NaN money: refuse it rather than store such a quote.
+        if !(result.expected_loss.is_finite()
+            && result.layer.expected_loss.is_finite()
+            && prem.premium.is_finite())
+        {
+            return Err(AppError::Invalid(
+                "profile.annual_revenue: the organisation's size is beyond the range the severity model represents: its loss does not come out finite".into(),
+            ));
+        }
         let doc = QuoteDocument {
             organization_id: id.clone(),
             currency: profile.currency.as_str().to_owned(),

@@ -124,6 +124,12 @@ fn costed(
     }
 }
 
+impl Money {
+    fn is_finite(&self) -> bool {
+        self.eal.is_finite() && self.premium.is_none_or(f64::is_finite)
+    }
+}
+
 fn round_to(v: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (v * f).round() / f
@@ -156,6 +162,18 @@ pub fn money_plan(
     let lm = loss_model(&current, bundle.profile(), severity, false)?;
     let moments = type_moments(&lm.events, &layer.layer, seed);
     let now = costed(&current, &lm, severity, pricing, &moments);
+    // An organisation whose size puts its losses beyond floating point (a revenue no company
+    // has) would come out as infinite or NaN money: refuse it, naming the field, rather than
+    // publish a plan with holes in it.
+    let beyond = || {
+        crate::error::invalid(
+            "profile.annual_revenue",
+            "the organisation's size is beyond the range the severity model represents: its expected loss does not come out finite",
+        )
+    };
+    if !now.is_finite() {
+        return Err(beyond());
+    }
     let priced: Vec<Result<Money>> = p
         .items
         .par_iter()
@@ -168,6 +186,9 @@ pub fn money_plan(
         .collect();
     for (item, m) in p.items.iter_mut().zip(priced) {
         let m = m?;
+        if !m.is_finite() {
+            return Err(beyond());
+        }
         item.money = Some(ItemMoney {
             expected_annual_loss: round_to(m.eal, 2),
             loss_reduction: round_to(now.eal - m.eal, 2),

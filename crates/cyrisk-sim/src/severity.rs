@@ -190,6 +190,12 @@ impl ComponentSpec {
     }
 }
 
+/// The largest annual revenue, in the model currency (CNY), the severity model scales to:
+/// about twenty times the largest company's (Walmart, fiscal 2025: USD 681 bn ≈ CNY 4.9e12;
+/// Fortune Global 500, 2025). Beyond it the size scaling extrapolates into amounts that mean
+/// nothing (and, far enough, overflow), so such a profile is refused rather than priced.
+pub const MAX_REVENUE: f64 = 1e14;
+
 impl SeverityModel {
     /// The default model shipped with this build (`models/severity-v2.toml`).
     pub fn builtin() -> Self {
@@ -399,12 +405,12 @@ impl SeverityModel {
             }
         };
         let revenue = org.revenue * rate;
-        if !revenue.is_finite() {
+        if !(revenue.is_finite() && revenue <= MAX_REVENUE) {
             return Err(invalid(
                 "annual_revenue",
                 format!(
-                    "{} {currency} is beyond any amount the model can convert",
-                    org.revenue
+                    "{} {currency} is beyond the range the severity model represents (at most {MAX_REVENUE:e} {} a year, about twenty times the largest company's revenue)",
+                    org.revenue, self.currency
                 ),
             ));
         }
