@@ -1302,6 +1302,10 @@ fn metrics_report_request_latency_and_the_job_queue() {
         )
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
+        // A method of the client's invention must not become a label (a new series each).
+        let odd = Method::from_bytes(b"FOOBARMETHOD").unwrap();
+        let (s, _, _) = call(&w.app, odd, "/api/v1/nope", admin, None).await;
+        assert!(s.is_client_error());
         let res = w
             .app
             .clone()
@@ -1340,6 +1344,10 @@ fn metrics_report_request_latency_and_the_job_queue() {
             "{text}"
         );
         assert!(has("cyrisk_jobs_oldest_ready_age_seconds"), "{text}");
+        assert!(
+            !text.contains("FOOBARMETHOD") && has(r#"method="other""#),
+            "{text}"
+        );
         assert!(has("cyrisk_ratings_computed_total"), "{text}");
     });
 }

@@ -182,7 +182,18 @@ async fn observe(req: Request, next: Next) -> Response {
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    // Labels come from fixed sets only, so no client can create new metric series: a method
+    // outside the standard ones is `other`, a path that is no route `unmatched`.
+    let method = match *req.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::PATCH => "PATCH",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::DELETE => "DELETE",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let span = tracing::info_span!("request", method = %method, route = %route);
     let started = std::time::Instant::now();
     let res = next.run(req).instrument(span.clone()).await;

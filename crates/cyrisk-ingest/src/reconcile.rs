@@ -232,20 +232,26 @@ impl<'a> Inventory<'a> {
         if let Some(a) = self.by_id.get(seen.id.as_str()) {
             return Some(a);
         }
-        let mut by_name: Vec<&'a Asset> = seen
-            .hostname
-            .iter()
-            .chain(&seen.aliases)
-            .filter_map(|n| self.by_name.get(&norm(n)))
-            .flatten()
-            .copied()
-            .collect();
+        // Whether there are none, one or several candidates is all that matters (and a few of
+        // them for the warning): stop at six distinct ones, so a name thousands of stored
+        // assets share costs the same as any other (hosts × stored assets otherwise, inside
+        // the import's write transaction).
+        let mut by_name: Vec<&'a Asset> = Vec::new();
+        'names: for n in seen.hostname.iter().chain(&seen.aliases) {
+            for a in self.by_name.get(&norm(n)).into_iter().flatten() {
+                if !by_name.iter().any(|b| b.id == a.id) {
+                    by_name.push(a);
+                    if by_name.len() > 5 {
+                        break 'names;
+                    }
+                }
+            }
+        }
         by_name.sort_by(|a, b| a.id.cmp(&b.id));
-        by_name.dedup_by(|a, b| a.id == b.id);
         let by_ip: Vec<&'a Asset> = seen
             .ip
             .and_then(|ip| self.by_ip.get(&ip))
-            .cloned()
+            .map(|v| v.iter().take(6).copied().collect())
             .unwrap_or_default();
         for candidates in [by_name, by_ip] {
             match candidates.as_slice() {
@@ -515,6 +521,45 @@ mod tests {
             stale_after_days: 90,
             verifying: true,
         }
+    }
+
+    /// Thousands of stored assets under one host name (an attack found this: each scanned
+    /// host used to collect and sort them all) are ambiguous for every scanned host with that
+    /// name, reported with a few of them, and matched by nothing.
+    #[test]
+    fn a_name_shared_by_thousands_of_stored_assets_is_ambiguous_and_cheap() {
+        let many: Vec<Asset> = (0..20_000)
+            .map(|i| {
+                let mut a = asset(&format!("s{i:05}"), "2026-05-01");
+                a.hostname = Some("same.example".into());
+                a
+            })
+            .collect();
+        let b = stored(many);
+        let mut scan = Scan::new(crate::Format::Nmap);
+        for i in 0..2_000 {
+            let mut a = asset(&format!("10.0.{}.{}", i / 250, i % 250), "2026-06-01");
+            a.hostname = Some("SAME.example".into());
+            scan.assets.push(a);
+        }
+        scan.scan_date = Some("2026-06-01".parse().unwrap());
+        let r = reconcile(&b, &scan, options());
+        let ambiguous: Vec<&String> = r
+            .warnings
+            .iter()
+            .filter(|w| w.contains("could be any of the stored assets"))
+            .collect();
+        assert_eq!(ambiguous.len(), 2_000);
+        assert!(
+            ambiguous[0].contains("\"s00000\", \"s00001\""),
+            "{}",
+            ambiguous[0]
+        );
+        assert_eq!(
+            r.counts.unknown_assets.len(),
+            2_000,
+            "kept apart, not merged"
+        );
     }
 
     #[test]

@@ -231,8 +231,8 @@ impl Store {
         let row = sqlx::query(&format!(
             "SELECT o.inputs_version AS current_version, r.id, r.computed_at, r.as_of, r.inputs_version, r.model_id, \
              r.model_version, r.score, r.grade, r.rating, r.feeds, \
-             (SELECT COUNT(*) FROM jobs j WHERE j.org_id = o.id AND j.kind = '{}' \
-                AND j.state IN ('queued', 'running')) AS pending \
+             CASE WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.org_id = o.id AND j.kind = '{}' \
+                AND j.state IN ('queued', 'running')) THEN 1 ELSE 0 END AS pending \
              FROM organizations o LEFT JOIN ratings r ON r.id = ( \
                SELECT id FROM ratings WHERE org_id = o.id ORDER BY computed_at DESC, id DESC LIMIT 1) \
              WHERE o.id = $1",

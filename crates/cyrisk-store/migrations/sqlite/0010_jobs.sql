@@ -26,6 +26,8 @@ CREATE UNIQUE INDEX jobs_dedupe_queued ON jobs (dedupe_key) WHERE state = 'queue
 CREATE INDEX jobs_active ON jobs (run_at, id) WHERE state IN ('queued', 'running');
 CREATE INDEX jobs_by_state ON jobs (state, updated_at);
 CREATE INDEX jobs_by_org ON jobs (org_id, created_at);
+-- The live rating's hot path asks whether a re-rating of the organisation is pending.
+CREATE INDEX jobs_pending_by_org ON jobs (org_id) WHERE state IN ('queued', 'running');
 ALTER TABLE ratings ADD COLUMN job_id TEXT;
 -- A job's effect happens once: a second rating from the same job cannot be stored.
 CREATE UNIQUE INDEX ratings_by_job ON ratings (job_id) WHERE job_id IS NOT NULL;
