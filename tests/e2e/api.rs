@@ -229,6 +229,11 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             Role::Admin => StatusCode::CONFLICT,
             _ => StatusCode::FORBIDDEN,
         },
+        // An application names no organisation: the role decides.
+        ("post", "/api/v1/underwriting/assessments") => match role {
+            Role::Admin | Role::Insurer => StatusCode::OK,
+            Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+        },
         ("post", "/api/v1/quotes") => match (role, own_tenant) {
             (Role::Enterprise | Role::Assessor, _) => StatusCode::FORBIDDEN,
             (Role::Admin, _) | (Role::Insurer, true) => StatusCode::OK,
@@ -304,6 +309,11 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                         "post" if path == "/api/v1/policies" => Some(
                             serde_json::json!({ "organization_id": org, "starts_on": "2026-01-01", "ends_on": "2026-12-31",
                                                 "deductible": 100000.0, "limit": 5000000.0, "premium": 42000.0 })
+                                .to_string(),
+                        ),
+                        "post" if path == "/api/v1/underwriting/assessments" => Some(
+                            serde_json::json!({ "bundle": serde_json::from_str::<serde_json::Value>(&example("sme-external-scan")).unwrap(),
+                                                "limit": 2000000.0, "trials": 1000 })
                                 .to_string(),
                         ),
                         "post" if path == "/api/v1/feeds/kev" => {
@@ -1416,5 +1426,63 @@ fn a_size_beyond_the_severity_model_is_refused_not_priced_as_null() {
             j["detail"].as_str().unwrap().contains("annual_revenue"),
             "{j}"
         );
+    });
+}
+
+/// Pre-policy underwriting: an SME applicant's bundle is rated, priced and decided by the
+/// default rules, each explained; fixing what a rule flagged changes the decision.
+#[test]
+fn an_application_is_rated_priced_and_decided_by_the_rules() {
+    runtime().block_on(async {
+        let w = world("underwriting", Options::default()).await;
+        let key = |role: Role| w.keys.iter().find(|(r, _)| *r == role).map(|(_, k)| k.as_str());
+        let mut bundle: serde_json::Value = serde_json::from_str(&example("sme-external-scan")).unwrap();
+        bundle["profile"]["name"] = "Applicant Ltd.".into();
+        let application = |b: &serde_json::Value| {
+            serde_json::json!({ "bundle": b, "deductible": 50000.0, "limit": 2000000.0, "trials": 5000 }).to_string()
+        };
+        let path = "/api/v1/underwriting/assessments";
+        for role in [Role::Enterprise, Role::Assessor] {
+            let (s, _, _) = call(&w.app, Method::POST, path, key(role), Some(application(&bundle))).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{role:?}");
+        }
+        let (s, _, a) = call(&w.app, Method::POST, path, key(Role::Insurer), Some(application(&bundle))).await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        assert_eq!(a["applicant"], "Applicant Ltd.");
+        assert!(a["quote"]["premium"]["premium"].as_f64().unwrap() > 0.0, "{a}");
+        assert!(a["expected_annual_loss"].as_f64().unwrap() > 0.0);
+        assert_eq!(a["score"], a["rating"]["score"]);
+        let rules = a["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 6, "every default rule applied: {a}");
+        assert!(rules.iter().all(|r| !r["explanation"].as_str().unwrap().is_empty()));
+        let worst = rules
+            .iter()
+            .map(|r| match r["outcome"].as_str().unwrap() { "accept" => 0, "refer" => 1, _ => 2 })
+            .max()
+            .unwrap();
+        assert_eq!(a["decision"], ["accept", "refer", "decline"][worst], "{a}");
+        // The example SME has no EDR result: required controls refer it.
+        let required = rules.iter().find(|r| r["rule"] == "required_controls").unwrap();
+        assert_eq!(required["outcome"], "refer", "{required}");
+        // Nothing was stored: no organisation by that name.
+        let orgs = w.store.list_organizations(100, 0).await.unwrap();
+        assert!(orgs.iter().all(|o| o.name != "Applicant Ltd."));
+        // With the three controls evidenced that rule passes.
+        let mut fixed = bundle.clone();
+        fixed["controls"] = serde_json::json!([
+            { "control": "mfa", "outcome": "pass" }, { "control": "edr", "outcome": "pass" },
+            { "control": "offline_backups", "outcome": "pass" }
+        ]);
+        let (s, _, b) = call(&w.app, Method::POST, path, key(Role::Admin), Some(application(&fixed))).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let required = b["rules"].as_array().unwrap().iter().find(|r| r["rule"] == "required_controls").unwrap();
+        assert_eq!(required["outcome"], "accept", "{required}");
+        // A bad bundle is named as such.
+        let mut bad = bundle.clone();
+        bad["profile"]["annual_revenue"] = (-1).into();
+        let (s, _, e) = call(&w.app, Method::POST, path, key(Role::Admin), Some(application(&bad))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(e["detail"].as_str().unwrap().starts_with("bundle: "), "{e}");
+        assert!(e["detail"].as_str().unwrap().contains("annual_revenue"), "{e}");
     });
 }

@@ -16,6 +16,7 @@ mod orgs;
 mod policies;
 mod quotes;
 mod schemas;
+mod underwriting;
 
 use std::sync::OnceLock;
 
@@ -104,6 +105,7 @@ impl Default for Options {
         (name = "quotes", description = "Priced layers and bound policies"),
         (name = "feeds", description = "Threat-intelligence snapshots (KEV, EPSS)"),
         (name = "jobs", description = "Background jobs (re-ratings) and their state, for admins"),
+        (name = "underwriting", description = "Pre-policy assessment: rating, price and an accept/refer/decline decision by underwriting rules"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -160,6 +162,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::list_jobs))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::retry_job))
+        .routes(routes!(underwriting::assess_application))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

@@ -213,7 +213,7 @@ pub enum RankQuery {
 }
 
 /// Parses a bundle body, naming the offending field in the error.
-fn parse_bundle(body: &Bytes) -> Result<Bundle, ApiError> {
+pub(crate) fn parse_bundle(body: &Bytes) -> Result<Bundle, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| ApiError::invalid(format!("the body is not UTF-8: {e}")))?;
     let bundle = match AssessmentBundle::from_json(text) {

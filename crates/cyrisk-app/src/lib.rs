@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policies;
 pub mod quotes;
 pub mod rating;
+pub mod underwriting;
 
 use std::sync::Arc;
 
@@ -40,11 +41,13 @@ pub struct Models {
     pub pricing: Arc<PricingModel>,
     /// The KEV catalogue built into this build.
     pub kev: Arc<KevCatalog>,
+    /// The underwriting rules applied to applications (`models/underwriting-v1.toml`).
+    pub underwriting: Arc<cyrisk_core::underwriting::UnderwritingRules>,
 }
 
 impl Models {
-    /// The built-in models (`models/rating-v2.toml`, `severity-v2.toml`, `pricing-v2.toml`)
-    /// and the bundled KEV snapshot.
+    /// The built-in models (`models/rating-v2.toml`, `severity-v2.toml`, `pricing-v2.toml`,
+    /// `underwriting-v1.toml`) and the bundled KEV snapshot.
     pub fn builtin() -> Result<Self> {
         let kev = KevCatalog::from_json(BUNDLED_KEV)
             .map_err(|e| AppError::internal(format!("bundled KEV snapshot: {e}")))?;
@@ -53,6 +56,7 @@ impl Models {
             severity: Arc::new(SeverityModel::builtin()),
             pricing: Arc::new(PricingModel::builtin()),
             kev: Arc::new(kev),
+            underwriting: Arc::new(cyrisk_core::underwriting::UnderwritingRules::builtin()),
         })
     }
 }

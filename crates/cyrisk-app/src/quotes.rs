@@ -98,46 +98,10 @@ impl App {
         let risk = RatedRisk::from_stored_json(&rating.rating).map_err(AppError::internal)?;
         let lambda = risk.expected_incident_rate;
         let profile = self.store.bundle(id).await?.profile;
-        // A currency the severity model cannot convert is the organisation's data, not a
-        // fault.
-        let severity = &self.models.severity;
-        let lm = loss_model(&risk, &profile, severity, false)
-            .map_err(|e| AppError::Invalid(e.to_string()))?;
-        let pricing = self.models.pricing.clone();
-        let ctx = PricingContext {
-            log_rate_sigma: risk.log_rate_sigma,
-            currency: Some(lm.currency.clone()),
-            to_model_currency: severity.rate_to_model(&lm.currency).unwrap_or(1.0),
-            allocated_capital: None,
-        };
-        let sim_layer = layer.clone();
-        let (trials, seed) = (req.trials, req.seed);
-        let (result, prem) = tokio::task::spawn_blocking(move || {
-            let r = simulate(
-                &SimSpec {
-                    events: &lm.events,
-                    frequency: lm.frequency,
-                    layer: &sim_layer,
-                    trials,
-                    seed,
-                },
-                &|_| {},
-            )?;
-            let prem = premium_in(&r, &pricing, &ctx);
-            Ok::<_, cyrisk_sim::error::SimError>((r, prem))
-        })
-        .await?
-        .map_err(|e| AppError::Invalid(e.to_string()))?;
-        // A size beyond what the severity model represents (a revenue no company has) would
-        // price as infinite or NaN money: refuse it rather than store such a quote.
-        if !(result.expected_loss.is_finite()
-            && result.layer.expected_loss.is_finite()
-            && prem.premium.is_finite())
-        {
-            return Err(AppError::Invalid(
-                "profile.annual_revenue: the organisation's size is beyond the range the severity model represents: its loss does not come out finite".into(),
-            ));
-        }
+        let priced = self
+            .price(&risk, &profile, &layer, req.trials, req.seed)
+            .await?;
+        let (result, prem) = (priced.simulation, priced.premium);
         let doc = QuoteDocument {
             organization_id: id.clone(),
             currency: profile.currency.as_str().to_owned(),
@@ -160,6 +124,69 @@ impl App {
             .store
             .insert_quote(id, Some(&p.key_id), &rating.id, &to_json(&doc)?)
             .await?)
+    }
+}
+
+/// A layer priced for a rated risk: the simulation and the premium.
+#[derive(Debug, Clone)]
+pub struct Priced {
+    pub simulation: cyrisk_sim::simulate::SimResult,
+    pub premium: cyrisk_sim::pricing::Premium,
+}
+
+impl App {
+    /// Simulates `layer` for a rated risk with `trials` years from `seed` (on the blocking
+    /// pool) and prices it. `Invalid` for a currency the severity model cannot convert or a
+    /// size beyond what it represents — the organisation's data, not a fault.
+    pub async fn price(
+        &self,
+        risk: &RatedRisk,
+        profile: &cyrisk_core::profile::Profile,
+        layer: &Layer,
+        trials: u64,
+        seed: u64,
+    ) -> Result<Priced> {
+        let severity = &self.models.severity;
+        let lm = loss_model(risk, profile, severity, false)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let pricing = self.models.pricing.clone();
+        let ctx = PricingContext {
+            log_rate_sigma: risk.log_rate_sigma,
+            currency: Some(lm.currency.clone()),
+            to_model_currency: severity.rate_to_model(&lm.currency).unwrap_or(1.0),
+            allocated_capital: None,
+        };
+        let sim_layer = layer.clone();
+        let (simulation, premium) = tokio::task::spawn_blocking(move || {
+            let r = simulate(
+                &SimSpec {
+                    events: &lm.events,
+                    frequency: lm.frequency,
+                    layer: &sim_layer,
+                    trials,
+                    seed,
+                },
+                &|_| {},
+            )?;
+            let prem = premium_in(&r, &pricing, &ctx);
+            Ok::<_, cyrisk_sim::error::SimError>((r, prem))
+        })
+        .await?
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+        // A size beyond what the severity model represents would price as infinite or NaN
+        // money: refuse it rather than store or show such a price.
+        if !(simulation.expected_loss.is_finite()
+            && simulation.layer.expected_loss.is_finite()
+            && premium.premium.is_finite())
+        {
+            return Err(AppError::Invalid(
+                "profile.annual_revenue: the organisation's size is beyond the range the severity model represents: its loss does not come out finite".into(),
+            ));
+        }
+        Ok(Priced {
+            simulation,
+            premium,
+        })
     }
 }
 

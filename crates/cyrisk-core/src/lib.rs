@@ -18,6 +18,7 @@ pub mod plan;
 pub mod profile;
 pub mod rating;
 pub mod schema;
+pub mod underwriting;
 pub mod units;
 
 pub use bundle::{AssessmentBundle, Bundle, BundleError};
