@@ -49,6 +49,8 @@ pub struct LoadResult {
     pub findings_changed_state: usize,
     pub controls: usize,
     pub incidents: usize,
+    /// The re-rating job queued with the load (`GET /api/v1/jobs/{id}`, admins).
+    pub rerate_job: String,
 }
 
 impl From<LoadSummary> for LoadResult {
@@ -62,6 +64,7 @@ impl From<LoadSummary> for LoadResult {
             findings_changed_state: s.findings_changed_state,
             controls: s.controls,
             incidents: s.incidents,
+            rerate_job: s.rerate_job,
         }
     }
 }

@@ -171,7 +171,15 @@ pub(crate) fn import(
         }
         .await;
         app.store.close().await;
-        r.map_err(|e| crate::jobs::cli_error(e, &a.file.display().to_string()))
+        r.map_err(|e| match e {
+            cyrisk_app::AppError::NotFound {
+                what: "organization",
+            } => crate::input_error(format!(
+                "--org {}: no such organisation (cyrisk orgs list)",
+                a.org
+            )),
+            e => crate::jobs::cli_error(e, &a.file.display().to_string()),
+        })
     })?;
     for w in &summary.warnings {
         writeln!(err, "warning: {}: {w}", a.file.display())?;

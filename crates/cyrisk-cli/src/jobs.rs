@@ -136,6 +136,7 @@ pub(crate) enum JobsCommand {
     },
     /// Show one job: state, attempts, last error, result.
     Show {
+        /// The job's id (from `jobs list`, or a feed load's or an import's output).
         id: String,
         #[command(flatten)]
         db: Db,
@@ -144,6 +145,7 @@ pub(crate) enum JobsCommand {
     },
     /// Put a dead job back in the queue with its attempts reset.
     Retry {
+        /// The dead job's id.
         id: String,
         #[command(flatten)]
         db: Db,
@@ -232,7 +234,7 @@ pub(crate) fn jobs(cmd: &JobsCommand, out: &mut dyn Write) -> anyhow::Result<()>
                 let store = open(db).await?;
                 let job = store.job(id).await;
                 store.close().await;
-                let job = job.map_err(|e| cli_error(e.into(), "job"))?;
+                let job = job.map_err(|e| cli_error(e.into(), id))?;
                 match format {
                     Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&job)?)?,
                     Format::Text => {
@@ -255,7 +257,7 @@ pub(crate) fn jobs(cmd: &JobsCommand, out: &mut dyn Write) -> anyhow::Result<()>
                 let store = open(db).await?;
                 let job = store.retry_job(id, Some("cli")).await;
                 store.close().await;
-                let job = job.map_err(|e| cli_error(e.into(), "job"))?;
+                let job = job.map_err(|e| cli_error(e.into(), id))?;
                 match format {
                     Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&job)?)?,
                     Format::Text => writeln!(out, "queued again: {}", line(&job))?,

@@ -32,6 +32,8 @@ pub struct LoadSummary {
     pub findings_changed_state: usize,
     pub controls: usize,
     pub incidents: usize,
+    /// The re-rating job queued with the load (in its transaction).
+    pub rerate_job: String,
 }
 
 /// Which organisation a bundle load writes to.
@@ -512,7 +514,7 @@ impl Store {
         .await?;
         let changed = written.findings_changed_state;
 
-        let summary = LoadSummary {
+        let mut summary = LoadSummary {
             org_id: id.clone(),
             created,
             inputs_version: version,
@@ -521,11 +523,15 @@ impl Store {
             findings_changed_state: changed,
             controls: raw.controls.len(),
             incidents: raw.incidents.len(),
+            rerate_job: String::new(),
         };
         if actor.role == crate::Role::Insurer {
             crate::keys::link_in(&mut tx, &actor.key_id, &id, "loaded").await?;
         }
-        crate::jobs::enqueue_on(&mut tx, &crate::jobs::NewJob::rerate(&id, "bundle load")).await?;
+        summary.rerate_job =
+            crate::jobs::enqueue_on(&mut tx, &crate::jobs::NewJob::rerate(&id, "bundle load"))
+                .await?
+                .id;
         crate::keys::audit(
             &mut tx,
             Some(&actor.key_id),
