@@ -229,9 +229,23 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             Role::Admin => StatusCode::CONFLICT,
             _ => StatusCode::FORBIDDEN,
         },
-        // An application names no organisation: the role decides.
-        ("post", "/api/v1/underwriting/assessments") => match role {
+        // Underwriting names no organisation: the role decides; an application in the path
+        // that is not the caller's (here: none is) is a 404.
+        (
+            "post" | "get" | "put",
+            "/api/v1/underwriting/assessments"
+            | "/api/v1/underwriting/applications"
+            | "/api/v1/underwriting/rules",
+        ) => match role {
             Role::Admin | Role::Insurer => StatusCode::OK,
+            Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+        },
+        (
+            "get" | "post",
+            "/api/v1/underwriting/applications/{id}"
+            | "/api/v1/underwriting/applications/{id}/decision",
+        ) => match role {
+            Role::Admin | Role::Insurer => StatusCode::NOT_FOUND,
             Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
         },
         ("post", "/api/v1/quotes") => match (role, own_tenant) {
@@ -314,6 +328,13 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                         "post" if path == "/api/v1/underwriting/assessments" => Some(
                             serde_json::json!({ "bundle": serde_json::from_str::<serde_json::Value>(&example("sme-external-scan")).unwrap(),
                                                 "limit": 2000000.0, "trials": 1000 })
+                                .to_string(),
+                        ),
+                        "post" if path.ends_with("/decision") && path.starts_with("/api/v1/underwriting/") => {
+                            Some(r#"{"decision": "accept", "note": "checked"}"#.to_owned())
+                        }
+                        "put" if path == "/api/v1/underwriting/rules" => Some(
+                            serde_json::json!({ "rules": std::fs::read_to_string(root().join("models/underwriting-v1.toml")).unwrap() })
                                 .to_string(),
                         ),
                         "post" if path == "/api/v1/feeds/kev" => {
@@ -1484,5 +1505,67 @@ fn an_application_is_rated_priced_and_decided_by_the_rules() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
         assert!(e["detail"].as_str().unwrap().starts_with("bundle: "), "{e}");
         assert!(e["detail"].as_str().unwrap().contains("annual_revenue"), "{e}");
+    });
+}
+
+/// The referral queue and each insurer's own rules: a referred application waits for its
+/// insurer's underwriter (another insurer cannot see or decide it); a decision is final; an
+/// insurer's stricter rules decide its later assessments.
+#[test]
+fn referrals_wait_for_their_insurer_and_rules_are_each_insurers_own() {
+    runtime().block_on(async {
+        let w = world("referrals", Options::default()).await;
+        let key = |role: Role| w.keys.iter().find(|(r, _)| *r == role).map(|(_, k)| k.to_owned()).unwrap();
+        let insurer = key(Role::Insurer);
+        let other = w.store.create_key("insurer B", Role::Insurer, None, None).await.unwrap().key;
+        let mut bundle: serde_json::Value = serde_json::from_str(&example("sme-external-scan")).unwrap();
+        // Without its open KEV finding the SME is referred (no EDR, MFA or backups evidenced).
+        bundle["findings"] = serde_json::json!([]);
+        let body = serde_json::json!({ "bundle": bundle, "limit": 2000000.0, "trials": 2000 }).to_string();
+        let (s, _, a) = call(&w.app, Method::POST, "/api/v1/underwriting/assessments", Some(&insurer), Some(body.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        assert_eq!((a["decision"].as_str(), a["status"].as_str()), (Some("refer"), Some("referred")), "{a}");
+        let id = a["application_id"].as_str().unwrap().to_owned();
+        // The queue: the insurer's own referral, not the other insurer's business.
+        let (_, _, queue) = call(&w.app, Method::GET, "/api/v1/underwriting/applications?status=referred", Some(&insurer), None).await;
+        assert_eq!(queue.as_array().unwrap().len(), 1, "{queue}");
+        assert_eq!(queue[0]["assessment"]["score"], a["score"]);
+        let (_, _, none) = call(&w.app, Method::GET, "/api/v1/underwriting/applications", Some(&other), None).await;
+        assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
+        let decide = |k: String, d: &str| {
+            let app = w.app.clone();
+            let (path, body) = (format!("/api/v1/underwriting/applications/{id}/decision"), serde_json::json!({ "decision": d, "note": "EDR confirmed by phone" }).to_string());
+            async move { call(&app, Method::POST, &path, Some(&k), Some(body)).await }
+        };
+        let (s, _, _) = decide(other.clone(), "accept").await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "another insurer's referral is not there for it");
+        let (s, _, _) = call(&w.app, Method::GET, &format!("/api/v1/underwriting/applications/{id}"), Some(&other), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _, d) = decide(insurer.clone(), "accept").await;
+        assert_eq!(s, StatusCode::OK, "{d}");
+        assert_eq!((d["status"].as_str(), d["note"].as_str()), (Some("accepted"), Some("EDR confirmed by phone")));
+        let (s, _, _) = decide(insurer.clone(), "decline").await;
+        assert_eq!(s, StatusCode::CONFLICT, "a decision is final");
+        let (_, _, queue) = call(&w.app, Method::GET, "/api/v1/underwriting/applications?status=referred", Some(&insurer), None).await;
+        assert_eq!(queue.as_array().unwrap().len(), 0);
+
+        // Insurer B's stricter rules decline what the default refers; A's are untouched.
+        let (_, _, r) = call(&w.app, Method::GET, "/api/v1/underwriting/rules", Some(&other), None).await;
+        assert_eq!(r["source"], "default");
+        let strict = "id = \"insurer-b\"\nversion = \"1\"\n[score]\ndecline_below = 900\n";
+        let (s, _, r) = call(&w.app, Method::PUT, "/api/v1/underwriting/rules", Some(&other), Some(serde_json::json!({ "rules": strict }).to_string())).await;
+        assert_eq!((s, r["source"].as_str()), (StatusCode::OK, Some("own")), "{r}");
+        let (_, _, b) = call(&w.app, Method::POST, "/api/v1/underwriting/assessments", Some(&other), Some(body.clone())).await;
+        assert_eq!((b["decision"].as_str(), b["rules_version"].as_str()), (Some("decline"), Some("insurer-b 1")), "{b}");
+        assert_eq!(b["rules"].as_array().unwrap().len(), 1);
+        let (_, _, a2) = call(&w.app, Method::POST, "/api/v1/underwriting/assessments", Some(&insurer), Some(body)).await;
+        assert_eq!(a2["decision"], "refer", "{a2}");
+        // Rules that do not load are refused, naming the field; the stored ones stay.
+        let (s, _, e) = call(&w.app, Method::PUT, "/api/v1/underwriting/rules", Some(&other),
+            Some(serde_json::json!({ "rules": "id = \"x\"\nversion = \"1\"\n[score]\ndecline_below = 700\nrefer_below = 600\n" }).to_string())).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(e["detail"].as_str().unwrap().contains("decline_below 700"), "{e}");
+        let (_, _, r) = call(&w.app, Method::GET, "/api/v1/underwriting/rules", Some(&other), None).await;
+        assert!(r["rules"].as_str().unwrap().contains("insurer-b"));
     });
 }

@@ -5,7 +5,7 @@
 
 use cyrisk_core::finding::FindingState;
 use cyrisk_core::{Bundle, RatingModel, rate};
-use cyrisk_store::{Backend, FeedKind, LoadTarget, Principal, Role, Store};
+use cyrisk_store::{Backend, FeedKind, LoadTarget, Principal, Role, Store, StoreError};
 
 use crate::support::{as_of, root, scratch};
 
@@ -1121,4 +1121,90 @@ fn the_conformance_suite_calls_every_public_store_function() {
         missing.is_empty(),
         "not exercised on both backends: {missing:?}"
     );
+}
+
+/// Underwriting records on both backends: applications by insurer and status, a decision on a
+/// referral once, and each insurer's own rules.
+#[test]
+fn applications_and_rules_are_kept_per_insurer() {
+    use cyrisk_store::ApplicationStatus;
+    runtime().block_on(async {
+        let all = backends("applications").await;
+        for f in &all {
+            let s = &f.store;
+            let doc = serde_json::json!({ "score": 700 });
+            let a = s
+                .insert_application("ins-a", "Applicant", "refer", &doc)
+                .await
+                .unwrap();
+            assert_eq!(a.status, ApplicationStatus::Referred);
+            s.insert_application("ins-b", "Other", "accept", &doc)
+                .await
+                .unwrap();
+            assert!(
+                s.insert_application("ins-a", "X", "maybe", &doc)
+                    .await
+                    .is_err()
+            );
+            let mine = s
+                .applications(Some("ins-a"), Some(ApplicationStatus::Referred), 10, 0)
+                .await
+                .unwrap();
+            assert_eq!(mine.len(), 1, "{:?}", s.backend());
+            assert_eq!(mine[0].assessment, doc);
+            assert_eq!(s.applications(None, None, 10, 0).await.unwrap().len(), 2);
+            assert!(matches!(
+                s.application(&a.id, Some("ins-b")).await,
+                Err(StoreError::NotFound { .. })
+            ));
+            assert!(matches!(
+                s.decide_application(
+                    &a.id,
+                    Some("ins-b"),
+                    ApplicationStatus::Accepted,
+                    "n",
+                    "ins-b"
+                )
+                .await,
+                Err(StoreError::NotFound { .. })
+            ));
+            let d = s
+                .decide_application(
+                    &a.id,
+                    Some("ins-a"),
+                    ApplicationStatus::Declined,
+                    "too risky",
+                    "ins-a",
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (d.status, d.note.as_deref()),
+                (ApplicationStatus::Declined, Some("too risky"))
+            );
+            assert!(matches!(
+                s.decide_application(&a.id, None, ApplicationStatus::Accepted, "n", "admin")
+                    .await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert_eq!(
+                s.application(&a.id, None).await.unwrap().status,
+                ApplicationStatus::Declined
+            );
+
+            assert_eq!(s.underwriting_rules("ins-a").await.unwrap(), None);
+            s.set_underwriting_rules("ins-a", "id = \"a\"", "ins-a")
+                .await
+                .unwrap();
+            s.set_underwriting_rules("ins-a", "id = \"a2\"", "ins-a")
+                .await
+                .unwrap();
+            assert_eq!(
+                s.underwriting_rules("ins-a").await.unwrap().as_deref(),
+                Some("id = \"a2\"")
+            );
+            assert_eq!(s.underwriting_rules("ins-b").await.unwrap(), None);
+        }
+        finish(all).await;
+    });
 }

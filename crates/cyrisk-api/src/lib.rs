@@ -163,6 +163,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::retry_job))
         .routes(routes!(underwriting::assess_application))
+        .routes(routes!(underwriting::list_applications))
+        .routes(routes!(underwriting::get_application))
+        .routes(routes!(underwriting::decide_application))
+        .routes(routes!(underwriting::get_rules, underwriting::put_rules))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

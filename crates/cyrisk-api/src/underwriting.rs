@@ -4,10 +4,11 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use cyrisk_app::underwriting::{Assessment, AssessmentRequest};
+use cyrisk_store::{Application, ApplicationStatus};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::access::{Action, authorize_role};
@@ -93,6 +94,9 @@ pub struct AssessedQuoteDoc {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Assessment)]
 pub struct AssessmentDoc {
+    /// The stored application; a referral waits there for an underwriter.
+    pub application_id: String,
+    pub status: ApplicationStatusDoc,
     pub applicant: String,
     #[schema(value_type = String, format = Date)]
     pub as_of: String,
@@ -155,4 +159,221 @@ pub async fn assess_application(
             )
             .await?,
     ))
+}
+
+/// Where an application stands: `accepted`, `referred` (waiting for an underwriter) or
+/// `declined`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationStatusDoc {
+    Accepted,
+    Referred,
+    Declined,
+}
+
+/// A stored application (the schema of `cyrisk_store::Application`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Application)]
+pub struct ApplicationDoc {
+    pub id: String,
+    /// The key that assessed it.
+    pub insurer_key_id: String,
+    pub applicant: String,
+    pub created_at: String,
+    /// What the rules decided.
+    pub decision: DecisionDoc,
+    pub status: ApplicationStatusDoc,
+    /// The assessment as answered.
+    #[schema(value_type = AssessmentDoc)]
+    pub assessment: serde_json::Value,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    /// The underwriter's note.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApplicationsQuery {
+    /// Only applications in this state (`referred`: the queue to work).
+    #[param(inline)]
+    pub status: Option<ApplicationStatusDoc>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// Skip this many.
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+}
+
+/// An underwriter's decision on a referral.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationDecision {
+    pub decision: UnderwriterDecision,
+    /// Why (kept with the application).
+    #[schema(min_length = 1, max_length = 2000)]
+    pub note: String,
+}
+
+/// `accept` or `decline`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnderwriterDecision {
+    Accept,
+    Decline,
+}
+
+/// The underwriting rules a key's assessments apply.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesDoc {
+    /// The rules file (TOML; see `models/underwriting-v1.toml` for every rule).
+    #[schema(min_length = 1, max_length = 100_000)]
+    pub rules: String,
+    /// `own` (this key's) or `default` (the built-in set); ignored when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+fn status_of(s: ApplicationStatusDoc) -> ApplicationStatus {
+    match s {
+        ApplicationStatusDoc::Accepted => ApplicationStatus::Accepted,
+        ApplicationStatusDoc::Referred => ApplicationStatus::Referred,
+        ApplicationStatusDoc::Declined => ApplicationStatus::Declined,
+    }
+}
+
+/// Assessed applications, newest first (admin: all; insurer: its own). `status=referred` is
+/// the queue an underwriter works.
+#[utoipa::path(
+    get, path = "/api/v1/underwriting/applications", operation_id = "list_applications", tag = "underwriting",
+    params(ApplicationsQuery),
+    responses(
+        (status = 200, description = "Applications, newest first", body = [ApplicationDoc]),
+        (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list_applications(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<ApplicationsQuery>,
+) -> Result<Json<Vec<Application>>, ApiError> {
+    authorize_role(&p, Action::Quote)?;
+    let (limit, offset) = crate::orgs::page_bounds(q.limit, q.offset)?;
+    Ok(Json(
+        state
+            .app
+            .applications(&p, q.status.map(status_of), limit, offset)
+            .await?,
+    ))
+}
+
+/// One application (admin: any; insurer: its own, else 404).
+#[utoipa::path(
+    get, path = "/api/v1/underwriting/applications/{id}", operation_id = "get_application", tag = "underwriting",
+    params(("id" = String, Path, description = "Application id")),
+    responses(
+        (status = 200, description = "The application", body = ApplicationDoc),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such application visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_application(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Application>, ApiError> {
+    Ok(Json(state.app.application(&p, &id).await?))
+}
+
+/// Decide a referred application: accept or decline, with a note.
+#[utoipa::path(
+    post, path = "/api/v1/underwriting/applications/{id}/decision", operation_id = "decide_application", tag = "underwriting",
+    params(("id" = String, Path, description = "Application id")),
+    request_body(content = ApplicationDecision, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The application, decided", body = ApplicationDoc),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such application visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The application is not waiting for a decision (accepted or declined already)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid decision; the detail names the field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn decide_application(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Application>, ApiError> {
+    authorize_role(&p, Action::Quote)?;
+    let d: ApplicationDecision = crate::inputs::parse_json(&body, "")?;
+    crate::error::check_text("note", Some(&d.note), 2000)?;
+    Ok(Json(
+        state
+            .app
+            .decide_application(
+                &p,
+                &id,
+                matches!(d.decision, UnderwriterDecision::Accept),
+                &d.note,
+            )
+            .await?,
+    ))
+}
+
+/// The underwriting rules this key's assessments apply: its own, else the default set.
+#[utoipa::path(
+    get, path = "/api/v1/underwriting/rules", operation_id = "get_underwriting_rules", tag = "underwriting",
+    responses(
+        (status = 200, description = "The rules and whether they are the key's own", body = RulesDoc),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_rules(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+) -> Result<Json<RulesDoc>, ApiError> {
+    let (_, source, rules) = state.app.rules_for(&p).await?;
+    Ok(Json(RulesDoc {
+        rules,
+        source: Some(source.to_owned()),
+    }))
+}
+
+/// Replace this key's underwriting rules (its later assessments apply them).
+#[utoipa::path(
+    put, path = "/api/v1/underwriting/rules", operation_id = "put_underwriting_rules", tag = "underwriting",
+    request_body(content = RulesDoc, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored; the rules now applied", body = RulesDoc),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The rules do not load; the detail names the field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn put_rules(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    body: Bytes,
+) -> Result<Json<RulesDoc>, ApiError> {
+    authorize_role(&p, Action::Quote)?;
+    let r: RulesDoc = crate::inputs::parse_json(&body, "")?;
+    crate::error::check_text("rules", Some(&r.rules), 100_000)?;
+    state.app.set_rules(&p, &r.rules).await?;
+    let (_, source, rules) = state.app.rules_for(&p).await?;
+    Ok(Json(RulesDoc {
+        rules,
+        source: Some(source.to_owned()),
+    }))
 }

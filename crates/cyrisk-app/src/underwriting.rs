@@ -4,10 +4,11 @@
 //! rule's outcome explained. Nothing is stored: an application is not yet an insured.
 
 use chrono::NaiveDate;
+use cyrisk_core::underwriting::UnderwritingRules;
 use cyrisk_core::underwriting::{Decision, RuleOutcome, evaluate};
 use cyrisk_core::{Bundle, Rating};
 use cyrisk_sim::bridge::RatedRisk;
-use cyrisk_store::Principal;
+use cyrisk_store::{Application, ApplicationStatus, Principal};
 use serde::Serialize;
 
 use crate::access::{Action, authorize_role};
@@ -52,6 +53,11 @@ pub struct AssessedQuote {
 /// The answer to an application.
 #[derive(Debug, Clone, Serialize)]
 pub struct Assessment {
+    /// The stored application (`GET /underwriting/applications/{id}`); a referral waits there
+    /// for an underwriter.
+    pub application_id: String,
+    /// `accepted`, `referred` or `declined`.
+    pub status: ApplicationStatus,
     pub applicant: String,
     pub as_of: NaiveDate,
     /// ISO 4217 code of every amount.
@@ -87,7 +93,7 @@ impl App {
         .layer()?;
         let mut bundle = req.bundle;
         self.current_feeds().await?.apply(&mut bundle);
-        let (model, rules) = (self.models.rating.clone(), self.models.underwriting.clone());
+        let (model, rules) = (self.models.rating.clone(), self.rules_for(p).await?.0);
         let as_of = today();
         let (bundle, rating, decision) = tokio::task::spawn_blocking(move || {
             let rating = cyrisk_core::rate(&bundle, &model, as_of);
@@ -105,7 +111,9 @@ impl App {
             )
             .await?;
         let json = |v: serde_json::Result<serde_json::Value>| v.map_err(AppError::internal);
-        Ok(Assessment {
+        let mut a = Assessment {
+            application_id: String::new(),
+            status: ApplicationStatus::Referred,
             applicant: bundle.profile().name.clone(),
             as_of,
             currency: bundle.profile().currency.as_str().to_owned(),
@@ -130,6 +138,98 @@ impl App {
                 premium: json(serde_json::to_value(&priced.premium))?,
             },
             rating,
-        })
+        };
+        let decision = json(serde_json::to_value(a.decision))?;
+        let stored = self
+            .store
+            .insert_application(
+                &p.key_id,
+                &a.applicant,
+                decision.as_str().unwrap_or_default(),
+                &json(serde_json::to_value(&a))?,
+            )
+            .await?;
+        a.application_id = stored.id;
+        a.status = stored.status;
+        Ok(a)
     }
+
+    /// The rules an assessment by `p` applies: its own stored set, else the default; and
+    /// which (`own` or `default`) with the TOML text.
+    pub async fn rules_for(
+        &self,
+        p: &Principal,
+    ) -> Result<(std::sync::Arc<UnderwritingRules>, &'static str, String)> {
+        authorize_role(p, Action::Quote)?;
+        match self.store.underwriting_rules(&p.key_id).await? {
+            Some(text) => {
+                let rules = UnderwritingRules::from_toml(&text).map_err(|e| {
+                    AppError::internal(format!("stored rules of {}: {e}", p.key_id))
+                })?;
+                Ok((std::sync::Arc::new(rules), "own", text))
+            }
+            None => Ok((
+                self.models.underwriting.clone(),
+                "default",
+                include_str!("../../../models/underwriting-v1.toml").to_owned(),
+            )),
+        }
+    }
+
+    /// Replaces `p`'s own underwriting rules; `Invalid` naming the field if they do not load.
+    pub async fn set_rules(&self, p: &Principal, text: &str) -> Result<()> {
+        authorize_role(p, Action::Quote)?;
+        UnderwritingRules::from_toml(text)
+            .map_err(|e| AppError::Invalid(format!("rules: {}", e.0)))?;
+        Ok(self
+            .store
+            .set_underwriting_rules(&p.key_id, text, &p.key_id)
+            .await?)
+    }
+
+    /// Applications `p` may see (an insurer its own, an admin all), newest first.
+    pub async fn applications(
+        &self,
+        p: &Principal,
+        status: Option<ApplicationStatus>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Application>> {
+        authorize_role(p, Action::Quote)?;
+        Ok(self
+            .store
+            .applications(own(p), status, limit, offset)
+            .await?)
+    }
+
+    /// One application `p` may see.
+    pub async fn application(&self, p: &Principal, id: &str) -> Result<Application> {
+        authorize_role(p, Action::Quote)?;
+        Ok(self.store.application(id, own(p)).await?)
+    }
+
+    /// An underwriter's decision on a referral (`accept` true or false), with a note.
+    pub async fn decide_application(
+        &self,
+        p: &Principal,
+        id: &str,
+        accept: bool,
+        note: &str,
+    ) -> Result<Application> {
+        authorize_role(p, Action::Quote)?;
+        let to = if accept {
+            ApplicationStatus::Accepted
+        } else {
+            ApplicationStatus::Declined
+        };
+        Ok(self
+            .store
+            .decide_application(id, own(p), to, note, &p.key_id)
+            .await?)
+    }
+}
+
+/// The applications a key may see: an insurer its own, an admin every one.
+fn own(p: &Principal) -> Option<&str> {
+    (p.role != cyrisk_store::Role::Admin).then_some(p.key_id.as_str())
 }

@@ -18,6 +18,7 @@ mod migrate;
 mod orgs;
 mod policies;
 mod ratings;
+mod underwriting;
 
 use std::str::FromStr;
 
@@ -33,6 +34,7 @@ pub use lifecycle::{Dispute, DisputeStatus, StateOutcome};
 pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
 pub use policies::{NewPolicy, Policy, PolicyPhase};
 pub use ratings::{CurrentRating, RawRating, StoredQuote, StoredRating};
+pub use underwriting::{Application, ApplicationStatus};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

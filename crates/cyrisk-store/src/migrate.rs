@@ -61,6 +61,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "jobs",
         include_str!("../migrations/sqlite/0010_jobs.sql"),
     ),
+    (
+        11,
+        "underwriting",
+        include_str!("../migrations/sqlite/0011_underwriting.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -112,6 +117,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "jobs",
         include_str!("../migrations/postgres/0010_jobs.sql"),
+    ),
+    (
+        11,
+        "underwriting",
+        include_str!("../migrations/postgres/0011_underwriting.sql"),
     ),
 ];
 
