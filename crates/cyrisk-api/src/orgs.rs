@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cyrisk_core::{AssessmentBundle, Bundle};
-use cyrisk_store::{LoadSummary, LoadTarget, OrgSummary, RawRating, StoredRating};
+use cyrisk_store::{LoadSummary, LoadTarget, OrgSummary, RawRating};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -125,26 +125,6 @@ impl TryFrom<RawRating> for RatingRecord {
             rating: serde_json::value::RawValue::from_string(r.rating)
                 .map_err(ApiError::internal)?,
         })
-    }
-}
-
-impl From<StoredRating> for RatingRecord {
-    fn from(r: StoredRating) -> Self {
-        Self {
-            id: r.id,
-            org_id: r.org_id,
-            computed_at: r.computed_at,
-            as_of: r.as_of,
-            inputs_version: r.inputs_version,
-            model_id: r.model_id,
-            model_version: r.model_version,
-            score: r.score,
-            grade: r.grade,
-            feeds: feeds_object(r.feeds).unwrap_or_default(),
-            rating: serde_json::value::to_raw_value(&r.rating).unwrap_or_else(|_| {
-                serde_json::value::RawValue::from_string("null".to_owned()).expect("valid JSON")
-            }),
-        }
     }
 }
 

@@ -35,20 +35,29 @@ pub struct QuoteRequest {
 impl QuoteRequest {
     /// The layer, or `Invalid` naming the field.
     pub fn layer(&self) -> Result<Layer> {
-        if !(1..=MAX_QUOTE_TRIALS).contains(&self.trials) {
-            return Err(AppError::Invalid(format!(
-                "trials: must be 1 to {MAX_QUOTE_TRIALS}, got {}",
-                self.trials
-            )));
-        }
-        Layer::new(
+        layer_terms(
             self.deductible,
-            Some(self.limit),
+            self.limit,
             self.aggregate_limit,
-            Default::default(),
+            self.trials,
         )
-        .map_err(|e| AppError::Invalid(e.to_string()))
     }
+}
+
+/// A layer to price and the years to simulate, checked: `Invalid` naming the field.
+pub fn layer_terms(
+    deductible: f64,
+    limit: f64,
+    aggregate_limit: Option<f64>,
+    trials: u64,
+) -> Result<Layer> {
+    if !(1..=MAX_QUOTE_TRIALS).contains(&trials) {
+        return Err(AppError::Invalid(format!(
+            "trials: must be 1 to {MAX_QUOTE_TRIALS}, got {trials}"
+        )));
+    }
+    Layer::new(deductible, Some(limit), aggregate_limit, Default::default())
+        .map_err(|e| AppError::Invalid(e.to_string()))
 }
 
 /// What a quote holds (stored as it was computed).

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::access::{Action, authorize_role};
 use crate::error::{AppError, Result};
-use crate::quotes::QuoteRequest;
+use crate::quotes::layer_terms;
 use crate::{App, today};
 
 /// An application to assess.
@@ -82,15 +82,7 @@ impl App {
     /// Assesses an application for `p` (admin and insurer keys): rate, price, decide.
     pub async fn assess(&self, p: &Principal, req: AssessmentRequest) -> Result<Assessment> {
         authorize_role(p, Action::Quote)?;
-        let layer = QuoteRequest {
-            organization_id: String::new(),
-            deductible: req.deductible,
-            limit: req.limit,
-            aggregate_limit: req.aggregate_limit,
-            trials: req.trials,
-            seed: req.seed,
-        }
-        .layer()?;
+        let layer = layer_terms(req.deductible, req.limit, req.aggregate_limit, req.trials)?;
         let mut bundle = req.bundle;
         self.current_feeds().await?.apply(&mut bundle);
         let (model, rules) = (self.models.rating.clone(), self.rules_for(p).await?.0);

@@ -76,14 +76,15 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let store = open(&a.db).await?;
-        if a.demo && !store.list_organizations(1, 0).await?.is_empty() {
+        let empty = store.list_organizations(1, 0).await?.is_empty();
+        if a.demo && !empty {
             writeln!(
                 out,
                 "demo: the database already holds organisations: nothing loaded and no key shown \
                  (create one: cyrisk keys create --role admin --name me)"
             )?;
         }
-        if a.demo && store.list_organizations(1, 0).await?.is_empty() {
+        if a.demo && empty {
             for (name, text) in DEMO {
                 let b =
                     Bundle::from_json(text).map_err(|e| anyhow::anyhow!("example {name}: {e}"))?;

@@ -182,9 +182,7 @@ fn job(r: &sqlx::any::AnyRow) -> Result<Job> {
 /// A time `d` from now, as stored (RFC 3339 UTC with microseconds, which sorts as text).
 pub(crate) fn after(d: Duration) -> String {
     let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(365));
-    (chrono::Utc::now() + d)
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    crate::stamp(chrono::Utc::now() + d)
 }
 
 /// Enqueues a job on the caller's connection — inside its transaction, so the job exists
@@ -499,12 +497,8 @@ impl Store {
     /// Deletes finished (done) jobs last updated more than `older_than` ago; returns how
     /// many. Dead jobs are kept until an operator retries them.
     pub async fn prune_jobs(&self, older_than: Duration) -> Result<u64> {
-        let cutoff = {
-            let d = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::days(3650));
-            (chrono::Utc::now() - d)
-                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                .to_string()
-        };
+        let d = chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::days(3650));
+        let cutoff = crate::stamp(chrono::Utc::now() - d);
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND updated_at < $1")
             .bind(cutoff)

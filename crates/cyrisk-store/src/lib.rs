@@ -272,9 +272,12 @@ impl FromStr for Backend {
 
 /// Now, as stored: RFC 3339 UTC with microseconds (sorts as text).
 pub(crate) fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    stamp(chrono::Utc::now())
+}
+
+/// A time as stored (see [`now`]).
+pub(crate) fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 pub(crate) fn new_id() -> String {
