@@ -269,6 +269,34 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
                 StatusCode::NOT_FOUND
             }
         }
+        // Alerts name no organisation in the path: each key sees its own (an insurer its
+        // policies', an enterprise or assessor its organisation's); the `{id}` here is no
+        // alert, so the caller learns only that (404).
+        ("get", "/api/v1/alerts" | "/api/v1/alerts/rules") => StatusCode::OK,
+        ("get", "/api/v1/alerts/{id}") | ("post", "/api/v1/alerts/{id}/ack") => {
+            StatusCode::NOT_FOUND
+        }
+        // Alert rules are an insurer key's own; an admin sets none of its own.
+        ("put", "/api/v1/alerts/rules") => match role {
+            Role::Insurer => StatusCode::OK,
+            _ => StatusCode::FORBIDDEN,
+        },
+        // A webhook receives the registering key's alerts; an admin must name whose (this
+        // body names none: 422); an assessor has none.
+        ("post", "/api/v1/webhooks") => match role {
+            Role::Insurer | Role::Enterprise => StatusCode::CREATED,
+            Role::Admin => StatusCode::UNPROCESSABLE_ENTITY,
+            Role::Assessor => StatusCode::FORBIDDEN,
+        },
+        ("get", "/api/v1/webhooks") => match role {
+            Role::Assessor => StatusCode::FORBIDDEN,
+            _ => StatusCode::OK,
+        },
+        ("get" | "delete", "/api/v1/webhooks/{id}")
+        | ("get", "/api/v1/webhooks/{id}/deliveries") => match role {
+            Role::Assessor => StatusCode::FORBIDDEN,
+            _ => StatusCode::NOT_FOUND,
+        },
         other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
     }
 }
@@ -337,6 +365,14 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             serde_json::json!({ "rules": std::fs::read_to_string(root().join("models/underwriting-v1.toml")).unwrap() })
                                 .to_string(),
                         ),
+                        "put" if path == "/api/v1/alerts/rules" => Some(
+                            serde_json::json!({ "rules": std::fs::read_to_string(root().join("models/alerts-v1.toml")).unwrap() })
+                                .to_string(),
+                        ),
+                        "post" if path == "/api/v1/webhooks" => {
+                            Some(r#"{"url": "https://hooks.example.com/cyrisk"}"#.to_owned())
+                        }
+                        "post" if path.ends_with("/ack") => None,
                         "post" if path == "/api/v1/feeds/kev" => {
                             Some(std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap())
                         }

@@ -9,6 +9,7 @@ mod ingest;
 mod integrity;
 mod jobs;
 mod market;
+mod monitoring;
 mod plan;
 mod portfolio;
 mod rating_props;

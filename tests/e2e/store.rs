@@ -1091,8 +1091,8 @@ fn every_store_function_behaves_the_same_on_both_backends() {
 }
 
 /// "Every store function" checked mechanically: each public method of the store (its
-/// `pub async fn`s) is called somewhere in the conformance suite (this file and
-/// `tests/e2e/jobs.rs`), which runs on both backends.
+/// `pub async fn`s) is called somewhere in the conformance suite (this file,
+/// `tests/e2e/jobs.rs` and `tests/e2e/monitoring.rs`), which runs on both backends.
 #[test]
 fn the_conformance_suite_calls_every_public_store_function() {
     let dir = root().join("crates/cyrisk-store/src");
@@ -1111,7 +1111,8 @@ fn the_conformance_suite_calls_every_public_store_function() {
     }
     assert!(names.len() > 40, "found only {names:?}");
     let suite = std::fs::read_to_string(root().join("tests/e2e/store.rs")).unwrap()
-        + &std::fs::read_to_string(root().join("tests/e2e/jobs.rs")).unwrap();
+        + &std::fs::read_to_string(root().join("tests/e2e/jobs.rs")).unwrap()
+        + &std::fs::read_to_string(root().join("tests/e2e/monitoring.rs")).unwrap();
     // Opening and connecting are how every test starts; commit ends every WriteTx.
     let missing: Vec<&String> = names
         .iter()

@@ -102,6 +102,7 @@ impl From<AppError> for ApiError {
                 "busy",
                 "the database is busy with another write; retry shortly",
             ),
+            AppError::Upstream(msg) => Self::new(StatusCode::BAD_GATEWAY, "upstream", msg),
             e @ (AppError::Internal(_) | AppError::LeaseLost(_)) => Self::internal(e),
         }
     }

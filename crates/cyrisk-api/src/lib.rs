@@ -3,6 +3,7 @@
 //! API keys with roles and tenancy. CPU work (ratings, plans) runs off the async workers.
 
 pub mod access;
+mod alerts;
 mod auth;
 mod disputes;
 pub mod error;
@@ -106,6 +107,7 @@ impl Default for Options {
         (name = "feeds", description = "Threat-intelligence snapshots (KEV, EPSS)"),
         (name = "jobs", description = "Background jobs (re-ratings) and their state, for admins"),
         (name = "underwriting", description = "Pre-policy assessment: rating, price and an accept/refer/decline decision by underwriting rules"),
+        (name = "monitoring", description = "Mid-policy alerts, alert rules, and the webhooks alerts are delivered to"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -167,6 +169,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(underwriting::get_application))
         .routes(routes!(underwriting::decide_application))
         .routes(routes!(underwriting::get_rules, underwriting::put_rules))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_alert_rules, alerts::put_alert_rules))
+        .routes(routes!(alerts::get_alert))
+        .routes(routes!(alerts::ack_alert))
+        .routes(routes!(alerts::create_webhook, alerts::list_webhooks))
+        .routes(routes!(alerts::get_webhook, alerts::disable_webhook))
+        .routes(routes!(alerts::list_deliveries))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

@@ -41,6 +41,12 @@ pub enum Action {
     LoadFeed,
     /// See and retry background jobs (service-wide).
     ManageJobs,
+    /// List and acknowledge the alerts meant for the caller, see its alert rules.
+    ReadAlerts,
+    /// Replace an insurer's alert rules.
+    ManageAlertRules,
+    /// Register, list and disable webhooks for the caller's alerts, read their delivery log.
+    ManageWebhooks,
 }
 
 impl Action {
@@ -68,6 +74,15 @@ impl Action {
             }
             (Self::LoadFeed, _) => Err("only admin keys load threat-intelligence feeds"),
             (Self::ManageJobs, _) => Err("only admin keys see and retry background jobs"),
+            (Self::ReadAlerts, _) => Ok(()),
+            (Self::ManageAlertRules, Insurer) => Ok(()),
+            (Self::ManageAlertRules, Enterprise | Assessor) => {
+                Err("only insurer keys set alert rules")
+            }
+            (Self::ManageWebhooks, Insurer | Enterprise) => Ok(()),
+            (Self::ManageWebhooks, Assessor) => Err(
+                "webhooks receive an insurer's or the insured's alerts: an assessor key registers none",
+            ),
         }
     }
 }
@@ -111,6 +126,9 @@ mod tests {
             (BindPolicy, [true, true, false, false]),
             (LoadFeed, [true, false, false, false]),
             (ManageJobs, [true, false, false, false]),
+            (ReadAlerts, [true, true, true, true]),
+            (ManageAlertRules, [true, true, false, false]),
+            (ManageWebhooks, [true, true, true, false]),
         ];
         for (action, allowed) in rows {
             for (role, want) in Role::ALL.into_iter().zip(allowed) {

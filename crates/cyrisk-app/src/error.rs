@@ -24,6 +24,9 @@ pub enum AppError {
     /// A job's lease was taken over by another worker: this attempt's outcome is dropped.
     #[error("job {0}: the lease was lost to another worker")]
     LeaseLost(String),
+    /// A service cyrisk calls (a webhook receiver) failed or could not be reached: retried.
+    #[error("{0}")]
+    Upstream(String),
     /// A fault of cyrisk or its database; the message is for the log, not for the caller.
     #[error("{0}")]
     Internal(String),
@@ -43,7 +46,10 @@ impl AppError {
 
     /// The caller's mistake (4xx / exit code 2) rather than cyrisk's.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Self::Busy | Self::Internal(_) | Self::LeaseLost(_))
+        !matches!(
+            self,
+            Self::Busy | Self::Internal(_) | Self::LeaseLost(_) | Self::Upstream(_)
+        )
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use cyrisk_store::monitoring::WEBHOOK;
 use cyrisk_store::{Claim, ClaimFilter, JobState, StoreError, jobs::RERATE};
 use serde::Serialize;
 
@@ -113,7 +114,7 @@ impl Worker {
     }
 
     /// The kinds this build runs: a worker claims only these.
-    pub const KINDS: [&'static str; 1] = [RERATE];
+    pub const KINDS: [&'static str; 2] = [RERATE, WEBHOOK];
 
     /// Claims one due job and runs it; `None` when no job is due.
     pub async fn run_one(&self) -> Result<Option<Ran>, AppError> {
@@ -211,6 +212,10 @@ impl Worker {
                 self.app.rerate(claim).await?;
                 Ok(())
             }
+            WEBHOOK => {
+                self.app.deliver_webhook(claim).await?;
+                Ok(())
+            }
             other => Err(JobFailure {
                 message: format!("unknown job kind {other:?}: this build cannot run it"),
                 permanent: true,
@@ -251,12 +256,11 @@ impl Worker {
         }
         {
             // Housekeeping: dead-letter jobs whose lease expired on their last attempt (every
-            // few seconds), delete finished jobs past their retention (every ten minutes).
-            let (store, retention, mut stop) = (
-                self.app.store.clone(),
-                self.options.retention,
-                stop_rx.clone(),
-            );
+            // few seconds); every ten minutes, delete finished jobs past their retention and
+            // queue the day's re-rating of monitored organisations not yet rated today.
+            let (app, retention, mut stop) =
+                (self.app.clone(), self.options.retention, stop_rx.clone());
+            let store = app.store.clone();
             let sweep =
                 (self.options.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
             tasks.spawn(async move {
@@ -276,6 +280,16 @@ impl Worker {
                             Ok(0) => {}
                             Ok(n) => tracing::info!(deleted = n, "pruned finished jobs"),
                             Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+                        }
+                        match app.schedule_monitoring().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(
+                                queued = n,
+                                "queued the daily re-rating of monitored organisations"
+                            ),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "queueing the daily re-rating failed")
+                            }
                         }
                     }
                     tokio::select! {

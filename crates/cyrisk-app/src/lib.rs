@@ -13,11 +13,13 @@ pub mod error;
 pub mod feeds;
 pub mod imports;
 pub mod jobs;
+pub mod monitoring;
 pub mod plan;
 pub mod policies;
 pub mod quotes;
 pub mod rating;
 pub mod underwriting;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -43,11 +45,13 @@ pub struct Models {
     pub kev: Arc<KevCatalog>,
     /// The underwriting rules applied to applications (`models/underwriting-v1.toml`).
     pub underwriting: Arc<cyrisk_core::underwriting::UnderwritingRules>,
+    /// The default alert rules (`models/alerts-v1.toml`).
+    pub alerts: Arc<cyrisk_core::monitoring::AlertRules>,
 }
 
 impl Models {
     /// The built-in models (`models/rating-v2.toml`, `severity-v2.toml`, `pricing-v2.toml`,
-    /// `underwriting-v1.toml`) and the bundled KEV snapshot.
+    /// `underwriting-v1.toml`, `alerts-v1.toml`) and the bundled KEV snapshot.
     pub fn builtin() -> Result<Self> {
         let kev = KevCatalog::from_json(BUNDLED_KEV)
             .map_err(|e| AppError::internal(format!("bundled KEV snapshot: {e}")))?;
@@ -57,6 +61,7 @@ impl Models {
             pricing: Arc::new(PricingModel::builtin()),
             kev: Arc::new(kev),
             underwriting: Arc::new(cyrisk_core::underwriting::UnderwritingRules::builtin()),
+            alerts: Arc::new(cyrisk_core::monitoring::AlertRules::builtin()),
         })
     }
 }
@@ -69,15 +74,32 @@ pub struct App {
     pub store: Store,
     pub models: Models,
     feeds: Arc<feeds::FeedCache>,
+    /// Where webhooks may deliver.
+    webhook_policy: webhooks::WebhookPolicy,
+    /// The client webhooks are delivered with (built for `webhook_policy`).
+    http: reqwest::Client,
 }
 
 impl App {
+    /// Over `store` with `models`; webhooks deliver to public `https://` addresses only (see
+    /// [`App::with_webhook_policy`]).
     pub fn new(store: Store, models: Models) -> Self {
+        let policy = webhooks::WebhookPolicy::default();
         Self {
             store,
             models,
             feeds: Arc::new(feeds::FeedCache::new(feeds::CACHE_SNAPSHOTS)),
+            webhook_policy: policy,
+            http: webhooks::client(policy).expect("a default HTTP client builds"),
         }
+    }
+
+    /// The same application with another webhook policy; `Internal` if its HTTP client cannot
+    /// be built.
+    pub fn with_webhook_policy(mut self, policy: webhooks::WebhookPolicy) -> Result<Self> {
+        self.http = webhooks::client(policy)?;
+        self.webhook_policy = policy;
+        Ok(self)
     }
 
     /// Over `store` with the built-in models.

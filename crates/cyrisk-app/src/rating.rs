@@ -20,6 +20,8 @@ pub struct RerateOutcome {
     /// False when the latest stored rating was already from the same inputs, day, feeds and
     /// model: nothing new was stored.
     pub computed: bool,
+    /// The alerts monitoring raised on this rating (ids).
+    pub alerts: Vec<String>,
 }
 
 impl App {
@@ -77,21 +79,35 @@ impl App {
         org_id: &str,
         feeds: &crate::feeds::Feeds,
     ) -> Result<(cyrisk_core::Rating, i64)> {
+        let (_, rating, version) = self.rate_bundle(org_id, feeds).await?;
+        Ok((rating, version))
+    }
+
+    /// [`App::rate_now`] with the enriched bundle the rating was computed from.
+    async fn rate_bundle(
+        &self,
+        org_id: &str,
+        feeds: &crate::feeds::Feeds,
+    ) -> Result<(cyrisk_core::Bundle, cyrisk_core::Rating, i64)> {
         let (stored, version) = self.store.bundle_versioned(org_id).await?;
         let mut bundle = stored.validate().map_err(AppError::internal)?;
         feeds.apply(&mut bundle);
         let model = self.models.rating.clone();
         let today = today();
-        let rating =
-            tokio::task::spawn_blocking(move || cyrisk_core::rate(&bundle, &model, today)).await?;
+        let (bundle, rating) = tokio::task::spawn_blocking(move || {
+            let rating = cyrisk_core::rate(&bundle, &model, today);
+            (bundle, rating)
+        })
+        .await?;
         metrics::counter!("cyrisk_ratings_computed_total").increment(1);
-        Ok((rating, version))
+        Ok((bundle, rating, version))
     }
 
-    /// The re-rating job: computes the organisation's rating and stores it in the same
-    /// transaction that marks the job done (fenced by its lease), so a job's rating is stored
-    /// exactly once however often the job runs. Skips the computation when the latest stored
-    /// rating is already from the same inputs, day, feeds and model.
+    /// The re-rating job: computes the organisation's rating and stores it, with the alerts
+    /// monitoring raises on it (`crate::monitoring`), in the same transaction that marks the
+    /// job done (fenced by its lease), so a job's rating and alerts are stored exactly once
+    /// however often the job runs. Does nothing when the latest stored rating is already from
+    /// the same inputs, day, feeds and model and every audience's monitoring has evaluated it.
     pub async fn rerate(&self, claim: &Claim) -> Result<RerateOutcome> {
         let org_id = claim
             .job
@@ -105,40 +121,63 @@ impl App {
         };
         let latest = cur.latest;
         let feeds = self.current_feeds().await?;
-        if let Some(l) = &latest
-            && l.inputs_version == cur.inputs_version
-            && l.as_of == today().to_string()
-            && self.is_current(l, &feeds.label)
-        {
-            let outcome = RerateOutcome {
-                org_id: org_id.to_owned(),
-                rating_id: l.id.clone(),
-                score_before: Some(l.score),
-                score: l.score,
-                grade: l.grade.clone(),
-                computed: false,
-            };
-            self.store.finish_job(claim, &json(&outcome)?).await?;
-            return Ok(outcome);
+        let audiences = self.audiences(org_id).await?;
+        let current = latest.as_ref().filter(|l| {
+            l.inputs_version == cur.inputs_version
+                && l.as_of == today().to_string()
+                && self.is_current(l, &feeds.label)
+        });
+        if let Some(l) = current {
+            let evaluated = self.store.monitored_ratings(org_id).await?;
+            let all_seen = audiences.iter().all(|a| {
+                evaluated
+                    .iter()
+                    .any(|(aud, rating)| *aud == a.audience && *rating == l.id)
+            });
+            if all_seen {
+                let outcome = RerateOutcome {
+                    org_id: org_id.to_owned(),
+                    rating_id: l.id.clone(),
+                    score_before: Some(l.score),
+                    score: l.score,
+                    grade: l.grade.clone(),
+                    computed: false,
+                    alerts: Vec::new(),
+                };
+                self.store.finish_job(claim, &json(&outcome)?).await?;
+                return Ok(outcome);
+            }
         }
-        let (rating, version) = self.rate_now(org_id, &feeds).await?;
+        // The rating is computed even when the stored one is current (the same inputs, day,
+        // feeds and model give the same rating) for monitoring, which needs it with its bundle.
+        let (bundle, rating, version) = self.rate_bundle(org_id, &feeds).await?;
         let mut tx = self.store.write_tx().await?;
-        let stored = tx
-            .insert_rating(
-                org_id,
-                &rating,
-                version,
-                Some(&feeds.label),
-                Some(&claim.job.id),
-            )
+        let (rating_id, score, grade, computed) = match current {
+            Some(l) => (l.id.clone(), l.score, l.grade.clone(), false),
+            None => {
+                let s = tx
+                    .insert_rating(
+                        org_id,
+                        &rating,
+                        version,
+                        Some(&feeds.label),
+                        Some(&claim.job.id),
+                    )
+                    .await?;
+                (s.id, s.score, s.grade, true)
+            }
+        };
+        let alerts = self
+            .monitor_in(&mut tx, org_id, &rating_id, &bundle, &rating, &audiences)
             .await?;
         let outcome = RerateOutcome {
             org_id: org_id.to_owned(),
-            rating_id: stored.id.clone(),
+            rating_id,
             score_before: latest.map(|l| l.score),
-            score: stored.score,
-            grade: stored.grade.clone(),
-            computed: true,
+            score,
+            grade,
+            computed,
+            alerts: alerts.into_iter().map(|a| a.id).collect(),
         };
         tx.finish_job(claim, &json(&outcome)?).await?;
         tx.commit().await?;

@@ -15,10 +15,36 @@ use crate::commands::Format;
 use crate::db::{Db, open, runtime};
 use crate::input_error;
 
+/// Where webhooks may deliver (for the commands that run webhook jobs or register webhooks).
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct WebhookArgs {
+    /// Let webhooks deliver over http:// and to loopback, private and link-local addresses
+    /// (a deployment whose receivers are on its own network). Default: https:// to public
+    /// addresses only.
+    #[arg(long, env = "CYRISK_WEBHOOKS_ALLOW_PRIVATE")]
+    pub(crate) webhooks_allow_private: bool,
+}
+
+impl WebhookArgs {
+    pub(crate) fn policy(self) -> cyrisk_app::webhooks::WebhookPolicy {
+        cyrisk_app::webhooks::WebhookPolicy {
+            allow_private: self.webhooks_allow_private,
+        }
+    }
+}
+
 /// The application over the database, with the built-in models.
 pub(crate) async fn app(db: &Db) -> anyhow::Result<App> {
     let store = open(db).await?;
     App::builtin(store).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// [`app`] with a webhook policy.
+pub(crate) async fn app_with(db: &Db, hooks: WebhookArgs) -> anyhow::Result<App> {
+    app(db)
+        .await?
+        .with_webhook_policy(hooks.policy())
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// An application error as the CLI reports it: the caller's mistakes (exit 2) prefixed by
@@ -102,6 +128,8 @@ pub(crate) struct WorkerArgs {
     #[arg(long)]
     exit_when_idle: bool,
     #[command(flatten)]
+    hooks: WebhookArgs,
+    #[command(flatten)]
     db: Db,
 }
 
@@ -162,7 +190,7 @@ pub(crate) fn worker(a: &WorkerArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let app = app(&a.db).await?;
+        let app = app_with(&a.db, a.hooks).await?;
         let worker = Worker::new(app.clone(), a.options());
         writeln!(
             out,

@@ -48,6 +48,8 @@ pub(crate) struct ServeArgs {
     /// Largest request body accepted, in MiB.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     body_limit_mib: u64,
+    #[command(flatten)]
+    hooks: crate::jobs::WebhookArgs,
 }
 
 /// Logs to standard error; RUST_LOG sets the level (default: warnings and errors).
@@ -102,7 +104,9 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 key.key
             )?;
         }
-        let app = App::builtin(store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let app = App::builtin(store.clone())
+            .and_then(|app| app.with_webhook_policy(a.hooks.policy()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let options = Options {
             body_limit: (a.body_limit_mib * 1024 * 1024) as usize,
         };

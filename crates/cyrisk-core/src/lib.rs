@@ -13,6 +13,7 @@ pub mod finding;
 pub mod incident;
 pub mod kev;
 pub mod model;
+pub mod monitoring;
 pub mod peril;
 pub mod plan;
 pub mod profile;

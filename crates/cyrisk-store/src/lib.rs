@@ -15,6 +15,7 @@ pub mod jobs;
 mod keys;
 mod lifecycle;
 mod migrate;
+pub mod monitoring;
 mod orgs;
 mod policies;
 mod ratings;
@@ -31,6 +32,9 @@ pub use inputs::{InputsBatch, UpsertSummary};
 pub use jobs::{Claim, ClaimFilter, Enqueued, Job, JobState, NewJob, QueueStats, WriteTx};
 pub use keys::{AuditEntry, KeyInfo, NewKey, Principal, Role};
 pub use lifecycle::{Dispute, DisputeStatus, StateOutcome};
+pub use monitoring::{
+    Alert, AlertFilter, Delivery, DeliveryAttempt, DeliveryTarget, NewAlert, NewWebhook, Webhook,
+};
 pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
 pub use policies::{NewPolicy, Policy, PolicyPhase};
 pub use ratings::{CurrentRating, RawRating, StoredQuote, StoredRating};
@@ -273,6 +277,11 @@ impl FromStr for Backend {
 /// Now, as stored: RFC 3339 UTC with microseconds (sorts as text).
 pub(crate) fn now() -> String {
     stamp(chrono::Utc::now())
+}
+
+/// Now, as stored (RFC 3339 UTC with microseconds).
+pub fn stamp_now() -> String {
+    now()
 }
 
 /// A time as stored (see [`now`]).

@@ -66,6 +66,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "underwriting",
         include_str!("../migrations/sqlite/0011_underwriting.sql"),
     ),
+    (
+        12,
+        "monitoring",
+        include_str!("../migrations/sqlite/0012_monitoring.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -122,6 +127,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         11,
         "underwriting",
         include_str!("../migrations/postgres/0011_underwriting.sql"),
+    ),
+    (
+        12,
+        "monitoring",
+        include_str!("../migrations/postgres/0012_monitoring.sql"),
     ),
 ];
 

@@ -1,0 +1,264 @@
+//! Mid-policy monitoring: after each re-rating, the alert rules of every audience watching
+//! the organisation — each insurer with a policy in force on it (its own rules, else the
+//! defaults) and the organisation itself (`insured`, the defaults) — are evaluated
+//! (`cyrisk_core::monitoring`) in the transaction that stores the rating and finishes the job,
+//! so each alert is raised exactly once; raising it queues its webhook deliveries in the same
+//! transaction. Alerts are listed and acknowledged by those they are for.
+
+use std::sync::Arc;
+
+use cyrisk_core::monitoring::{AlertRules, MonitorState, Observation, evaluate};
+use cyrisk_core::underwriting::UnderwritingRules;
+use cyrisk_core::{Bundle, Rating};
+use cyrisk_store::monitoring::INSURED;
+use cyrisk_store::{Alert, AlertFilter, NewAlert, Principal, Role, WriteTx};
+
+use crate::access::{Action, authorize_role};
+use crate::error::{AppError, Result};
+use crate::{App, today};
+
+/// The rules one audience is monitored with.
+#[derive(Debug, Clone)]
+pub(crate) struct AudienceRules {
+    pub audience: String,
+    pub alerts: Arc<AlertRules>,
+    pub underwriting: Arc<UnderwritingRules>,
+}
+
+/// The built-in alert rules' TOML (`models/alerts-v1.toml`).
+pub const BUILTIN_ALERT_RULES: &str = include_str!("../../../models/alerts-v1.toml");
+
+impl App {
+    /// Who watches `org_id` today, with their rules: the organisation itself first, then each
+    /// insurer with a policy in force or bound to start.
+    pub(crate) async fn audiences(&self, org_id: &str) -> Result<Vec<AudienceRules>> {
+        let mut out = vec![AudienceRules {
+            audience: INSURED.to_owned(),
+            alerts: self.models.alerts.clone(),
+            underwriting: self.models.underwriting.clone(),
+        }];
+        for key in self.store.monitoring_insurers(org_id, today()).await? {
+            out.push(AudienceRules {
+                alerts: self.alert_rules_of(&key).await?,
+                underwriting: self.underwriting_rules_of(&key).await?,
+                audience: key,
+            });
+        }
+        Ok(out)
+    }
+
+    /// An insurer key's alert rules: its own, else the defaults.
+    pub(crate) async fn alert_rules_of(&self, key_id: &str) -> Result<Arc<AlertRules>> {
+        match self.store.alert_rules(key_id).await? {
+            Some(text) => Ok(Arc::new(AlertRules::from_toml(&text).map_err(|e| {
+                AppError::internal(format!("stored alert rules of {key_id}: {e}"))
+            })?)),
+            None => Ok(self.models.alerts.clone()),
+        }
+    }
+
+    /// An insurer key's underwriting rules: its own, else the defaults.
+    pub(crate) async fn underwriting_rules_of(
+        &self,
+        key_id: &str,
+    ) -> Result<Arc<UnderwritingRules>> {
+        match self.store.underwriting_rules(key_id).await? {
+            Some(text) => Ok(Arc::new(UnderwritingRules::from_toml(&text).map_err(
+                |e| AppError::internal(format!("stored underwriting rules of {key_id}: {e}")),
+            )?)),
+            None => Ok(self.models.underwriting.clone()),
+        }
+    }
+
+    /// Evaluates every audience's rules on a stored rating and the bundle it came from, in
+    /// `tx`: stores each audience's new state (fenced by its version, so two evaluations of
+    /// one organisation cannot both raise an alert) and raises the alerts with their webhook
+    /// deliveries. Returns the alerts raised.
+    pub(crate) async fn monitor_in(
+        &self,
+        tx: &mut WriteTx,
+        org_id: &str,
+        rating_id: &str,
+        bundle: &Bundle,
+        rating: &Rating,
+        audiences: &[AudienceRules],
+    ) -> Result<Vec<Alert>> {
+        let as_of = rating.as_of;
+        let mut raised = Vec::new();
+        for a in audiences {
+            let previous = tx.monitor_state(org_id, &a.audience).await?;
+            let prev_state: Option<MonitorState> = previous
+                .as_ref()
+                .map(|(s, _)| serde_json::from_str(s))
+                .transpose()
+                .map_err(|e| AppError::internal(format!("stored monitor state: {e}")))?;
+            let uw = (a.alerts.underwriting_rule_failing.is_some()).then(|| {
+                cyrisk_core::underwriting::evaluate(&a.underwriting, bundle, rating, as_of)
+            });
+            let obs = Observation {
+                rating_id,
+                score: rating.score,
+                grade: &rating.grade,
+                bundle,
+                model: &self.models.rating,
+                latest_scan: rating.inputs.latest_scan,
+                underwriting: uw.as_ref(),
+                as_of,
+            };
+            let eval = evaluate(&a.alerts, prev_state.as_ref(), &obs);
+            let state = serde_json::to_string(&eval.state).map_err(AppError::internal)?;
+            tx.put_monitor_state(org_id, &a.audience, &state, previous.map(|(_, v)| v))
+                .await?;
+            for d in eval.alerts {
+                let new = NewAlert {
+                    org_id: org_id.to_owned(),
+                    audience: a.audience.clone(),
+                    kind: d.kind.as_str().to_owned(),
+                    severity: d.severity.as_str().to_owned(),
+                    dedupe_key: d.dedupe_key,
+                    title: d.title,
+                    detail: d.detail,
+                    rating_id: Some(rating_id.to_owned()),
+                };
+                if let Some((alert, _jobs)) = tx.insert_alert(&new).await? {
+                    metrics::counter!("cyrisk_alerts_raised_total", "kind" => d.kind.as_str())
+                        .increment(1);
+                    raised.push(alert);
+                }
+            }
+        }
+        Ok(raised)
+    }
+
+    /// The schedule: queues a re-rating (deduplicated) of every organisation under a policy
+    /// in force today that has no rating from today, so time-driven alerts (findings past
+    /// their SLA, no scan for N days) are raised even when no input changes. Returns how many
+    /// were queued. Run by every worker's housekeeping; the dedupe makes replicas harmless.
+    pub async fn schedule_monitoring(&self) -> Result<usize> {
+        let orgs = self.store.monitored_orgs_stale(today()).await?;
+        if orgs.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.store.write_tx().await?;
+        for org in &orgs {
+            tx.enqueue(&cyrisk_store::NewJob::rerate(org, "schedule"))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(orgs.len())
+    }
+
+    /// Alerts `p` may see, newest first: an insurer those for its key, an enterprise or
+    /// assessor its organisation's own, an admin any (filtered by `audience` if given).
+    pub async fn alerts(
+        &self,
+        p: &Principal,
+        org_id: Option<&str>,
+        audience: Option<&str>,
+        unacknowledged: bool,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Alert>> {
+        authorize_role(p, Action::ReadAlerts)?;
+        let (audience, org) = scope(p, org_id, audience)?;
+        Ok(self
+            .store
+            .alerts(&AlertFilter {
+                audience,
+                org_id: org,
+                unacknowledged,
+                limit,
+                offset,
+            })
+            .await?)
+    }
+
+    /// One alert `p` may see (`NotFound` otherwise).
+    pub async fn alert(&self, p: &Principal, id: &str) -> Result<Alert> {
+        authorize_role(p, Action::ReadAlerts)?;
+        let a = self.store.alert(id).await?;
+        if sees(p, &a) {
+            Ok(a)
+        } else {
+            Err(AppError::NotFound { what: "alert" })
+        }
+    }
+
+    /// Acknowledges an alert `p` may see; `Conflict` if it already was.
+    pub async fn ack_alert(&self, p: &Principal, id: &str) -> Result<Alert> {
+        self.alert(p, id).await?;
+        Ok(self.store.ack_alert(id, &p.key_id).await?)
+    }
+
+    /// The alert rules `p` monitors with (insurer keys: its own or the defaults; others: the
+    /// defaults), which they are (`own` or `default`) and their TOML.
+    pub async fn alert_rules_for(&self, p: &Principal) -> Result<(&'static str, String)> {
+        authorize_role(p, Action::ReadAlerts)?;
+        if p.role == Role::Insurer
+            && let Some(text) = self.store.alert_rules(&p.key_id).await?
+        {
+            return Ok(("own", text));
+        }
+        Ok(("default", BUILTIN_ALERT_RULES.to_owned()))
+    }
+
+    /// Replaces an insurer's own alert rules; `Invalid` naming the field if they do not load.
+    pub async fn set_alert_rules(&self, p: &Principal, text: &str) -> Result<()> {
+        authorize_role(p, Action::ManageAlertRules)?;
+        if p.role != Role::Insurer {
+            return Err(AppError::forbidden(
+                "alert rules belong to an insurer key: set them with that key",
+            ));
+        }
+        AlertRules::from_toml(text).map_err(|e| AppError::Invalid(format!("rules: {}", e.0)))?;
+        Ok(self
+            .store
+            .set_alert_rules(&p.key_id, text, &p.key_id)
+            .await?)
+    }
+}
+
+/// Whether `p` may see `a`.
+pub(crate) fn sees(p: &Principal, a: &Alert) -> bool {
+    match p.role {
+        Role::Admin => true,
+        Role::Insurer => a.audience == p.key_id,
+        Role::Enterprise | Role::Assessor => {
+            a.audience == INSURED && p.org_id.as_deref() == Some(a.org_id.as_str())
+        }
+    }
+}
+
+/// The audience and organisation filter of `p`'s alert list.
+fn scope(
+    p: &Principal,
+    org_id: Option<&str>,
+    audience: Option<&str>,
+) -> Result<(Option<String>, Option<String>)> {
+    let org = org_id.map(str::to_owned);
+    match p.role {
+        Role::Admin => Ok((audience.map(str::to_owned), org)),
+        Role::Insurer => {
+            if audience.is_some_and(|a| a != p.key_id) {
+                return Err(AppError::forbidden(
+                    "an insurer key sees only its own alerts",
+                ));
+            }
+            Ok((Some(p.key_id.clone()), org))
+        }
+        Role::Enterprise | Role::Assessor => {
+            if audience.is_some_and(|a| a != INSURED) {
+                return Err(AppError::forbidden(
+                    "an enterprise or assessor key sees only its organisation's own alerts",
+                ));
+            }
+            let own = p.org_id.clone();
+            if org.is_some() && org != own {
+                return Err(AppError::NotFound {
+                    what: "organization",
+                });
+            }
+            Ok((Some(INSURED.to_owned()), own.or(Some(String::new()))))
+        }
+    }
+}
