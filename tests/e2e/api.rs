@@ -297,6 +297,15 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             Role::Assessor => StatusCode::FORBIDDEN,
             _ => StatusCode::NOT_FOUND,
         },
+        // The policy in the path does not exist (it is an organisation's id): the caller
+        // learns only that; changing one is refused first to the roles that never may.
+        ("get", "/api/v1/policies/{id}") => StatusCode::NOT_FOUND,
+        ("post", "/api/v1/policies/{id}/cancel" | "/api/v1/policies/{id}/endorsements") => {
+            match role {
+                Role::Admin | Role::Insurer => StatusCode::NOT_FOUND,
+                Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+            }
+        }
         other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
     }
 }
@@ -373,6 +382,12 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             Some(r#"{"url": "https://hooks.example.com/cyrisk"}"#.to_owned())
                         }
                         "post" if path.ends_with("/ack") => None,
+                        "post" if path.ends_with("/cancel") => {
+                            Some(r#"{"effective_on": "2026-06-01", "reason": "sold"}"#.to_owned())
+                        }
+                        "post" if path.starts_with("/api/v1/policies/") => Some(
+                            r#"{"effective_on": "2026-06-01", "limit": 1000000, "reason": "more cover", "trials": 1000}"#.to_owned(),
+                        ),
                         "post" if path == "/api/v1/feeds/kev" => {
                             Some(std::fs::read_to_string(root().join("data/kev/kev-2025.08.25.json")).unwrap())
                         }

@@ -98,6 +98,7 @@ pub(crate) async fn insure(s: &Store, org: &str, name: &str) -> Principal {
             deductible: 100_000.0,
             limit: 5_000_000.0,
             premium: 40_000.0,
+            inception: None,
         },
         None,
     )
@@ -601,6 +602,11 @@ fn the_store_versions_monitoring_state_and_raises_each_alert_once() {
                 s.webhooks(Some(&insurer.key_id), None).await.unwrap().len(),
                 1
             );
+            // A receiver's 410 Gone disables the webhook of the delivery.
+            s.disable_webhook_of_delivery(&target.id, "t")
+                .await
+                .unwrap();
+            assert!(s.webhook(&hook.id).await.unwrap().disabled_at.is_some());
             assert!(
                 s.disable_webhook(&hook.id, "t")
                     .await
@@ -609,6 +615,192 @@ fn the_store_versions_monitoring_state_and_raises_each_alert_once() {
                     .is_some()
             );
             assert!(s.webhook(&hook.id).await.unwrap().disabled_at.is_some());
+        }
+        finish(all).await;
+    });
+}
+
+/// The policy loop's first steps on both backends: a policy bound after the organisation was
+/// first rated freezes that rating at inception and starts the insurer's monitoring from it,
+/// so the next change alerts; an endorsement re-prices pro rata on the frozen rating; a
+/// cancellation returns the unexpired premium; only the insurer (or an admin) changes it.
+#[test]
+fn a_policy_freezes_its_inception_rating_and_is_endorsed_and_cancelled_pro_rata() {
+    use cyrisk_app::policies::{BindRequest, EndorseRequest};
+    runtime().block_on(async {
+        let all = backends("policy-lifecycle").await;
+        for f in &all {
+            let s = &f.store;
+            let backend = s.backend();
+            let app = App::builtin(s.clone()).unwrap();
+            let org = s
+                .load_bundle(
+                    LoadTarget::ByName,
+                    &example("sme-external-scan"),
+                    &Principal::operator(),
+                )
+                .await
+                .unwrap()
+                .org_id;
+            let w = worker(&app, "w1");
+            settle(&w, s, Duration::from_secs(20)).await; // rated before any policy
+            let insurer = insure_nothing(s, "insurer A").await;
+            let other = insure_nothing(s, "insurer B").await;
+            s.link(&insurer.key_id, &org, "test").await.unwrap();
+            let today = chrono::Utc::now().date_naive();
+            let starts_on = today;
+            let ends_on = today + Days::new(364); // a 365-day term
+            let policy = app
+                .bind_policy(
+                    &insurer,
+                    BindRequest {
+                        organization_id: org.clone(),
+                        insurer_key_id: None,
+                        quote_id: None,
+                        starts_on,
+                        ends_on,
+                        currency: None,
+                        deductible: 100_000.0,
+                        limit: 2_000_000.0,
+                        premium: 36_500.0,
+                    },
+                )
+                .await
+                .unwrap();
+            let live = app.live_rating(&org).await.unwrap();
+            let inception = policy.inception.clone().expect("frozen at inception");
+            assert_eq!(
+                (inception.rating_id.as_str(), inception.score),
+                (live.id.as_str(), live.score)
+            );
+            assert_eq!(policy.phase(today), cyrisk_store::PolicyPhase::Active);
+
+            // The next change alerts the insurer (its monitoring began at inception).
+            s.upsert_inputs(
+                &org,
+                &InputsBatch {
+                    findings: vec![new_kev_finding()],
+                    ..Default::default()
+                },
+                &Principal::operator(),
+            )
+            .await
+            .unwrap();
+            settle(&w, s, Duration::from_secs(20)).await;
+            let alerts = app
+                .alerts(&insurer, None, None, false, 100, 0)
+                .await
+                .unwrap();
+            assert_eq!(
+                alerts
+                    .iter()
+                    .filter(|a| a.kind == "kev_internet_facing")
+                    .count(),
+                1,
+                "{backend:?}: {alerts:#?}"
+            );
+            // …and the rating at inception stays what it was.
+            let detail = app.policy(&insurer, &policy.id).await.unwrap();
+            assert_eq!(detail.policy.inception, Some(inception.clone()));
+
+            // Doubling the limit half-way through the term: a higher annual premium, half of
+            // the difference written now.
+            let mid = starts_on + Days::new(182); // 183 of 365 days left
+            let e = app
+                .endorse_policy(
+                    &insurer,
+                    &policy.id,
+                    EndorseRequest {
+                        effective_on: mid,
+                        limit: Some(4_000_000.0),
+                        deductible: None,
+                        reason: "more cover".into(),
+                        trials: 20_000,
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(e.annual_premium > 36_500.0, "{e:?}");
+            let expect = (e.annual_premium - 36_500.0) * 183.0 / 365.0;
+            assert!((e.premium_change - expect).abs() < 1e-6, "{e:?}");
+            let after = app.policy(&insurer, &policy.id).await.unwrap();
+            assert_eq!(after.policy.limit, 4_000_000.0);
+            assert_eq!(after.endorsements.len(), 1);
+            assert_eq!(
+                s.endorsements(&policy.id).await.unwrap(),
+                after.endorsements
+            );
+            assert_eq!(
+                s.rating_raw(&org, &inception.rating_id)
+                    .await
+                    .unwrap()
+                    .score,
+                inception.score
+            );
+            assert!((after.policy.written_premium - (36_500.0 + e.premium_change)).abs() < 1e-6);
+            // Nothing to change; another insurer's key; a date outside the term.
+            let same = EndorseRequest {
+                effective_on: mid,
+                limit: None,
+                deductible: None,
+                reason: "x".into(),
+                trials: 1000,
+            };
+            assert!(matches!(
+                app.endorse_policy(&insurer, &policy.id, same.clone()).await,
+                Err(cyrisk_app::AppError::Invalid(_))
+            ));
+            let more = EndorseRequest {
+                limit: Some(3_000_000.0),
+                ..same.clone()
+            };
+            assert!(matches!(
+                app.endorse_policy(&other, &policy.id, more.clone()).await,
+                Err(cyrisk_app::AppError::NotFound { .. })
+            ));
+            assert!(matches!(
+                app.policy(&other, &policy.id).await,
+                Err(cyrisk_app::AppError::NotFound { .. })
+            ));
+            let late = EndorseRequest {
+                effective_on: ends_on + Days::new(1),
+                ..more.clone()
+            };
+            assert!(matches!(
+                app.endorse_policy(&insurer, &policy.id, late).await,
+                Err(cyrisk_app::AppError::Invalid(_))
+            ));
+
+            // Cancelled with 73 of 365 days left: a fifth of the annual premium back.
+            let cancel_on = ends_on - Days::new(72);
+            assert!(matches!(
+                app.cancel_policy(&other, &policy.id, cancel_on, "sold")
+                    .await,
+                Err(cyrisk_app::AppError::NotFound { .. })
+            ));
+            let c = app
+                .cancel_policy(&insurer, &policy.id, cancel_on, "business sold")
+                .await
+                .unwrap();
+            let back = e.annual_premium * 73.0 / 365.0;
+            assert!((c.return_premium.unwrap() - back).abs() < 1e-6, "{c:?}");
+            assert!((c.written_premium - (36_500.0 + e.premium_change - back)).abs() < 1e-6);
+            assert_eq!(c.phase(cancel_on), cyrisk_store::PolicyPhase::Cancelled);
+            assert_eq!(
+                c.phase(cancel_on - Days::new(1)),
+                cyrisk_store::PolicyPhase::Active
+            );
+            assert!(matches!(
+                app.cancel_policy(&insurer, &policy.id, cancel_on, "again")
+                    .await,
+                Err(cyrisk_app::AppError::Conflict(_))
+            ));
+            assert!(matches!(
+                app.endorse_policy(&insurer, &policy.id, more).await,
+                Err(cyrisk_app::AppError::Conflict(_))
+            ));
+            assert_eq!(s.policies_of(Some(&insurer.key_id)).await.unwrap().len(), 1);
+            assert!(s.policies_of(Some(&other.key_id)).await.unwrap().is_empty());
         }
         finish(all).await;
     });

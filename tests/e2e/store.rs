@@ -545,6 +545,7 @@ fn policies_link_their_insurer_and_know_their_phase() {
                 deductible: 1e5,
                 limit: 5e6,
                 premium: 4.2e4,
+                inception: None,
             };
             let bound = s.create_policy(&new, Some("tester")).await.unwrap();
             assert!(s.can_see(&p, &org).await.unwrap(), "{:?}", s.backend());
@@ -553,7 +554,7 @@ fn policies_link_their_insurer_and_know_their_phase() {
                 std::slice::from_ref(&bound)
             );
             let day = |d: &str| d.parse().unwrap();
-            assert_eq!(bound.phase(day("2025-12-31")), PolicyPhase::Pending);
+            assert_eq!(bound.phase(day("2025-12-31")), PolicyPhase::Bound);
             assert_eq!(bound.phase(day("2026-06-30")), PolicyPhase::Active);
             assert_eq!(bound.phase(day("2027-01-01")), PolicyPhase::Expired);
             // Refused: an unknown quote, a key that is not an insurer's, a negative premium.

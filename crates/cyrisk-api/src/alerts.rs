@@ -137,7 +137,7 @@ pub async fn ack_alert(
 #[serde(deny_unknown_fields)]
 pub struct AlertRulesDoc {
     /// The rules file (TOML; see `models/alerts-v1.toml` for every rule).
-    #[schema(min_length = 1, max_length = 100_000)]
+    #[schema(min_length = 1, max_length = 100_000, pattern = "[^ \\t\\n\\r\\f\\v]")]
     pub rules: String,
     /// `own` (this key's) or `default` (the built-in set); ignored when sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,9 +198,9 @@ pub async fn put_alert_rules(
 pub struct WebhookCreate {
     /// Where to POST alerts: `https://` to a public address (a deployment started with
     /// `--webhooks-allow-private` also allows `http://` and its own network).
-    #[schema(min_length = 1, max_length = 2048)]
+    #[schema(min_length = 1, max_length = 2048, pattern = "[^ \\t\\n\\r\\f\\v]")]
     pub url: String,
-    #[schema(max_length = 500)]
+    #[schema(min_length = 1, max_length = 500, pattern = "[^ \\t\\n\\r\\f\\v]")]
     pub description: Option<String>,
     /// Admin keys only: the insurer key whose alerts it receives (or `org_id`).
     pub insurer_key_id: Option<String>,

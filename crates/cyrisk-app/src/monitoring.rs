@@ -130,6 +130,53 @@ impl App {
         Ok(raised)
     }
 
+    /// Starts `audience`'s monitoring of `org_id` from the stored rating `rating_id` (the
+    /// rating at a policy's inception) unless it is monitored already: the state holds what is
+    /// known now, so only what changes afterwards raises an alert.
+    pub(crate) async fn start_monitoring(
+        &self,
+        org_id: &str,
+        audience: &str,
+        rating_id: &str,
+    ) -> Result<()> {
+        let feeds = self.current_feeds().await?;
+        let (bundle, rating, _) = self.rate_bundle(org_id, &feeds).await?;
+        let rules = self
+            .audiences(org_id)
+            .await?
+            .into_iter()
+            .find(|a| a.audience == audience)
+            .ok_or_else(|| AppError::internal(format!("{audience} does not monitor {org_id}")))?;
+        let uw = cyrisk_core::underwriting::evaluate(
+            &rules.underwriting,
+            &bundle,
+            &rating,
+            rating.as_of,
+        );
+        let obs = Observation {
+            rating_id,
+            score: rating.score,
+            grade: &rating.grade,
+            bundle: &bundle,
+            model: &self.models.rating,
+            latest_scan: rating.inputs.latest_scan,
+            underwriting: Some(&uw),
+            as_of: rating.as_of,
+        };
+        let state = evaluate(&rules.alerts, None, &obs).state;
+        let state = serde_json::to_string(&state).map_err(AppError::internal)?;
+        let mut tx = self.store.write_tx().await?;
+        if tx.monitor_state(org_id, audience).await?.is_some() {
+            return Ok(());
+        }
+        match tx.put_monitor_state(org_id, audience, &state, None).await {
+            Ok(()) => Ok(tx.commit().await?),
+            // Started meanwhile by a re-rating: that baseline stands.
+            Err(cyrisk_store::StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The schedule: queues a re-rating (deduplicated) of every organisation under a policy
     /// in force today that has no rating from today, so time-driven alerts (findings past
     /// their SLA, no scan for N days) are raised even when no input changes. Returns how many

@@ -1,12 +1,19 @@
-//! Policies: an insurer binds a layer on an organisation for a period. Binding links the
-//! insurer to the organisation.
+//! Policies: an insurer binds a layer on an organisation for a period, and the policy lives
+//! `bound → active → expired | cancelled` (a quote is the step before). Binding freezes the
+//! organisation's rating at inception with the policy, links the insurer to the
+//! organisation, and starts the insurer's monitoring from that rating (what was known at
+//! inception raises no alert). Mid-term endorsements change the limit or deductible,
+//! re-priced pro rata; a cancellation returns the unexpired premium pro rata.
 
 use chrono::NaiveDate;
-use cyrisk_store::{NewPolicy, Policy, Principal, Role};
+use cyrisk_sim::bridge::RatedRisk;
+use cyrisk_store::{Endorsement, Inception, NewEndorsement, NewPolicy, Policy, Principal, Role};
+use serde::Serialize;
 
 use crate::App;
 use crate::access::{Action, authorize_role};
 use crate::error::{AppError, Result};
+use crate::quotes::layer_terms;
 
 /// A policy to bind.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,9 +34,41 @@ pub struct BindRequest {
     pub premium: f64,
 }
 
+/// A mid-term change of the layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndorseRequest {
+    pub effective_on: NaiveDate,
+    /// The new per-occurrence limit [default: unchanged].
+    pub limit: Option<f64>,
+    /// The new deductible [default: unchanged].
+    pub deductible: Option<f64>,
+    pub reason: String,
+    /// Simulated years for the re-pricing (1 to 2,000,000).
+    pub trials: u64,
+}
+
+/// A policy with its endorsements.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyDetail {
+    #[serde(flatten)]
+    pub policy: Policy,
+    pub endorsements: Vec<Endorsement>,
+}
+
+/// The share of a policy's term from `from` to its end: days left (inclusive) over days in
+/// the term (inclusive) — the pro-rata basis of endorsements and cancellations (no short-rate
+/// table: a cancellation returns the unexpired premium in full).
+pub fn unexpired_share(p: &Policy, from: NaiveDate) -> f64 {
+    let term = (p.ends_on - p.starts_on).num_days() + 1;
+    let left = (p.ends_on - from).num_days() + 1;
+    (left as f64 / term as f64).clamp(0.0, 1.0)
+}
+
 impl App {
     /// Binds a policy for `p`: the role check, whose insurer it is, the object check, then
-    /// the write. `Forbidden` when an insurer binds for another insurer.
+    /// the write, with the organisation's live rating frozen as the rating at inception and
+    /// the insurer's monitoring started from it. `Forbidden` when an insurer binds for
+    /// another insurer.
     pub async fn bind_policy(&self, p: &Principal, req: BindRequest) -> Result<Policy> {
         authorize_role(p, Action::BindPolicy)?;
         let insurer = match (p.role, req.insurer_key_id) {
@@ -49,23 +88,25 @@ impl App {
         };
         self.authorize(p, &req.organization_id, Action::BindPolicy)
             .await?;
+        let org = &req.organization_id;
         let currency = match req.currency {
             Some(c) => c,
             None => self
                 .store
-                .bundle(&req.organization_id)
+                .bundle(org)
                 .await?
                 .profile
                 .currency
                 .as_str()
                 .to_owned(),
         };
-        Ok(self
+        let rating = self.live_rating(org).await?;
+        let policy = self
             .store
             .create_policy(
                 &NewPolicy {
-                    org_id: req.organization_id,
-                    insurer_key_id: insurer,
+                    org_id: org.clone(),
+                    insurer_key_id: insurer.clone(),
                     quote_id: req.quote_id,
                     starts_on: req.starts_on,
                     ends_on: req.ends_on,
@@ -73,10 +114,17 @@ impl App {
                     deductible: req.deductible,
                     limit: req.limit,
                     premium: req.premium,
+                    inception: Some(Inception {
+                        rating_id: rating.id.clone(),
+                        score: rating.score,
+                        grade: rating.grade.clone(),
+                    }),
                 },
                 Some(&p.key_id),
             )
-            .await?)
+            .await?;
+        self.start_monitoring(org, &insurer, &rating.id).await?;
+        Ok(policy)
     }
 
     /// An organisation's policies as `p` may see them: an insurer only its own.
@@ -89,5 +137,114 @@ impl App {
             .into_iter()
             .filter(|x| p.role != Role::Insurer || x.insurer_key_id == p.key_id)
             .collect())
+    }
+
+    /// One policy `p` may see (its insurer, an admin, or a key of the insured organisation),
+    /// with its endorsements; `NotFound` otherwise.
+    pub async fn policy(&self, p: &Principal, id: &str) -> Result<PolicyDetail> {
+        let policy = self.store.policy(id).await?;
+        let visible = match p.role {
+            Role::Admin => true,
+            Role::Insurer => policy.insurer_key_id == p.key_id,
+            Role::Enterprise | Role::Assessor => {
+                p.org_id.as_deref() == Some(policy.org_id.as_str())
+            }
+        };
+        if !visible {
+            return Err(AppError::NotFound { what: "policy" });
+        }
+        let endorsements = self.store.endorsements(id).await?;
+        Ok(PolicyDetail {
+            policy,
+            endorsements,
+        })
+    }
+
+    /// A policy its insurer (or an admin) may change: `Forbidden` for other roles, `NotFound`
+    /// for another insurer's.
+    async fn own_policy(&self, p: &Principal, id: &str) -> Result<Policy> {
+        authorize_role(p, Action::BindPolicy)?;
+        let policy = self.store.policy(id).await?;
+        if p.role == Role::Insurer && policy.insurer_key_id != p.key_id {
+            return Err(AppError::NotFound { what: "policy" });
+        }
+        Ok(policy)
+    }
+
+    /// Cancels a policy from `effective_on` and returns the unexpired premium pro rata.
+    pub async fn cancel_policy(
+        &self,
+        p: &Principal,
+        id: &str,
+        effective_on: NaiveDate,
+        reason: &str,
+    ) -> Result<Policy> {
+        let policy = self.own_policy(p, id).await?;
+        let back = policy.premium * unexpired_share(&policy, effective_on);
+        Ok(self
+            .store
+            .cancel_policy(id, effective_on, reason, back, &p.key_id)
+            .await?)
+    }
+
+    /// Endorses a policy: the new layer is priced on the rating at inception (frozen), and
+    /// the annual premium scales by the model's price of the new layer over the old (the
+    /// same simulated years for both), so a negotiated rate carries over; the written premium
+    /// changes by the difference × the unexpired share of the term.
+    pub async fn endorse_policy(
+        &self,
+        p: &Principal,
+        id: &str,
+        req: EndorseRequest,
+    ) -> Result<Endorsement> {
+        let policy = self.own_policy(p, id).await?;
+        let deductible = req.deductible.unwrap_or(policy.deductible);
+        let limit = req.limit.unwrap_or(policy.limit);
+        if req.deductible.is_none() && req.limit.is_none() {
+            return Err(AppError::Invalid(
+                "limit, deductible: an endorsement changes at least one".into(),
+            ));
+        }
+        let new_layer = layer_terms(deductible, limit, None, req.trials)?;
+        let old_layer = layer_terms(policy.deductible, policy.limit, None, req.trials)?;
+        let inception = policy.inception.as_ref().ok_or_else(|| {
+            AppError::Conflict(format!(
+                "policy {id} was bound before ratings were frozen at inception: re-bind it to endorse"
+            ))
+        })?;
+        let rating = self
+            .store
+            .rating_raw(&policy.org_id, &inception.rating_id)
+            .await?;
+        let risk = RatedRisk::from_stored_json(&rating.rating).map_err(AppError::internal)?;
+        let profile = self.store.bundle(&policy.org_id).await?.profile;
+        let seed = 1;
+        let old = self
+            .price(&risk, &profile, &old_layer, req.trials, seed)
+            .await?;
+        let new = self
+            .price(&risk, &profile, &new_layer, req.trials, seed)
+            .await?;
+        let annual = if old.premium.premium > 0.0 {
+            policy.premium * new.premium.premium / old.premium.premium
+        } else {
+            new.premium.premium
+        };
+        let change = (annual - policy.premium) * unexpired_share(&policy, req.effective_on);
+        Ok(self
+            .store
+            .endorse_policy(
+                id,
+                &NewEndorsement {
+                    effective_on: req.effective_on,
+                    deductible,
+                    limit,
+                    annual_premium: annual,
+                    premium_change: change,
+                    reason: req.reason,
+                },
+                &p.key_id,
+            )
+            .await?)
     }
 }

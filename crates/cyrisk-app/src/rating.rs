@@ -84,7 +84,7 @@ impl App {
     }
 
     /// [`App::rate_now`] with the enriched bundle the rating was computed from.
-    async fn rate_bundle(
+    pub(crate) async fn rate_bundle(
         &self,
         org_id: &str,
         feeds: &crate::feeds::Feeds,
@@ -151,7 +151,15 @@ impl App {
         // The rating is computed even when the stored one is current (the same inputs, day,
         // feeds and model give the same rating) for monitoring, which needs it with its bundle.
         let (bundle, rating, version) = self.rate_bundle(org_id, &feeds).await?;
+        let current = current.filter(|l| l.inputs_version == version);
         let mut tx = self.store.write_tx().await?;
+        // Inputs written since they were read here: another job (queued by that write) rates
+        // them; this attempt must not store an older rating or evaluation after a newer one.
+        if tx.inputs_version(org_id).await? != version {
+            return Err(AppError::Conflict(format!(
+                "the inputs of {org_id} changed while it was being re-rated: retried"
+            )));
+        }
         let (rating_id, score, grade, computed) = match current {
             Some(l) => (l.id.clone(), l.score, l.grade.clone(), false),
             None => {

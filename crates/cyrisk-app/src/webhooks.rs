@@ -58,8 +58,10 @@ pub struct CreatedWebhook {
 }
 
 /// Whether `ip` is a public (globally routable) address: not loopback, private (RFC 1918,
-/// RFC 4193), link-local, shared (RFC 6598), documentation, unspecified, broadcast or
-/// multicast; an IPv4-mapped IPv6 address is judged as its IPv4 address.
+/// RFC 4193), link-local, site-local, shared (RFC 6598), benchmarking (RFC 2544),
+/// documentation, unspecified, broadcast or multicast, nor an IPv6 address that embeds an
+/// IPv4 one (compatible, NAT64, 6to4, Teredo); an IPv4-mapped IPv6 address is judged as its
+/// IPv4 address (IANA special-purpose address registries, 2024).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -74,6 +76,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
@@ -86,7 +89,15 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8))
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // Addresses that embed an IPv4 address a gateway would reach: IPv4-compatible
+                // (::/96), NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16), Teredo
+                // (2001::/32).
+                || s[..6].iter().all(|x| *x == 0)
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0))
         }
     }
 }
@@ -148,6 +159,8 @@ impl reqwest::dns::Resolve for PublicOnly {
 pub(crate) fn client(policy: WebhookPolicy) -> Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment would resolve the host itself, past the resolver.
+        .no_proxy()
         .timeout(DELIVERY_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!("cyrisk-webhooks/", env!("CARGO_PKG_VERSION")));
@@ -174,7 +187,8 @@ fn new_secret() -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryOutcome {
     pub delivery_id: String,
-    /// `delivered`, or `skipped` (the webhook was disabled, or an earlier attempt delivered).
+    /// `delivered`, `skipped` (the webhook was disabled, or an earlier attempt delivered) or
+    /// `gone` (the receiver answered 410: the webhook is disabled).
     pub status: &'static str,
     pub status_code: Option<u16>,
 }
@@ -204,7 +218,20 @@ impl App {
                     AppError::internal("an enterprise key bound to no organisation")
                 })?),
             ),
-            (Role::Admin, Some(k), None) => (k, None),
+            (Role::Admin, Some(k), None) => {
+                let active = self
+                    .store
+                    .list_keys()
+                    .await?
+                    .into_iter()
+                    .any(|x| x.id == k && x.role == Role::Insurer && x.revoked_at.is_none());
+                if !active {
+                    return Err(AppError::Invalid(format!(
+                        "insurer_key_id: {k:?} is not an active insurer key"
+                    )));
+                }
+                (k, None)
+            }
             (Role::Admin, None, Some(o)) => {
                 self.store.organization(&o).await?;
                 (INSURED.to_owned(), Some(o))
@@ -335,6 +362,24 @@ impl App {
             "outcome" => if error.is_none() { "delivered" } else { "failed" }
         )
         .increment(1);
+        if status == Some(410) {
+            // 410 Gone: the receiver asks for no more (Standard Webhooks: disable the endpoint).
+            self.store
+                .disable_webhook_of_delivery(&t.id, "cyrisk: the receiver answered 410 Gone")
+                .await?;
+            let out = DeliveryOutcome {
+                delivery_id: t.id,
+                status: "gone",
+                status_code: status,
+            };
+            self.store
+                .finish_job(
+                    claim,
+                    &serde_json::to_value(&out).map_err(AppError::internal)?,
+                )
+                .await?;
+            return Ok(out);
+        }
         if let Some(e) = error {
             return Err(AppError::Upstream(format!(
                 "webhook delivery {}: {e}",
@@ -405,6 +450,13 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "198.18.0.1",
+            "fec0::1",
+            "::10.0.0.5",
+            "64:ff9b::a00:5",
+            "64:ff9b:1::a00:5",
+            "2002:a00:5::1",
+            "2001:0:a00:5::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

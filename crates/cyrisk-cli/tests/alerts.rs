@@ -125,6 +125,7 @@ fn two_worker_processes_deliver_every_alert_exactly_once() {
                         deductible: 100_000.0,
                         limit: 5_000_000.0,
                         premium: 40_000.0,
+                        inception: None,
                     },
                     None,
                 )

@@ -36,7 +36,7 @@ pub use monitoring::{
     Alert, AlertFilter, Delivery, DeliveryAttempt, DeliveryTarget, NewAlert, NewWebhook, Webhook,
 };
 pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
-pub use policies::{NewPolicy, Policy, PolicyPhase};
+pub use policies::{Endorsement, Inception, NewEndorsement, NewPolicy, Policy, PolicyPhase};
 pub use ratings::{CurrentRating, RawRating, StoredQuote, StoredRating};
 pub use underwriting::{Application, ApplicationStatus};
 

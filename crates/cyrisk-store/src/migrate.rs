@@ -71,6 +71,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "monitoring",
         include_str!("../migrations/sqlite/0012_monitoring.sql"),
     ),
+    (
+        13,
+        "policy lifecycle",
+        include_str!("../migrations/sqlite/0013_policy_lifecycle.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -132,6 +137,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "monitoring",
         include_str!("../migrations/postgres/0012_monitoring.sql"),
+    ),
+    (
+        13,
+        "policy lifecycle",
+        include_str!("../migrations/postgres/0013_policy_lifecycle.sql"),
     ),
 ];
 

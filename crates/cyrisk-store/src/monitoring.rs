@@ -22,8 +22,9 @@ pub const INSURED: &str = "insured";
 pub const WEBHOOK: &str = "webhook";
 
 /// Attempts at a webhook delivery before it is dead-lettered: with the worker's default
-/// backoff (5 s doubling, capped at 15 min, with jitter) about an hour of retries.
-pub const WEBHOOK_MAX_ATTEMPTS: i64 = 10;
+/// backoff (5 s doubling, capped at 15 min, with equal jitter) the waits average about 27
+/// minutes over the first nine retries and 11 minutes each after: about 1 h 50 min in all.
+pub const WEBHOOK_MAX_ATTEMPTS: i64 = 16;
 
 /// An alert to raise.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,8 +118,8 @@ pub struct Delivery {
     pub webhook_id: String,
     pub alert_id: String,
     pub event_type: String,
-    /// `pending` (queued or being retried), `delivered`, or `failed` (dead-lettered; an
-    /// admin may retry its job).
+    /// `pending` (queued or being retried), `delivered`, `failed` (dead-lettered; an admin
+    /// may retry its job) or `skipped` (the webhook was disabled first).
     pub status: String,
     pub job_id: String,
     pub created_at: String,
@@ -281,8 +282,9 @@ impl WriteTx {
             return Ok(None);
         }
         let hooks: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM webhooks WHERE audience = $1 AND (org_id IS NULL OR org_id = $2) \
-             AND disabled_at IS NULL ORDER BY id",
+            "SELECT w.id FROM webhooks w JOIN api_keys k ON k.id = w.owner_key_id \
+             WHERE w.audience = $1 AND (w.org_id IS NULL OR w.org_id = $2) \
+             AND w.disabled_at IS NULL AND k.revoked_at IS NULL ORDER BY w.id",
         )
         .bind(&alert.audience)
         .bind(&alert.org_id)
@@ -340,12 +342,13 @@ impl WriteTx {
 }
 
 impl Store {
-    /// The insurers monitoring `org_id` on `today`: those with a policy on it that is not
-    /// cancelled and has not ended.
+    /// The insurers monitoring `org_id` on `today`: those whose key is not revoked, with a
+    /// policy on it that is not cancelled and has not ended.
     pub async fn monitoring_insurers(&self, org_id: &str, today: NaiveDate) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT insurer_key_id FROM policies WHERE org_id = $1 \
-             AND cancelled_at IS NULL AND ends_on >= $2 ORDER BY insurer_key_id",
+            "SELECT DISTINCT p.insurer_key_id FROM policies p JOIN api_keys k ON k.id = p.insurer_key_id \
+             WHERE p.org_id = $1 AND p.cancelled_at IS NULL AND p.ends_on >= $2 AND k.revoked_at IS NULL \
+             ORDER BY p.insurer_key_id",
         )
         .bind(org_id)
         .bind(today.to_string())
@@ -372,14 +375,17 @@ impl Store {
             .collect()
     }
 
-    /// Organisations under a policy in force on `today` whose latest rating is not from
-    /// `today` (or that have none): the daily re-rating the schedule queues.
+    /// Organisations under a policy in force on `today` whose insurer's monitoring has not
+    /// evaluated them today: the daily re-rating the schedule queues (whatever else — a live
+    /// rating read — stored today's rating meanwhile).
     pub async fn monitored_orgs_stale(&self, today: NaiveDate) -> Result<Vec<String>> {
         let d = today.to_string();
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT p.org_id FROM policies p WHERE p.cancelled_at IS NULL \
+            "SELECT DISTINCT p.org_id FROM policies p JOIN api_keys k ON k.id = p.insurer_key_id \
+             WHERE p.cancelled_at IS NULL AND k.revoked_at IS NULL \
              AND p.starts_on <= $1 AND p.ends_on >= $1 AND NOT EXISTS \
-             (SELECT 1 FROM ratings r WHERE r.org_id = p.org_id AND r.as_of = $1) ORDER BY p.org_id",
+             (SELECT 1 FROM monitor_state m WHERE m.org_id = p.org_id \
+              AND m.audience = p.insurer_key_id AND m.updated_at >= $1) ORDER BY p.org_id",
         )
         .bind(&d)
         .fetch_all(&self.pool)
@@ -593,6 +599,17 @@ impl Store {
         self.webhook(id).await
     }
 
+    /// Disables the webhook a delivery belongs to (the receiver answered 410 Gone).
+    pub async fn disable_webhook_of_delivery(&self, delivery_id: &str, actor: &str) -> Result<()> {
+        let hook: String =
+            sqlx::query_scalar("SELECT webhook_id FROM webhook_deliveries WHERE id = $1")
+                .bind(delivery_id)
+                .fetch_one(&self.pool)
+                .await?;
+        self.disable_webhook(&hook, actor).await?;
+        Ok(())
+    }
+
     /// What a delivery job sends.
     pub async fn delivery_target(&self, delivery_id: &str) -> Result<DeliveryTarget> {
         let r = sqlx::query(
@@ -672,6 +689,8 @@ impl Store {
                 status: match (&delivered_at, job_state.as_deref()) {
                     (Some(_), _) => "delivered",
                     (None, Some("dead")) => "failed",
+                    // Done without a delivery: the webhook was disabled first.
+                    (None, Some("done")) => "skipped",
                     _ => "pending",
                 }
                 .to_owned(),

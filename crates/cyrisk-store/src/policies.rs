@@ -23,6 +23,50 @@ pub struct NewPolicy {
     pub deductible: f64,
     pub limit: f64,
     pub premium: f64,
+    /// The organisation's rating when the policy was bound, frozen with it.
+    pub inception: Option<Inception>,
+}
+
+/// The rating a policy was bound on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inception {
+    pub rating_id: String,
+    pub score: i64,
+    pub grade: String,
+}
+
+/// A mid-term change of a policy's layer, re-priced pro rata.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Endorsement {
+    pub id: String,
+    pub policy_id: String,
+    /// The first day the new terms apply.
+    pub effective_on: NaiveDate,
+    pub previous_deductible: f64,
+    pub previous_limit: f64,
+    /// The annual premium before.
+    pub previous_premium: f64,
+    pub deductible: f64,
+    pub limit: f64,
+    /// The annual premium of the new terms.
+    pub annual_premium: f64,
+    /// What the endorsement adds to the written premium (negative: returned): the change in
+    /// annual premium × the share of the term left.
+    pub premium_change: f64,
+    pub reason: String,
+    pub created_at: String,
+    pub created_by: Option<String>,
+}
+
+/// An endorsement to record (the caller prices it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEndorsement {
+    pub effective_on: NaiveDate,
+    pub deductible: f64,
+    pub limit: f64,
+    pub annual_premium: f64,
+    pub premium_change: f64,
+    pub reason: String,
 }
 
 /// Where a policy is in its life, as of a date.
@@ -30,7 +74,7 @@ pub struct NewPolicy {
 #[serde(rename_all = "snake_case")]
 pub enum PolicyPhase {
     /// Bound, not yet started.
-    Pending,
+    Bound,
     /// In force.
     Active,
     /// Ended.
@@ -49,17 +93,27 @@ pub struct Policy {
     pub currency: String,
     pub deductible: f64,
     pub limit: f64,
+    /// The annual premium of the current terms.
     pub premium: f64,
     pub created_at: String,
     pub cancelled_at: Option<String>,
+    /// The rating at inception.
+    pub inception: Option<Inception>,
+    /// The premium written: the annual premium at binding, plus each endorsement's change,
+    /// less any return premium on cancellation.
+    pub written_premium: f64,
+    /// A cancellation's effective date (cover ends the day before).
+    pub cancelled_on: Option<NaiveDate>,
+    pub cancel_reason: Option<String>,
+    pub return_premium: Option<f64>,
 }
 
 impl Policy {
     pub fn phase(&self, today: NaiveDate) -> PolicyPhase {
-        if self.cancelled_at.is_some() {
+        if self.cancelled_on.is_some_and(|d| today >= d) {
             PolicyPhase::Cancelled
         } else if today < self.starts_on {
-            PolicyPhase::Pending
+            PolicyPhase::Bound
         } else if today <= self.ends_on {
             PolicyPhase::Active
         } else {
@@ -73,7 +127,9 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 }
 
 const COLUMNS: &str = "id, org_id, insurer_key_id, quote_id, starts_on, ends_on, currency, \
-                       deductible, limit_amount, premium, created_at, cancelled_at";
+                       deductible, limit_amount, premium, created_at, cancelled_at, inception_rating_id, \
+                       inception_score, inception_grade, written_premium, cancelled_on, cancel_reason, \
+                       return_premium";
 
 fn policy_from_row(r: &sqlx::any::AnyRow) -> Result<Policy> {
     let date = |col: &str| -> Result<NaiveDate> {
@@ -94,6 +150,26 @@ fn policy_from_row(r: &sqlx::any::AnyRow) -> Result<Policy> {
         premium: r.try_get("premium")?,
         created_at: r.try_get("created_at")?,
         cancelled_at: r.try_get("cancelled_at")?,
+        inception: match r.try_get::<Option<String>, _>("inception_rating_id")? {
+            Some(rating_id) => Some(Inception {
+                rating_id,
+                score: r.try_get("inception_score")?,
+                grade: r.try_get("inception_grade")?,
+            }),
+            None => None,
+        },
+        written_premium: r
+            .try_get::<Option<f64>, _>("written_premium")?
+            .unwrap_or(r.try_get("premium")?),
+        cancelled_on: r
+            .try_get::<Option<String>, _>("cancelled_on")?
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("policy cancelled_on {s:?}: {e}")))
+            })
+            .transpose()?,
+        cancel_reason: r.try_get("cancel_reason")?,
+        return_premium: r.try_get("return_premium")?,
     })
 }
 
@@ -160,9 +236,15 @@ impl Store {
             premium: p.premium,
             created_at: now(),
             cancelled_at: None,
+            inception: p.inception.clone(),
+            written_premium: p.premium,
+            cancelled_on: None,
+            cancel_reason: None,
+            return_premium: None,
         };
         sqlx::query(&format!(
-            "INSERT INTO policies ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO policies ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15, $16, NULL, NULL, NULL)"
         ))
         .bind(&policy.id)
         .bind(&policy.org_id)
@@ -176,6 +258,10 @@ impl Store {
         .bind(policy.premium)
         .bind(&policy.created_at)
         .bind(None::<String>)
+        .bind(policy.inception.as_ref().map(|i| i.rating_id.clone()))
+        .bind(policy.inception.as_ref().map(|i| i.score))
+        .bind(policy.inception.as_ref().map(|i| i.grade.clone()))
+        .bind(policy.written_premium)
         .execute(&mut *tx)
         .await?;
         crate::keys::link_in(&mut tx, &policy.insurer_key_id, &policy.org_id, "policy").await?;
@@ -202,5 +288,235 @@ impl Store {
         .iter()
         .map(policy_from_row)
         .collect()
+    }
+
+    /// One policy.
+    pub async fn policy(&self, id: &str) -> Result<Policy> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM policies WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(policy_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "policy",
+                id: id.to_owned(),
+            })
+    }
+
+    /// An insurer's policies (every policy when `None`), oldest start first.
+    pub async fn policies_of(&self, insurer_key_id: Option<&str>) -> Result<Vec<Policy>> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM policies WHERE ($1 IS NULL OR insurer_key_id = $1) \
+             ORDER BY starts_on, created_at"
+        ))
+        .bind(insurer_key_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(policy_from_row)
+        .collect()
+    }
+
+    /// Cancels a policy from `on` (cover ends the day before) with a return premium (the
+    /// caller computes it): `Conflict` if already cancelled, `Invalid` if `on` is outside the
+    /// period. Written premium falls by the return premium.
+    pub async fn cancel_policy(
+        &self,
+        id: &str,
+        on: NaiveDate,
+        reason: &str,
+        return_premium: f64,
+        actor: &str,
+    ) -> Result<Policy> {
+        let mut tx = self.begin_write().await?;
+        let lock = self.backend.row_lock();
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM policies WHERE id = $1{lock}"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "policy",
+            id: id.to_owned(),
+        })?;
+        let p = policy_from_row(&row)?;
+        if p.cancelled_on.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "policy {id} is already cancelled"
+            )));
+        }
+        if on < p.starts_on || on > p.ends_on {
+            return Err(invalid(format!(
+                "effective_on: {on} is outside the policy period {} to {}",
+                p.starts_on, p.ends_on
+            )));
+        }
+        if !(return_premium.is_finite() && return_premium >= 0.0) {
+            return Err(invalid(
+                "return premium: must be a finite amount of at least 0",
+            ));
+        }
+        sqlx::query(
+            "UPDATE policies SET cancelled_at = $2, cancelled_on = $3, cancel_reason = $4, \
+             return_premium = $5, written_premium = $6 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now())
+        .bind(on.to_string())
+        .bind(reason)
+        .bind(return_premium)
+        .bind(p.written_premium - return_premium)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            Some(actor),
+            "policy.cancel",
+            Some(&p.org_id),
+            &serde_json::json!({ "policy": id, "effective_on": on, "return_premium": return_premium }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.policy(id).await
+    }
+
+    /// Records an endorsement and applies its terms to the policy; written premium changes
+    /// by its premium change. `Conflict` if the policy is cancelled, `Invalid` if the date is
+    /// outside the period or the terms are not a layer.
+    pub async fn endorse_policy(
+        &self,
+        id: &str,
+        e: &NewEndorsement,
+        actor: &str,
+    ) -> Result<Endorsement> {
+        let mut tx = self.begin_write().await?;
+        let lock = self.backend.row_lock();
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM policies WHERE id = $1{lock}"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "policy",
+            id: id.to_owned(),
+        })?;
+        let p = policy_from_row(&row)?;
+        if p.cancelled_on.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "policy {id} is cancelled: it cannot be endorsed"
+            )));
+        }
+        if e.effective_on < p.starts_on || e.effective_on > p.ends_on {
+            return Err(invalid(format!(
+                "effective_on: {} is outside the policy period {} to {}",
+                e.effective_on, p.starts_on, p.ends_on
+            )));
+        }
+        if !(e.limit.is_finite()
+            && e.limit > 0.0
+            && e.deductible.is_finite()
+            && e.deductible >= 0.0)
+            || e.deductible > e.limit
+        {
+            return Err(invalid(
+                "limit, deductible: 0 ≤ deductible ≤ limit, limit > 0",
+            ));
+        }
+        if !(e.annual_premium.is_finite() && e.premium_change.is_finite()) {
+            return Err(invalid("premium: must be finite"));
+        }
+        let out = Endorsement {
+            id: new_id(),
+            policy_id: id.to_owned(),
+            effective_on: e.effective_on,
+            previous_deductible: p.deductible,
+            previous_limit: p.limit,
+            previous_premium: p.premium,
+            deductible: e.deductible,
+            limit: e.limit,
+            annual_premium: e.annual_premium,
+            premium_change: e.premium_change,
+            reason: e.reason.clone(),
+            created_at: now(),
+            created_by: Some(actor.to_owned()),
+        };
+        sqlx::query(
+            "INSERT INTO endorsements (id, policy_id, effective_on, previous_deductible, previous_limit, \
+             previous_premium, deductible, limit_amount, annual_premium, premium_change, reason, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&out.id)
+        .bind(id)
+        .bind(out.effective_on.to_string())
+        .bind(out.previous_deductible)
+        .bind(out.previous_limit)
+        .bind(out.previous_premium)
+        .bind(out.deductible)
+        .bind(out.limit)
+        .bind(out.annual_premium)
+        .bind(out.premium_change)
+        .bind(&out.reason)
+        .bind(&out.created_at)
+        .bind(&out.created_by)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE policies SET deductible = $2, limit_amount = $3, premium = $4, written_premium = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(out.deductible)
+        .bind(out.limit)
+        .bind(out.annual_premium)
+        .bind(p.written_premium + out.premium_change)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            Some(actor),
+            "policy.endorse",
+            Some(&p.org_id),
+            &serde_json::json!({ "policy": id, "endorsement": out.id, "premium_change": out.premium_change }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// A policy's endorsements, oldest first.
+    pub async fn endorsements(&self, policy_id: &str) -> Result<Vec<Endorsement>> {
+        let rows = sqlx::query(
+            "SELECT id, policy_id, effective_on, previous_deductible, previous_limit, previous_premium, \
+             deductible, limit_amount, annual_premium, premium_change, reason, created_at, created_by \
+             FROM endorsements WHERE policy_id = $1 ORDER BY created_at, id",
+        )
+        .bind(policy_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let d: String = r.try_get("effective_on")?;
+                Ok(Endorsement {
+                    id: r.try_get("id")?,
+                    policy_id: r.try_get("policy_id")?,
+                    effective_on: d
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("endorsement date {d:?}: {e}")))?,
+                    previous_deductible: r.try_get("previous_deductible")?,
+                    previous_limit: r.try_get("previous_limit")?,
+                    previous_premium: r.try_get("previous_premium")?,
+                    deductible: r.try_get("deductible")?,
+                    limit: r.try_get("limit_amount")?,
+                    annual_premium: r.try_get("annual_premium")?,
+                    premium_change: r.try_get("premium_change")?,
+                    reason: r.try_get("reason")?,
+                    created_at: r.try_get("created_at")?,
+                    created_by: r.try_get("created_by")?,
+                })
+            })
+            .collect()
     }
 }

@@ -151,6 +151,23 @@ impl Store {
         .collect()
     }
 
+    /// One stored rating of an organisation, unparsed.
+    pub async fn rating_raw(&self, org_id: &str, id: &str) -> Result<RawRating> {
+        let r = sqlx::query(
+            "SELECT id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating, feeds \
+             FROM ratings WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| crate::StoreError::NotFound {
+            what: "rating",
+            id: id.to_owned(),
+        })?;
+        RawRating::from_row(&r, r.try_get("id")?, r.try_get("org_id")?)
+    }
+
     /// Stores a quote (and audits it).
     pub async fn insert_quote(
         &self,
