@@ -306,6 +306,21 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
                 Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
             }
         }
+        // Tickets: every role works the tickets of an organisation it sees (each caller opens
+        // one on its own control, so none conflicts); a ticket in the path that does not exist
+        // (an organisation's id) is a 404 for all.
+        (
+            "get" | "post",
+            "/api/v1/organizations/{id}/tickets" | "/api/v1/organizations/{id}/remediation",
+        ) => match (method, role == Role::Admin || own_tenant) {
+            ("post", true) => StatusCode::CREATED,
+            (_, true) => StatusCode::OK,
+            (_, false) => StatusCode::NOT_FOUND,
+        },
+        ("get" | "patch", "/api/v1/tickets/{id}")
+        | ("post", "/api/v1/tickets/{id}/comments" | "/api/v1/tickets/{id}/verify") => {
+            StatusCode::NOT_FOUND
+        }
         other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
     }
 }
@@ -382,6 +397,10 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             Some(r#"{"url": "https://hooks.example.com/cyrisk"}"#.to_owned())
                         }
                         "post" if path.ends_with("/ack") => None,
+                        "post" if path.ends_with("/comments") => Some(r#"{"body": "patched"}"#.to_owned()),
+                        "post" if path.ends_with("/verify") => Some(r#"{"note": "re-tested"}"#.to_owned()),
+                        "patch" if path.starts_with("/api/v1/tickets/") => Some(r#"{"status": "in_progress"}"#.to_owned()),
+                        "post" if path.ends_with("/tickets") => Some(r#"{"source": "control", "source_id": "mfa"}"#.to_owned()),
                         "post" if path.ends_with("/cancel") => {
                             Some(r#"{"effective_on": "2026-06-01", "reason": "sold"}"#.to_owned())
                         }
@@ -427,6 +446,15 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                                 v["insurer_key_id"] = w.spare_insurer_id.clone().into();
                                 v.to_string()
                             }),
+                            ("/api/v1/organizations/{id}/tickets", Some(r)) if method == "post" => {
+                                let control = match r {
+                                    Role::Admin => "mfa",
+                                    Role::Insurer => "edr",
+                                    Role::Enterprise => "offline_backups",
+                                    Role::Assessor => "log_retention",
+                                };
+                                Some(format!(r#"{{"source": "control", "source_id": "{control}"}}"#))
+                            }
                             _ => body.clone(),
                         };
                         // A write by another tenant's key must leave the organisation as it was.

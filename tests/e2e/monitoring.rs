@@ -805,3 +805,274 @@ fn a_policy_freezes_its_inception_rating_and_is_endorsed_and_cancelled_pro_rata(
         finish(all).await;
     });
 }
+
+/// Risk handling on both backends: a ticket on a finding is worked by the insured but closed
+/// only by verification — a re-scan that no longer sees the finding, or a third party's
+/// attestation, never the insured's own word — and verified closures within SLA become a
+/// passing patch cadence that raises the score.
+#[test]
+fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
+    use cyrisk_app::tickets::TicketRequest;
+    use cyrisk_store::{TicketSource, TicketStatus, TicketUpdate};
+    runtime().block_on(async {
+        let all = backends("tickets").await;
+        for f in &all {
+            let s = &f.store;
+            let backend = s.backend();
+            let app = App::builtin(s.clone()).unwrap();
+            let org = s
+                .load_bundle(
+                    LoadTarget::ByName,
+                    &example("sme-external-scan"),
+                    &Principal::operator(),
+                )
+                .await
+                .unwrap()
+                .org_id;
+            let key = |role: Role, name: &'static str| {
+                let org = org.clone();
+                async move {
+                    let k = s.create_key(name, role, Some(&org), None).await.unwrap();
+                    s.authenticate(&k.key).await.unwrap().unwrap()
+                }
+            };
+            let ent = key(Role::Enterprise, "insured").await;
+            let assessor = key(Role::Assessor, "assessor").await;
+            let w = worker(&app, "w1");
+            settle(&w, s, Duration::from_secs(20)).await;
+            let before = app.live_rating(&org).await.unwrap();
+
+            // A ticket on the BlueKeep finding, due by the model's KEV SLA from first seen.
+            let t = app
+                .create_ticket(
+                    &ent,
+                    &org,
+                    TicketRequest {
+                        source: TicketSource::Finding,
+                        source_id: "ext-2".into(),
+                        title: None,
+                        assignee: Some("it@jiangcheng".into()),
+                        due_on: None,
+                    },
+                )
+                .await
+                .unwrap();
+            let finding = s.finding(&org, "ext-2").await.unwrap();
+            let sla = app
+                .models
+                .rating
+                .sla_days(cyrisk_core::rating::finding_severity(&finding), finding.kev);
+            assert_eq!(t.due_on, finding.first_seen + Days::new(u64::from(sla)));
+            assert!(matches!(
+                app.create_ticket(
+                    &ent,
+                    &org,
+                    TicketRequest {
+                        source: TicketSource::Finding,
+                        source_id: "ext-2".into(),
+                        title: None,
+                        assignee: None,
+                        due_on: None
+                    }
+                )
+                .await,
+                Err(cyrisk_app::AppError::Conflict(_))
+            ));
+            // Worked by the insured; its word does not close it.
+            let resolved = TicketUpdate {
+                status: Some(TicketStatus::Resolved),
+                ..Default::default()
+            };
+            let r = app.update_ticket(&ent, &t.id, &resolved).await.unwrap();
+            assert_eq!(r.status, TicketStatus::Resolved);
+            assert!(r.acknowledged_at.is_some());
+            let close = TicketUpdate {
+                status: Some(TicketStatus::Closed),
+                ..Default::default()
+            };
+            assert!(matches!(
+                app.update_ticket(&ent, &t.id, &close).await,
+                Err(cyrisk_app::AppError::Forbidden {
+                    code: "verification_required",
+                    ..
+                })
+            ));
+            assert!(matches!(
+                app.verify_ticket(&ent, &t.id, "trust me").await,
+                Err(cyrisk_app::AppError::Forbidden {
+                    code: "recorded_by_third_party",
+                    ..
+                })
+            ));
+            app.comment_ticket(&ent, &t.id, "patched on 2026-11-29", true)
+                .await
+                .unwrap();
+
+            // The re-scan no longer sees it: the ticket closes, verified by the scan.
+            let mut gone = finding.clone();
+            gone.state = cyrisk_core::finding::FindingState::Closed;
+            gone.fixed_at = Some(chrono::Utc::now().date_naive());
+            s.upsert_inputs(
+                &org,
+                &InputsBatch {
+                    findings: vec![gone],
+                    ..Default::default()
+                },
+                &Principal::operator(),
+            )
+            .await
+            .unwrap();
+            settle(&w, s, Duration::from_secs(20)).await;
+            let closed = app.ticket(&ent, &t.id).await.unwrap();
+            assert_eq!(closed.ticket.status, TicketStatus::Closed, "{backend:?}");
+            assert_eq!(closed.ticket.verified_by.as_deref(), Some("rescan"));
+            let kinds: Vec<&str> = closed.events.iter().map(|e| e.kind.as_str()).collect();
+            assert_eq!(
+                kinds,
+                ["created", "status", "evidence", "verified"],
+                "{backend:?}"
+            );
+            assert!(matches!(
+                app.update_ticket(&ent, &t.id, &resolved).await,
+                Err(cyrisk_app::AppError::Conflict(_))
+            ));
+
+            // The BlueKeep ticket closed after its KEV SLA. Ten controls put in place and
+            // attested by the assessor on time: 10 of 11 verified closures within SLA (≥ 90 %)
+            // make a passing patch cadence, and the score rises.
+            let late = app.remediation_record(&ent, &org).await.unwrap();
+            assert_eq!(
+                (late.closed, late.closed_within_sla, late.patch_cadence),
+                (1, 0, None)
+            );
+            let mid = app.live_rating(&org).await.unwrap();
+            for control in [
+                "mfa",
+                "edr",
+                "offline_backups",
+                "privileged_access",
+                "log_retention",
+                "incident_response",
+                "security_awareness",
+                "email_authentication",
+                "hardening_network",
+                "hardening_os",
+            ] {
+                let c = app
+                    .create_ticket(
+                        &ent,
+                        &org,
+                        TicketRequest {
+                            source: TicketSource::Control,
+                            source_id: control.into(),
+                            title: None,
+                            assignee: None,
+                            due_on: None,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let v = app
+                    .verify_ticket(&assessor, &c.id, "seen in place")
+                    .await
+                    .unwrap();
+                assert_eq!(v.verified_by.as_deref(), Some("attestation"));
+            }
+            let record = app.remediation_record(&ent, &org).await.unwrap();
+            assert_eq!(
+                (record.closed, record.closed_within_sla),
+                (11, 10),
+                "{record:?}"
+            );
+            assert_eq!(
+                record.patch_cadence,
+                Some(cyrisk_core::control::Outcome::Pass)
+            );
+            settle(&w, s, Duration::from_secs(20)).await;
+            let after = app.live_rating(&org).await.unwrap();
+            assert!(
+                after.score > mid.score,
+                "{backend:?}: remediation moved the score {} → {} (before the fix {})",
+                mid.score,
+                after.score,
+                before.score
+            );
+            let doc: serde_json::Value = serde_json::from_str(&after.rating).unwrap();
+            let pc = doc["factors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == "patch_cadence")
+                .unwrap()
+                .clone();
+            assert!(pc["points"].as_f64().unwrap() > 0.0, "{pc}");
+            // Not a control id; another tenant's view.
+            assert!(matches!(
+                app.create_ticket(
+                    &ent,
+                    &org,
+                    TicketRequest {
+                        source: TicketSource::Control,
+                        source_id: "firewall".into(),
+                        title: None,
+                        assignee: None,
+                        due_on: None
+                    }
+                )
+                .await,
+                Err(cyrisk_app::AppError::Invalid(_))
+            ));
+            let stranger = insure_nothing(s, "insurer B").await;
+            assert!(app.ticket(&stranger, &t.id).await.is_err());
+            assert!(app.tickets(&stranger, &org, None, 10, 0).await.is_err());
+            assert_eq!(
+                s.tickets(&org, Some(TicketStatus::Closed), 100, 0)
+                    .await
+                    .unwrap()
+                    .len(),
+                11
+            );
+            assert_eq!(s.ticket_events(&t.id).await.unwrap().len(), 4);
+            assert_eq!(s.ticket(&t.id).await.unwrap().id, t.id);
+            let since = chrono::Utc::now().date_naive() - Days::new(1);
+            assert_eq!(s.closed_tickets(&org, since).await.unwrap().len(), 11);
+            // A verified passing control result closes its control's ticket (as a re-scan
+            // does a finding's), and queues the re-rating; an older pass does not.
+            let db = app
+                .create_ticket(
+                    &ent,
+                    &org,
+                    TicketRequest {
+                        source: TicketSource::Control,
+                        source_id: "hardening_database".into(),
+                        title: None,
+                        assignee: None,
+                        due_on: None,
+                    },
+                )
+                .await
+                .unwrap();
+            let today = chrono::Utc::now().date_naive();
+            let mut tx = s.write_tx().await.unwrap();
+            let old_pass = [("hardening_database".to_owned(), today - Days::new(30))];
+            assert!(
+                tx.close_tickets_verified_by_scan(&org, &[], &old_pass)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let pass = [("hardening_database".to_owned(), today)];
+            let done = tx
+                .close_tickets_verified_by_scan(&org, &[], &pass)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(done.len(), 1);
+            assert_eq!(
+                s.ticket(&db.id).await.unwrap().verified_by.as_deref(),
+                Some("rescan")
+            );
+        }
+        finish(all).await;
+    });
+}

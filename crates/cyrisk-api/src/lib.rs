@@ -17,6 +17,7 @@ mod orgs;
 mod policies;
 mod quotes;
 mod schemas;
+mod tickets;
 mod underwriting;
 
 use std::sync::OnceLock;
@@ -108,6 +109,7 @@ impl Default for Options {
         (name = "jobs", description = "Background jobs (re-ratings) and their state, for admins"),
         (name = "underwriting", description = "Pre-policy assessment: rating, price and an accept/refer/decline decision by underwriting rules"),
         (name = "monitoring", description = "Mid-policy alerts, alert rules, and the webhooks alerts are delivered to"),
+        (name = "tickets", description = "Remediation tickets, closed only when verified, and the remediation record that feeds the rating"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -179,6 +181,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::create_webhook, alerts::list_webhooks))
         .routes(routes!(alerts::get_webhook, alerts::disable_webhook))
         .routes(routes!(alerts::list_deliveries))
+        .routes(routes!(tickets::create_ticket, tickets::list_tickets))
+        .routes(routes!(tickets::get_remediation_record))
+        .routes(routes!(tickets::get_ticket, tickets::update_ticket))
+        .routes(routes!(tickets::comment_ticket))
+        .routes(routes!(tickets::verify_ticket))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

@@ -47,6 +47,8 @@ pub enum Action {
     ManageAlertRules,
     /// Register, list and disable webhooks for the caller's alerts, read their delivery log.
     ManageWebhooks,
+    /// Open, move, comment on and verify remediation tickets (who may verify: the store).
+    WorkTickets,
 }
 
 impl Action {
@@ -74,7 +76,7 @@ impl Action {
             }
             (Self::LoadFeed, _) => Err("only admin keys load threat-intelligence feeds"),
             (Self::ManageJobs, _) => Err("only admin keys see and retry background jobs"),
-            (Self::ReadAlerts, _) => Ok(()),
+            (Self::ReadAlerts | Self::WorkTickets, _) => Ok(()),
             (Self::ManageAlertRules, Insurer) => Ok(()),
             (Self::ManageAlertRules, Enterprise | Assessor) => {
                 Err("only insurer keys set alert rules")
@@ -129,6 +131,7 @@ mod tests {
             (ReadAlerts, [true, true, true, true]),
             (ManageAlertRules, [true, true, false, false]),
             (ManageWebhooks, [true, true, true, false]),
+            (WorkTickets, [true, true, true, true]),
         ];
         for (action, allowed) in rows {
             for (role, want) in Role::ALL.into_iter().zip(allowed) {

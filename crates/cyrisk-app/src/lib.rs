@@ -18,6 +18,7 @@ pub mod plan;
 pub mod policies;
 pub mod quotes;
 pub mod rating;
+pub mod tickets;
 pub mod underwriting;
 pub mod webhooks;
 

@@ -62,16 +62,11 @@ impl App {
     /// exchange rate in the severity model (its data, not a fault).
     pub async fn plan(&self, org_id: &str, req: PlanRequest) -> Result<Plan> {
         let requested = req.check()?;
-        let mut bundle = self
-            .store
-            .bundle(org_id)
-            .await?
-            .validate()
-            .map_err(AppError::internal)?;
-        self.current_feeds().await?.apply(&mut bundle);
+        let today = today();
+        let feeds = self.current_feeds().await?;
+        let (bundle, _) = self.inputs(org_id, &feeds, today).await?;
         let model = self.models.rating.clone();
         let (severity, pricing) = (self.models.severity.clone(), self.models.pricing.clone());
-        let today = today();
         tokio::task::spawn_blocking(move || {
             if !req.money {
                 return Ok(cyrisk_core::plan(&bundle, &model, today, req.top));

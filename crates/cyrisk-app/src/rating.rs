@@ -83,17 +83,33 @@ impl App {
         Ok((rating, version))
     }
 
+    /// What an organisation is rated on as of `today`, with the inputs version: its stored
+    /// bundle, enriched with `feeds`, and its remediation record as a verified patch-cadence
+    /// result (verified closures move the rating).
+    pub(crate) async fn inputs(
+        &self,
+        org_id: &str,
+        feeds: &crate::feeds::Feeds,
+        today: chrono::NaiveDate,
+    ) -> Result<(cyrisk_core::Bundle, i64)> {
+        let (stored, version) = self.store.bundle_versioned(org_id).await?;
+        let mut bundle = stored.validate().map_err(AppError::internal)?;
+        feeds.apply(&mut bundle);
+        if let Some(c) = self.record_control(org_id, today).await? {
+            bundle.push_control(c);
+        }
+        Ok((bundle, version))
+    }
+
     /// [`App::rate_now`] with the enriched bundle the rating was computed from.
     pub(crate) async fn rate_bundle(
         &self,
         org_id: &str,
         feeds: &crate::feeds::Feeds,
     ) -> Result<(cyrisk_core::Bundle, cyrisk_core::Rating, i64)> {
-        let (stored, version) = self.store.bundle_versioned(org_id).await?;
-        let mut bundle = stored.validate().map_err(AppError::internal)?;
-        feeds.apply(&mut bundle);
-        let model = self.models.rating.clone();
         let today = today();
+        let (bundle, version) = self.inputs(org_id, feeds, today).await?;
+        let model = self.models.rating.clone();
         let (bundle, rating) = tokio::task::spawn_blocking(move || {
             let rating = cyrisk_core::rate(&bundle, &model, today);
             (bundle, rating)
@@ -177,6 +193,25 @@ impl App {
         };
         let alerts = self
             .monitor_in(&mut tx, org_id, &rating_id, &bundle, &rating, &audiences)
+            .await?;
+        // Tickets the re-scan verifies: their finding retired, their control now passing.
+        let retired: Vec<String> = bundle
+            .findings()
+            .iter()
+            .filter(|f| cyrisk_core::finding::FindingState::RETIRED.contains(&f.state))
+            .map(|f| f.id.clone())
+            .collect();
+        let passing: Vec<(String, chrono::NaiveDate)> = bundle
+            .controls()
+            .iter()
+            .filter(|c| c.outcome == cyrisk_core::control::Outcome::Pass && !c.self_declared)
+            .filter(|c| c.scope.as_deref() != Some("remediation tickets"))
+            .filter_map(|c| {
+                let id = serde_json::to_value(c.control).ok()?.as_str()?.to_owned();
+                Some((id, c.assessed_on?))
+            })
+            .collect();
+        tx.close_tickets_verified_by_scan(org_id, &retired, &passing)
             .await?;
         let outcome = RerateOutcome {
             org_id: org_id.to_owned(),

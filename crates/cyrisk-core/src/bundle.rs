@@ -287,6 +287,12 @@ impl Bundle {
         &self.raw.incidents
     }
 
+    /// Adds a control result the service derived (the remediation record's patch cadence).
+    /// Control results refer to nothing else in the bundle, so it stays valid.
+    pub fn push_control(&mut self, c: ControlResult) {
+        self.raw.controls.push(c);
+    }
+
     /// Index into [`Bundle::assets`] of the asset finding `i` is on.
     pub fn finding_asset(&self, i: usize) -> usize {
         self.finding_asset[i] as usize

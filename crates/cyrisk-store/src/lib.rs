@@ -19,6 +19,7 @@ pub mod monitoring;
 mod orgs;
 mod policies;
 mod ratings;
+pub mod tickets;
 mod underwriting;
 
 use std::str::FromStr;
@@ -38,6 +39,9 @@ pub use monitoring::{
 pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
 pub use policies::{Endorsement, Inception, NewEndorsement, NewPolicy, Policy, PolicyPhase};
 pub use ratings::{CurrentRating, RawRating, StoredQuote, StoredRating};
+pub use tickets::{
+    ClosedTicket, NewTicket, Ticket, TicketEvent, TicketSource, TicketStatus, TicketUpdate,
+};
 pub use underwriting::{Application, ApplicationStatus};
 
 /// Which database a store talks to.

@@ -76,6 +76,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "policy lifecycle",
         include_str!("../migrations/sqlite/0013_policy_lifecycle.sql"),
     ),
+    (
+        14,
+        "tickets",
+        include_str!("../migrations/sqlite/0014_tickets.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -142,6 +147,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         13,
         "policy lifecycle",
         include_str!("../migrations/postgres/0013_policy_lifecycle.sql"),
+    ),
+    (
+        14,
+        "tickets",
+        include_str!("../migrations/postgres/0014_tickets.sql"),
     ),
 ];
 
