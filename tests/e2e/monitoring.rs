@@ -863,6 +863,14 @@ fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
                 .rating
                 .sla_days(cyrisk_core::rating::finding_severity(&finding), finding.kev);
             assert_eq!(t.due_on, finding.first_seen + Days::new(u64::from(sla)));
+            assert_eq!(t.sla_due_on, t.due_on);
+            // Moving the working due date does not move the SLA the record measures against.
+            let later = TicketUpdate {
+                due_on: Some(chrono::NaiveDate::from_ymd_opt(2099, 1, 1).unwrap()),
+                ..Default::default()
+            };
+            let moved = app.update_ticket(&ent, &t.id, &later).await.unwrap();
+            assert_eq!(moved.sla_due_on, t.sla_due_on);
             assert!(matches!(
                 app.create_ticket(
                     &ent,
@@ -929,7 +937,7 @@ fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
             let kinds: Vec<&str> = closed.events.iter().map(|e| e.kind.as_str()).collect();
             assert_eq!(
                 kinds,
-                ["created", "status", "evidence", "verified"],
+                ["created", "due", "status", "evidence", "verified"],
                 "{backend:?}"
             );
             assert!(matches!(
@@ -1032,7 +1040,7 @@ fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
                     .len(),
                 11
             );
-            assert_eq!(s.ticket_events(&t.id).await.unwrap().len(), 4);
+            assert_eq!(s.ticket_events(&t.id).await.unwrap().len(), 5);
             assert_eq!(s.ticket(&t.id).await.unwrap().id, t.id);
             let since = chrono::Utc::now().date_naive() - Days::new(1);
             assert_eq!(s.closed_tickets(&org, since).await.unwrap().len(), 11);

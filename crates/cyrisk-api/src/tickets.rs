@@ -66,8 +66,9 @@ pub struct TicketCreate {
     pub title: Option<String>,
     #[schema(min_length = 1, max_length = 200, pattern = "[^ \\t\\n\\r\\f\\v]")]
     pub assignee: Option<String>,
-    /// Default: the rating model's remediation SLA, from when the finding was first seen
-    /// (a control or alert: from today).
+    /// The working due date. Default: the rating model's remediation SLA, from when the
+    /// finding was first seen (a control or alert: from today). The remediation record always
+    /// measures against the SLA date, whatever this says.
     pub due_on: Option<NaiveDate>,
 }
 
@@ -81,8 +82,13 @@ pub struct TicketDoc {
     pub source_id: String,
     pub title: String,
     pub assignee: Option<String>,
+    /// The working due date.
     #[schema(value_type = String, format = Date)]
     pub due_on: String,
+    /// The due date by the rating model's remediation SLA, fixed when opened: the remediation
+    /// record measures against it.
+    #[schema(value_type = String, format = Date)]
+    pub sla_due_on: String,
     pub status: TicketStatusDoc,
     pub created_by: String,
     pub created_at: String,
@@ -104,7 +110,7 @@ pub struct TicketEventDoc {
     pub at: String,
     /// The key that made the change, or `rescan`.
     pub actor: String,
-    /// `created`, `status`, `comment`, `evidence`, `assigned` or `verified`.
+    /// `created`, `status`, `comment`, `evidence`, `assigned`, `due` or `verified`.
     pub kind: String,
     pub from_status: Option<TicketStatusDoc>,
     pub to_status: Option<TicketStatusDoc>,

@@ -42,7 +42,8 @@ pub struct TicketRequest {
     /// [default: from the source]
     pub title: Option<String>,
     pub assignee: Option<String>,
-    /// [default: the rating model's remediation SLA from when the problem was found]
+    /// The working due date [default: the rating model's remediation SLA from when the
+    /// problem was found]. The remediation record always measures against the SLA date.
     pub due_on: Option<NaiveDate>,
 }
 
@@ -91,7 +92,7 @@ impl App {
         let closed = self.store.closed_tickets(org_id, since).await?;
         let within = closed
             .iter()
-            .filter(|t| t.closed_at[..10] <= *t.due_on.to_string().as_str())
+            .filter(|t| t.closed_at[..10] <= *t.sla_due_on.to_string().as_str())
             .count();
         let ack: Vec<f64> = closed
             .iter()
@@ -209,6 +210,7 @@ impl App {
                     title: req.title.unwrap_or(title),
                     assignee: req.assignee,
                     due_on: req.due_on.unwrap_or(due),
+                    sla_due_on: due,
                 },
                 &p.key_id,
             )

@@ -79,7 +79,10 @@ pub struct NewTicket {
     pub source_id: String,
     pub title: String,
     pub assignee: Option<String>,
+    /// The working due date.
     pub due_on: NaiveDate,
+    /// The due date by the rating model's SLA (what the remediation record measures).
+    pub sla_due_on: NaiveDate,
 }
 
 /// A stored ticket.
@@ -91,7 +94,11 @@ pub struct Ticket {
     pub source_id: String,
     pub title: String,
     pub assignee: Option<String>,
+    /// The working due date (the people working it may move it).
     pub due_on: NaiveDate,
+    /// The due date by the rating model's SLA, fixed when opened: the remediation record
+    /// measures against this, so moving `due_on` cannot improve it.
+    pub sla_due_on: NaiveDate,
     pub status: TicketStatus,
     pub created_by: String,
     pub created_at: String,
@@ -113,7 +120,7 @@ pub struct TicketEvent {
     pub at: String,
     /// The key (or `rescan`) that made the change.
     pub actor: String,
-    /// `created`, `status`, `comment`, `evidence`, `assigned` or `verified`.
+    /// `created`, `status`, `comment`, `evidence`, `assigned`, `due` or `verified`.
     pub kind: String,
     pub from_status: Option<TicketStatus>,
     pub to_status: Option<TicketStatus>,
@@ -135,10 +142,11 @@ pub struct ClosedTicket {
     pub created_at: String,
     pub acknowledged_at: Option<String>,
     pub closed_at: String,
-    pub due_on: NaiveDate,
+    /// The SLA due date.
+    pub sla_due_on: NaiveDate,
 }
 
-const COLUMNS: &str = "id, org_id, source_kind, source_id, title, assignee, due_on, status, created_by, \
+const COLUMNS: &str = "id, org_id, source_kind, source_id, title, assignee, due_on, sla_due_on, status, created_by, \
      created_at, updated_at, acknowledged_at, resolved_at, closed_at, verified_by, verification_note";
 
 fn corrupt(what: &str, v: &str) -> StoreError {
@@ -149,6 +157,7 @@ fn ticket_from_row(r: &sqlx::any::AnyRow) -> Result<Ticket> {
     let source: String = r.try_get("source_kind")?;
     let status: String = r.try_get("status")?;
     let due: String = r.try_get("due_on")?;
+    let sla: String = r.try_get("sla_due_on")?;
     Ok(Ticket {
         id: r.try_get("id")?,
         org_id: r.try_get("org_id")?,
@@ -157,6 +166,7 @@ fn ticket_from_row(r: &sqlx::any::AnyRow) -> Result<Ticket> {
         title: r.try_get("title")?,
         assignee: r.try_get("assignee")?,
         due_on: due.parse().map_err(|_| corrupt("due_on", &due))?,
+        sla_due_on: sla.parse().map_err(|_| corrupt("sla_due_on", &sla))?,
         status: TicketStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
@@ -298,6 +308,7 @@ impl Store {
             title: t.title.clone(),
             assignee: t.assignee.clone(),
             due_on: t.due_on,
+            sla_due_on: t.sla_due_on,
             status: TicketStatus::Open,
             created_by: actor.to_owned(),
             created_at: at.clone(),
@@ -310,8 +321,8 @@ impl Store {
         };
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
-            "INSERT INTO tickets (id, org_id, source_kind, source_id, title, assignee, due_on, status, \
-             created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $9) \
+            "INSERT INTO tickets (id, org_id, source_kind, source_id, title, assignee, due_on, sla_due_on, \
+             status, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $10, 'open', $8, $9, $9) \
              ON CONFLICT (org_id, source_kind, source_id) WHERE status <> 'closed' DO NOTHING",
         )
         .bind(&ticket.id)
@@ -323,6 +334,7 @@ impl Store {
         .bind(ticket.due_on.to_string())
         .bind(actor)
         .bind(&at)
+        .bind(ticket.sla_due_on.to_string())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -511,10 +523,10 @@ impl Store {
                 &t,
                 &at,
                 actor,
-                "status",
+                "due",
                 None,
                 None,
-                Some(&format!("due on {d}")),
+                Some(&d.to_string()),
             )
             .await?;
         }
@@ -591,7 +603,7 @@ impl Store {
         since: NaiveDate,
     ) -> Result<Vec<ClosedTicket>> {
         let rows = sqlx::query(
-            "SELECT created_at, acknowledged_at, closed_at, due_on FROM tickets \
+            "SELECT created_at, acknowledged_at, closed_at, sla_due_on FROM tickets \
              WHERE org_id = $1 AND status = 'closed' AND closed_at >= $2",
         )
         .bind(org_id)
@@ -600,12 +612,12 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let due: String = r.try_get("due_on")?;
+                let due: String = r.try_get("sla_due_on")?;
                 Ok(ClosedTicket {
                     created_at: r.try_get("created_at")?,
                     acknowledged_at: r.try_get("acknowledged_at")?,
                     closed_at: r.try_get("closed_at")?,
-                    due_on: due.parse().map_err(|_| corrupt("due_on", &due))?,
+                    sla_due_on: due.parse().map_err(|_| corrupt("sla_due_on", &due))?,
                 })
             })
             .collect()

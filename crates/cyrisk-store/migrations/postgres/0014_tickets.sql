@@ -10,6 +10,9 @@ CREATE TABLE tickets (
     title TEXT NOT NULL,
     assignee TEXT,
     due_on TEXT NOT NULL,
+    -- The due date by the rating model's SLA, set when opened and never edited: the
+    -- remediation record measures against it, not against the working due date.
+    sla_due_on TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('open', 'in_progress', 'resolved', 'closed')),
     created_by TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -30,7 +33,7 @@ CREATE TABLE ticket_events (
     org_id TEXT NOT NULL,
     at TEXT NOT NULL,
     actor TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('created', 'status', 'comment', 'evidence', 'assigned', 'verified')),
+    kind TEXT NOT NULL CHECK (kind IN ('created', 'status', 'comment', 'evidence', 'assigned', 'due', 'verified')),
     from_status TEXT,
     to_status TEXT,
     body TEXT
