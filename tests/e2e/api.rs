@@ -321,6 +321,19 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
         | ("post", "/api/v1/tickets/{id}/comments" | "/api/v1/tickets/{id}/verify") => {
             StatusCode::NOT_FOUND
         }
+        // Claims and loss runs are the policy's insurer's (and an admin's); the claim or policy
+        // in the path does not exist here.
+        ("post", "/api/v1/claims")
+        | ("post", "/api/v1/claims/{id}/movements" | "/api/v1/claims/{id}/status")
+        | ("get", "/api/v1/policies/{id}/renewal") => match role {
+            Role::Admin | Role::Insurer => StatusCode::NOT_FOUND,
+            Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+        },
+        ("get", "/api/v1/claims/{id}" | "/api/v1/policies/{id}/loss-run") => StatusCode::NOT_FOUND,
+        ("get", "/api/v1/loss-run") => match role {
+            Role::Admin | Role::Insurer => StatusCode::OK,
+            Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+        },
         other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
     }
 }
@@ -397,6 +410,13 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             Some(r#"{"url": "https://hooks.example.com/cyrisk"}"#.to_owned())
                         }
                         "post" if path.ends_with("/ack") => None,
+                        "post" if path == "/api/v1/claims" => Some(
+                            r#"{"policy_id": "no-such-policy", "loss_on": "2026-03-01", "notified_on": "2026-03-02", "peril": "ransomware", "description": "encrypted"}"#.to_owned(),
+                        ),
+                        "post" if path.ends_with("/movements") => {
+                            Some(r#"{"kind": "reserve", "amount": 100000, "on": "2026-03-03"}"#.to_owned())
+                        }
+                        "post" if path.ends_with("/status") => Some(r#"{"status": "closed", "on": "2026-03-03"}"#.to_owned()),
                         "post" if path.ends_with("/comments") => Some(r#"{"body": "patched"}"#.to_owned()),
                         "post" if path.ends_with("/verify") => Some(r#"{"note": "re-tested"}"#.to_owned()),
                         "patch" if path.starts_with("/api/v1/tickets/") => Some(r#"{"status": "in_progress"}"#.to_owned()),

@@ -11,6 +11,7 @@ mod jobs;
 mod market;
 mod monitoring;
 mod plan;
+mod policy_loop;
 mod portfolio;
 mod rating_props;
 mod simulation;

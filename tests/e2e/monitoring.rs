@@ -1084,3 +1084,128 @@ fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
         finish(all).await;
     });
 }
+
+/// Claims on both backends: filed within the period of cover, notice after the loss; a
+/// reserve sets the outstanding, a payment erodes it; closing releases what is left; a closed
+/// claim takes no movement until reopened; the loss run's earned premium and loss ratio.
+#[test]
+fn claims_fold_reserves_and_payments_and_feed_the_loss_run() {
+    use cyrisk_core::peril::Peril;
+    use cyrisk_store::{ClaimStatus, MovementKind, NewClaim};
+    runtime().block_on(async {
+        let all = backends("claims").await;
+        for f in &all {
+            let s = &f.store;
+            let org = s
+                .load_bundle(
+                    LoadTarget::ByName,
+                    &example("sme-external-scan"),
+                    &Principal::operator(),
+                )
+                .await
+                .unwrap()
+                .org_id;
+            let insurer = insure(s, &org, "insurer A").await;
+            let policy = s.policies(&org).await.unwrap().remove(0);
+            let day = |n: u64| policy.starts_on + Days::new(n);
+            let new = |loss: u64, notice: u64| NewClaim {
+                policy_id: policy.id.clone(),
+                loss_on: day(loss),
+                notified_on: day(notice),
+                peril: Peril::Ransomware,
+                description: "encrypted file servers".into(),
+            };
+            assert!(matches!(
+                s.create_claim(&new(400, 401), "t").await,
+                Err(cyrisk_store::StoreError::Invalid(_))
+            ));
+            assert!(matches!(
+                s.create_claim(&new(10, 9), "t").await,
+                Err(cyrisk_store::StoreError::Invalid(_))
+            ));
+            let c = s.create_claim(&new(10, 12), "t").await.unwrap();
+            assert_eq!((c.status, c.incurred), (ClaimStatus::Open, 0.0));
+            s.add_claim_movement(&c.id, MovementKind::Reserve, 800_000.0, day(12), None, "t")
+                .await
+                .unwrap();
+            let c2 = s
+                .add_claim_movement(
+                    &c.id,
+                    MovementKind::Payment,
+                    300_000.0,
+                    day(20),
+                    Some("IR firm"),
+                    "t",
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (c2.paid, c2.outstanding, c2.incurred),
+                (300_000.0, 500_000.0, 800_000.0)
+            );
+            assert!(matches!(
+                s.add_claim_movement(&c.id, MovementKind::Payment, 0.0, day(20), None, "t")
+                    .await,
+                Err(cyrisk_store::StoreError::Invalid(_))
+            ));
+            assert!(matches!(
+                s.add_claim_movement(&c.id, MovementKind::Reserve, 1.0, day(5), None, "t")
+                    .await,
+                Err(cyrisk_store::StoreError::Invalid(_))
+            ));
+            let closed = s
+                .set_claim_status(&c.id, ClaimStatus::Closed, day(30), "t")
+                .await
+                .unwrap();
+            assert_eq!((closed.paid, closed.outstanding), (300_000.0, 0.0));
+            assert_eq!(closed.closed_on, Some(day(30)));
+            assert!(matches!(
+                s.add_claim_movement(&c.id, MovementKind::Payment, 1.0, day(31), None, "t")
+                    .await,
+                Err(cyrisk_store::StoreError::Conflict(_))
+            ));
+            assert!(matches!(
+                s.set_claim_status(&c.id, ClaimStatus::Closed, day(31), "t")
+                    .await,
+                Err(cyrisk_store::StoreError::Conflict(_))
+            ));
+            let reopened = s
+                .set_claim_status(&c.id, ClaimStatus::Open, day(40), "t")
+                .await
+                .unwrap();
+            assert_eq!(reopened.status, ClaimStatus::Open);
+            assert_eq!(s.claim(&c.id).await.unwrap().movements.len(), 3);
+            assert_eq!(
+                s.claims(Some(&policy.id), None, None).await.unwrap().len(),
+                1
+            );
+            assert_eq!(
+                s.claims(None, Some(&insurer.key_id), None)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            assert!(
+                s.claims(None, Some("someone else"), None)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(s.claims(None, None, Some(&org)).await.unwrap().len(), 1);
+
+            // The loss run, half-way through the 366-day period (insure() binds today + 365).
+            let claims = s.claims(Some(&policy.id), None, None).await.unwrap();
+            let run = cyrisk_app::claims::loss_run(std::slice::from_ref(&policy), claims, day(182));
+            let r = &run.rows[0];
+            assert!(
+                (r.earned_premium - 40_000.0 * 183.0 / 366.0).abs() < 1e-9,
+                "{r:?}"
+            );
+            assert_eq!((r.claims, r.incurred), (1, 300_000.0));
+            assert!((r.loss_ratio.unwrap() - 300_000.0 / r.earned_premium).abs() < 1e-12);
+            assert_eq!(run.totals.len(), 1);
+        }
+        finish(all).await;
+    });
+}

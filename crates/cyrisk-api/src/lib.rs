@@ -5,6 +5,7 @@
 pub mod access;
 mod alerts;
 mod auth;
+mod claims;
 mod disputes;
 pub mod error;
 pub mod feeds;
@@ -110,6 +111,7 @@ impl Default for Options {
         (name = "underwriting", description = "Pre-policy assessment: rating, price and an accept/refer/decline decision by underwriting rules"),
         (name = "monitoring", description = "Mid-policy alerts, alert rules, and the webhooks alerts are delivered to"),
         (name = "tickets", description = "Remediation tickets, closed only when verified, and the remediation record that feeds the rating"),
+        (name = "claims", description = "Claims, loss runs and renewal packs"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -186,6 +188,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::get_ticket, tickets::update_ticket))
         .routes(routes!(tickets::comment_ticket))
         .routes(routes!(tickets::verify_ticket))
+        .routes(routes!(claims::create_claim))
+        .routes(routes!(claims::get_claim))
+        .routes(routes!(claims::add_claim_movement))
+        .routes(routes!(claims::set_claim_status))
+        .routes(routes!(claims::get_policy_loss_run))
+        .routes(routes!(claims::get_book_loss_run))
+        .routes(routes!(claims::get_renewal_pack))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

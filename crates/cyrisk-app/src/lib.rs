@@ -9,6 +9,7 @@
 //! runs inside the import's write transaction, on the async worker that holds it.)
 
 pub mod access;
+pub mod claims;
 pub mod error;
 pub mod feeds;
 pub mod imports;
@@ -18,6 +19,7 @@ pub mod plan;
 pub mod policies;
 pub mod quotes;
 pub mod rating;
+pub mod renewal;
 pub mod tickets;
 pub mod underwriting;
 pub mod webhooks;

@@ -162,7 +162,7 @@ impl App {
 
     /// A policy its insurer (or an admin) may change: `Forbidden` for other roles, `NotFound`
     /// for another insurer's.
-    async fn own_policy(&self, p: &Principal, id: &str) -> Result<Policy> {
+    pub(crate) async fn own_policy(&self, p: &Principal, id: &str) -> Result<Policy> {
         authorize_role(p, Action::BindPolicy)?;
         let policy = self.store.policy(id).await?;
         if p.role == Role::Insurer && policy.insurer_key_id != p.key_id {

@@ -81,6 +81,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "tickets",
         include_str!("../migrations/sqlite/0014_tickets.sql"),
     ),
+    (
+        15,
+        "claims",
+        include_str!("../migrations/sqlite/0015_claims.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -152,6 +157,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         14,
         "tickets",
         include_str!("../migrations/postgres/0014_tickets.sql"),
+    ),
+    (
+        15,
+        "claims",
+        include_str!("../migrations/postgres/0015_claims.sql"),
     ),
 ];
 
