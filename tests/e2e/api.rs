@@ -98,6 +98,11 @@ pub(crate) async fn drain(store: &Store) -> usize {
     worker.run_until_idle().await.unwrap()
 }
 
+/// Held by the tests that read `/metrics`: the recorder is process-wide and each `/metrics`
+/// request sets the job gauges from its own test's store, so two at once would see each
+/// other's counts.
+static METRICS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub(crate) async fn call(
     app: &Router,
     method: Method,
@@ -330,6 +335,13 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
         },
         ("get", "/api/v1/claims/{id}" | "/api/v1/policies/{id}/loss-run") => StatusCode::NOT_FOUND,
+        ("get", "/api/v1/organizations/{id}/timeline") => {
+            if role == Role::Admin || own_tenant {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        }
         ("get", "/api/v1/loss-run") => match role {
             Role::Admin | Role::Insurer => StatusCode::OK,
             Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
@@ -358,6 +370,9 @@ async fn tenant_state(store: &Store, org: &str) -> serde_json::Value {
 
 #[test]
 fn access_matrix_covers_every_route_role_and_tenant() {
+    let _metrics = METRICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     runtime().block_on(async {
         let w = world("matrix", Options::default()).await;
         let spec = serde_json::to_value(cyrisk_api::openapi()).unwrap();
@@ -1413,6 +1428,9 @@ fn the_handlers_accept_and_refuse_what_the_spec_declares() {
 /// status, and the job queue read from the database at scrape time.
 #[test]
 fn metrics_report_request_latency_and_the_job_queue() {
+    let _metrics = METRICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     runtime().block_on(async {
         let w = world("metrics", Options::default()).await;
         let admin = w

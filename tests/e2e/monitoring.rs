@@ -1209,3 +1209,192 @@ fn claims_fold_reserves_and_payments_and_feed_the_loss_run() {
         finish(all).await;
     });
 }
+
+/// The timeline on both backends: ratings, alerts, ticket transitions, imports and policy
+/// changes in one feed, newest first, paged by cursor without repeats; an insurer sees its own
+/// alerts and policies only.
+#[test]
+fn the_timeline_pages_every_kind_of_entry_by_cursor() {
+    use cyrisk_app::tickets::TicketRequest;
+    use cyrisk_store::{TicketSource, TimelineScope};
+    runtime().block_on(async {
+        let all = backends("timeline").await;
+        for f in &all {
+            let s = &f.store;
+            let app = App::builtin(s.clone()).unwrap();
+            let org = s
+                .load_bundle(
+                    LoadTarget::ByName,
+                    &example("sme-external-scan"),
+                    &Principal::operator(),
+                )
+                .await
+                .unwrap()
+                .org_id;
+            let a = insure(s, &org, "insurer A").await;
+            let b = insure(s, &org, "insurer B").await;
+            let w = worker(&app, "w1");
+            settle(&w, s, Duration::from_secs(20)).await;
+            s.upsert_inputs(
+                &org,
+                &InputsBatch {
+                    findings: vec![new_kev_finding()],
+                    ..Default::default()
+                },
+                &Principal::operator(),
+            )
+            .await
+            .unwrap();
+            settle(&w, s, Duration::from_secs(20)).await;
+            app.create_ticket(
+                &a,
+                &org,
+                TicketRequest {
+                    source: TicketSource::Finding,
+                    source_id: "pan-os-3400".into(),
+                    title: None,
+                    assignee: None,
+                    due_on: None,
+                },
+            )
+            .await
+            .unwrap();
+            let everything = s
+                .timeline(&org, &TimelineScope::default(), None, 1000)
+                .await
+                .unwrap();
+            let kinds: std::collections::BTreeSet<&str> =
+                everything.iter().map(|e| e.kind.as_str()).collect();
+            for k in ["rating", "alert", "ticket.created", "policy.bound"] {
+                assert!(kinds.contains(k), "{k} missing: {kinds:?}");
+            }
+            assert!(
+                everything.windows(2).all(|p| p[0].cursor > p[1].cursor),
+                "newest first"
+            );
+            // Paged two at a time: the same entries, none twice.
+            let mut paged = Vec::new();
+            let mut before: Option<String> = None;
+            loop {
+                let page = app
+                    .timeline(&Principal::operator(), &org, before.as_deref(), 2)
+                    .await
+                    .unwrap();
+                paged.extend(page.entries.iter().map(|e| e.cursor.clone()));
+                match page.next {
+                    Some(c) => before = Some(c),
+                    None => break,
+                }
+            }
+            let all_cursors: Vec<String> = everything.iter().map(|e| e.cursor.clone()).collect();
+            assert_eq!(paged, all_cursors);
+            // Insurer A sees its own alerts and policy, not B's.
+            let mine = app.timeline(&a, &org, None, 1000).await.unwrap().entries;
+            let bound: Vec<_> = mine.iter().filter(|e| e.kind == "policy.bound").collect();
+            assert_eq!(bound.len(), 1);
+            let a_alerts = app.alerts(&a, None, None, false, 100, 0).await.unwrap();
+            let b_alerts = app.alerts(&b, None, None, false, 100, 0).await.unwrap();
+            assert!(!a_alerts.is_empty() && !b_alerts.is_empty());
+            assert!(mine.iter().any(|e| e.ref_id == a_alerts[0].id));
+            assert!(!mine.iter().any(|e| e.ref_id == b_alerts[0].id));
+        }
+        finish(all).await;
+    });
+}
+
+/// The operator's commands over the policy loop: policies, alerts, tickets, the loss run and
+/// the timeline, on a SQLite database.
+#[test]
+fn operator_commands_for_the_policy_loop() {
+    use crate::support::{cyrisk, scratch};
+    let dir = scratch("policy-loop-cli");
+    let url = format!("sqlite://{}", dir.join("cyrisk.db").display());
+    let (org, policy) = runtime().block_on(async {
+        let s = Store::open(&url).await.unwrap();
+        let app = App::builtin(s.clone()).unwrap();
+        let org = s
+            .load_bundle(
+                LoadTarget::ByName,
+                &example("sme-external-scan"),
+                &Principal::operator(),
+            )
+            .await
+            .unwrap()
+            .org_id;
+        insure(&s, &org, "insurer A").await;
+        let w = worker(&app, "w1");
+        settle(&w, &s, Duration::from_secs(20)).await;
+        s.upsert_inputs(
+            &org,
+            &InputsBatch {
+                findings: vec![new_kev_finding()],
+                ..Default::default()
+            },
+            &Principal::operator(),
+        )
+        .await
+        .unwrap();
+        settle(&w, &s, Duration::from_secs(20)).await;
+        let policy = s.policies(&org).await.unwrap().remove(0).id;
+        s.close().await;
+        (org, policy)
+    });
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--database-url", &url]);
+        let o = cyrisk(&all);
+        assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+        o.stdout
+    };
+    let alerts: serde_json::Value =
+        serde_json::from_str(&run(&["alerts", "list", "--format", "json"])).unwrap();
+    let kev = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "kev_internet_facing" && a["audience"] != "insured")
+        .expect("the insurer's KEV alert");
+    let text = run(&["alerts", "list", "--unacknowledged"]);
+    assert!(text.contains("kev_internet_facing"), "{text}");
+    assert!(run(&["alerts", "ack", kev["id"].as_str().unwrap()]).contains("acknowledged"));
+    assert!(run(&["policies", "list", "--org", &org]).contains(&policy));
+    let pack: serde_json::Value =
+        serde_json::from_str(&run(&["policies", "show", &policy])).unwrap();
+    assert_eq!(pack["id"], policy.as_str());
+    assert!(run(&["policies", "loss-run"]).contains("1 policies"));
+    assert!(run(&["tickets", "list", "--org", &org]).contains("no tickets"));
+    let timeline = run(&["timeline", "--org", &org]);
+    assert!(
+        timeline.contains("policy.bound") && timeline.contains("rating"),
+        "{timeline}"
+    );
+    let today = chrono::Utc::now().date_naive();
+    let out = run(&[
+        "policies",
+        "cancel",
+        &policy,
+        "--on",
+        &(today + Days::new(100)).to_string(),
+        "--reason",
+        "sold",
+    ]);
+    assert!(out.contains("return premium"), "{out}");
+    // A second cancellation is the caller's mistake: exit code 2, said plainly.
+    let again = cyrisk(&[
+        "policies",
+        "cancel",
+        &policy,
+        "--on",
+        &today.to_string(),
+        "--reason",
+        "x",
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already cancelled"),
+        "{}",
+        again.stderr
+    );
+}

@@ -390,3 +390,77 @@ pub async fn list_deliveries(
     let (limit, _) = crate::orgs::page_bounds(q.limit, None)?;
     Ok(Json(state.app.deliveries(&p, &id, limit).await?))
 }
+
+/// One timeline entry (the schema of `cyrisk_store::TimelineEntry`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TimelineEntry)]
+pub struct TimelineEntryDoc {
+    pub at: String,
+    /// `rating`, `alert`, `ticket.<created|status|comment|evidence|assigned|due|verified>`,
+    /// `import`, `dispute.filed`, `dispute.decided`, `claim`, `policy.bound`,
+    /// `policy.cancelled` or `policy.endorsed`.
+    pub kind: String,
+    /// The id of what it is about.
+    pub ref_id: String,
+    pub summary: String,
+    /// This entry's position, for `before`.
+    pub cursor: String,
+}
+
+/// A page of the timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelinePageDoc {
+    pub entries: Vec<TimelineEntryDoc>,
+    /// Pass as `before` for the next, older page; absent on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineQuery {
+    /// A cursor from an earlier page (`next`): entries older than it.
+    #[param(max_length = 400)]
+    pub before: Option<String>,
+    /// At most this many entries (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+/// An organisation's timeline: every rating, alert, ticket transition, import, dispute,
+/// claim and policy change in one feed, newest first, paged by cursor. Alerts, policies and
+/// claims are the caller's own (an insurer's; the insured's; all for an admin).
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{id}/timeline", operation_id = "get_timeline", tag = "monitoring",
+    params(("id" = String, Path, description = "Organisation id"), TimelineQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = TimelinePageDoc),
+        (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_timeline(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Json<cyrisk_app::monitoring::TimelinePage>, ApiError> {
+    let (limit, _) = crate::orgs::page_bounds(q.limit, None)?;
+    if q.before
+        .as_ref()
+        .is_some_and(|b| b.len() > 400 || b.contains('\0'))
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "before: a cursor from an earlier page (at most 400 characters)",
+        ));
+    }
+    Ok(Json(
+        state
+            .app
+            .timeline(&p, &id, q.before.as_deref(), limit)
+            .await?,
+    ))
+}

@@ -183,6 +183,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::create_webhook, alerts::list_webhooks))
         .routes(routes!(alerts::get_webhook, alerts::disable_webhook))
         .routes(routes!(alerts::list_deliveries))
+        .routes(routes!(alerts::get_timeline))
         .routes(routes!(tickets::create_ticket, tickets::list_tickets))
         .routes(routes!(tickets::get_remediation_record))
         .routes(routes!(tickets::get_ticket, tickets::update_ticket))

@@ -309,3 +309,43 @@ fn scope(
         }
     }
 }
+
+/// A page of an organisation's timeline.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TimelinePage {
+    pub entries: Vec<cyrisk_store::TimelineEntry>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next: Option<String>,
+}
+
+impl App {
+    /// An organisation's timeline as `p` may see it: its ratings, ticket transitions,
+    /// imports and disputes; the alerts meant for `p` (an insurer's own, the insured's own,
+    /// all for an admin); the policies and claims of `p` (an insurer's own; all for the
+    /// insured and an admin). Newest first, `limit` entries before the cursor `before`.
+    pub async fn timeline(
+        &self,
+        p: &Principal,
+        org_id: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<TimelinePage> {
+        self.authorize(p, org_id, Action::Read).await?;
+        let scope = match p.role {
+            Role::Admin => cyrisk_store::TimelineScope::default(),
+            Role::Insurer => cyrisk_store::TimelineScope {
+                alert_audience: Some(p.key_id.clone()),
+                insurer_key_id: Some(p.key_id.clone()),
+            },
+            Role::Enterprise | Role::Assessor => cyrisk_store::TimelineScope {
+                alert_audience: Some(INSURED.to_owned()),
+                insurer_key_id: None,
+            },
+        };
+        let entries = self.store.timeline(org_id, &scope, before, limit).await?;
+        let next = (entries.len() as i64 == limit)
+            .then(|| entries.last().map(|e| e.cursor.clone()))
+            .flatten();
+        Ok(TimelinePage { entries, next })
+    }
+}

@@ -56,6 +56,27 @@ enum Command {
     /// Background jobs: list, show, retry a dead one.
     #[command(subcommand)]
     Jobs(crate::jobs::JobsCommand),
+    /// Policies: list, show, cancel, the loss run of a book, a renewal pack.
+    #[command(subcommand)]
+    Policies(crate::follow::PoliciesCommand),
+    /// Mid-policy alerts: list, acknowledge.
+    #[command(subcommand)]
+    Alerts(crate::follow::AlertsCommand),
+    /// Remediation tickets: list, show, verify.
+    #[command(subcommand)]
+    Tickets(crate::follow::TicketsCommand),
+    /// An organisation's timeline: ratings, alerts, tickets, imports, disputes, claims,
+    /// policy changes, newest first.
+    Timeline {
+        #[arg(long = "org", value_name = "ID")]
+        org: String,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: i64,
+        #[command(flatten)]
+        db: crate::db::Db,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Create or upgrade the database schema.
@@ -233,6 +254,15 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> an
         Command::Openapi => crate::serve::print_openapi(out),
         Command::Worker(a) => crate::jobs::worker(&a, out),
         Command::Jobs(cmd) => crate::jobs::jobs(&cmd, out),
+        Command::Policies(cmd) => crate::follow::policies(&cmd, out),
+        Command::Alerts(cmd) => crate::follow::alerts(&cmd, out),
+        Command::Tickets(cmd) => crate::follow::tickets(&cmd, out),
+        Command::Timeline {
+            org,
+            limit,
+            db,
+            format,
+        } => crate::follow::timeline(&org, limit, &db, format, out),
         Command::Migrate { db } => crate::db::migrate(&db, out),
         Command::Orgs(cmd) => crate::db::orgs(&cmd, out),
         Command::Keys(cmd) => crate::db::keys(&cmd, out),

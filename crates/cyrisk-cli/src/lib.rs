@@ -6,6 +6,7 @@
 
 mod commands;
 mod db;
+mod follow;
 mod import;
 mod jobs;
 mod money;

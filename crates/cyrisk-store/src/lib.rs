@@ -21,6 +21,7 @@ mod orgs;
 mod policies;
 mod ratings;
 pub mod tickets;
+mod timeline;
 mod underwriting;
 
 use std::str::FromStr;
@@ -44,6 +45,7 @@ pub use ratings::{CurrentRating, RawRating, StoredQuote, StoredRating};
 pub use tickets::{
     ClosedTicket, NewTicket, Ticket, TicketEvent, TicketSource, TicketStatus, TicketUpdate,
 };
+pub use timeline::{TimelineEntry, TimelineScope};
 pub use underwriting::{Application, ApplicationStatus};
 
 /// Which database a store talks to.
