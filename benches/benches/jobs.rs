@@ -1,10 +1,13 @@
-//! A KEV update against a stored book: 10,000 organisations, of which 1,000 have an open
-//! finding on a CVE the new catalogue lists. Measures how long the load takes to answer (it
-//! stores the snapshot and queues one re-rating job per affected organisation, in one
-//! transaction), and how long two workers take to drain those jobs; checks the jobs are
-//! exactly the affected organisations and that each stored exactly one rating. The reference
-//! is the same 1,000 ratings computed in a plain loop on one thread (no database), measured in
-//! the same run, so the ratio travels between machines.
+//! A KEV update against a stored, monitored book: 10,000 organisations, each under a policy
+//! in force (so an insurer's monitoring watches it, besides the insured's own), of which
+//! 1,000 have an open finding on an internet-facing asset on a CVE the new catalogue lists.
+//! Measures how long the load takes to answer (it stores the snapshot and queues one
+//! re-rating job per affected organisation, in one transaction), and how long two workers take
+//! to drain those jobs — each re-rates, evaluates both audiences' alert rules and raises the
+//! alerts in one transaction; checks the jobs are exactly the affected organisations, that
+//! each stored exactly one rating, and that each raised the new KEV's alert once per audience.
+//! The reference is the same 1,000 ratings computed in a plain loop on one thread (no
+//! database), measured in the same run, so the ratio travels between machines.
 //!
 //! `cargo bench -p cyrisk-benches --bench jobs`
 //! PostgreSQL is taken from `CYRISK_TEST_POSTGRES_URL` (default
@@ -44,6 +47,7 @@ fn book() -> Vec<(String, Bundle)> {
                 if asset.is_null() {
                     v["assets"] = serde_json::json!([{ "id": "edge", "kind": "host", "internet_facing": true }]);
                 }
+                v["assets"][0]["internet_facing"] = true.into();
                 let asset = v["assets"][0]["id"].clone();
                 v["findings"].as_array_mut().expect("findings").push(serde_json::json!({
                     "id": "bench-new-kev", "asset": asset, "cve": NEW_CVE, "cvss_score": 9.8,
@@ -82,17 +86,68 @@ async fn run(url: &str, label: &str, book: &[(String, Bundle)], reference: f64) 
             .await
             .expect("load");
     }
-    // The loads' own re-ratings are not what is measured here.
-    sqlx::query("UPDATE jobs SET state = 'done'")
+    // Every organisation under a policy of one insurer, in force today.
+    let insurer = store
+        .create_key("bench insurer", cyrisk_store::Role::Insurer, None, None)
+        .await
+        .expect("insurer key");
+    let today = chrono::Utc::now().date_naive();
+    for (id, b) in book {
+        store
+            .create_policy(
+                &cyrisk_store::NewPolicy {
+                    org_id: id.clone(),
+                    insurer_key_id: insurer.id.clone(),
+                    quote_id: None,
+                    starts_on: today,
+                    ends_on: today + chrono::Duration::days(364),
+                    currency: b.profile().currency.as_str().to_owned(),
+                    deductible: 100_000.0,
+                    limit: 5_000_000.0,
+                    premium: 50_000.0,
+                    inception: None,
+                },
+                None,
+            )
+            .await
+            .expect("policy");
+    }
+    println!(
+        "{label}: {ORGS} organisations stored and insured in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    // The loads' own re-ratings start monitoring (the baseline) for the organisations the
+    // feed will touch; the rest are not what is measured here.
+    let app = App::builtin(store.clone()).expect("models");
+    let baseline: Vec<String> = store
+        .jobs(Some(JobState::Queued), None, 100_000, 0)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .filter(|j| {
+            j.org_id
+                .as_deref()
+                .and_then(|o| o.strip_prefix("bench-"))
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n % AFFECTED_EVERY == 0)
+        })
+        .map(|j| j.id)
+        .collect();
+    sqlx::query("UPDATE jobs SET state = 'done' WHERE org_id NOT LIKE 'bench-%0'")
         .execute(store.pool())
         .await
         .expect("clear the queue");
-    println!(
-        "{label}: {ORGS} organisations stored in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let setup = Worker::new(app.clone(), WorkerOptions::default());
+    setup.drain(&baseline, &|_, _| {}).await.expect("baselines");
+    let alerts_before = store
+        .alerts(&cyrisk_store::AlertFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .expect("alerts")
+        .len();
 
-    let app = App::builtin(store.clone()).expect("models");
     let t = Instant::now();
     let summary = app
         .load_feed(FeedFile::Kev, new_kev(), None)
@@ -142,6 +197,23 @@ async fn run(url: &str, label: &str, book: &[(String, Bundle)], reference: f64) 
         rated += store.ratings_by_job(id).await.expect("ratings");
     }
     assert_eq!(rated, ids.len() as i64, "one rating per job");
+    let alerts = store
+        .alerts(&cyrisk_store::AlertFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .expect("alerts");
+    let kev_alerts = alerts
+        .iter()
+        .filter(|a| a.kind == "kev_internet_facing" && a.detail["finding_id"] == "bench-new-kev")
+        .count();
+    assert_eq!(
+        kev_alerts,
+        2 * ids.len(),
+        "the new KEV raised one alert per affected organisation and audience"
+    );
+    let raised = alerts.len() - alerts_before;
     let t = Instant::now();
     for org in &queued {
         app.compute_rating(org).await.expect("direct re-rating");
@@ -149,7 +221,8 @@ async fn run(url: &str, label: &str, book: &[(String, Bundle)], reference: f64) 
     let direct = t.elapsed().as_secs_f64();
     println!(
         "{label}: KEV load answered in {answered:.3} s with {} jobs queued ({} CVE changed); \
-         2 workers drained them in {drained:.2} s = {:.0} re-ratings/s; \
+         2 workers re-rated them and evaluated their alert rules ({raised} alerts raised) in \
+         {drained:.2} s = {:.0} re-ratings/s; \
          the same re-ratings one after another without the queue: {direct:.2} s \
          (queue with 2 workers ÷ direct = {:.2}); the ratings alone, no database: {reference:.3} s",
         ids.len(),

@@ -483,10 +483,11 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             }),
                             ("/api/v1/organizations/{id}/tickets", Some(r)) if method == "post" => {
                                 let control = match r {
-                                    Role::Admin => "mfa",
-                                    Role::Insurer => "edr",
-                                    Role::Enterprise => "offline_backups",
-                                    Role::Assessor => "log_retention",
+                                    // Controls the example organisations do not pass yet.
+                                    Role::Admin => "hardening_middleware",
+                                    Role::Insurer => "security_awareness",
+                                    Role::Enterprise => "patch_cadence",
+                                    Role::Assessor => "hardening_os",
                                 };
                                 Some(format!(r#"{{"source": "control", "source_id": "{control}"}}"#))
                             }

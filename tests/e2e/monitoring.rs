@@ -744,7 +744,7 @@ fn a_policy_freezes_its_inception_rating_and_is_endorsed_and_cancelled_pro_rata(
                 limit: None,
                 deductible: None,
                 reason: "x".into(),
-                trials: 1000,
+                trials: 20_000,
             };
             assert!(matches!(
                 app.endorse_policy(&insurer, &policy.id, same.clone()).await,
@@ -800,6 +800,78 @@ fn a_policy_freezes_its_inception_rating_and_is_endorsed_and_cancelled_pro_rata(
                 Err(cyrisk_app::AppError::Conflict(_))
             ));
             assert_eq!(s.policies_of(Some(&insurer.key_id)).await.unwrap().len(), 1);
+
+            // Bound back-dated for the record, already expired: stored once, monitored by no one.
+            let old = app
+                .bind_policy(
+                    &insurer,
+                    BindRequest {
+                        organization_id: org.clone(),
+                        insurer_key_id: None,
+                        quote_id: None,
+                        starts_on: today - Days::new(730),
+                        ends_on: today - Days::new(366),
+                        currency: None,
+                        deductible: 100_000.0,
+                        limit: 2_000_000.0,
+                        premium: 30_000.0,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(old.phase(today), cyrisk_store::PolicyPhase::Expired);
+            // A raised limit, then a cancellation from the first day: the whole written
+            // premium comes back, never more.
+            let p2 = app
+                .bind_policy(
+                    &insurer,
+                    BindRequest {
+                        organization_id: org.clone(),
+                        insurer_key_id: None,
+                        quote_id: None,
+                        starts_on: today,
+                        ends_on: today + Days::new(364),
+                        currency: None,
+                        deductible: 100_000.0,
+                        limit: 2_000_000.0,
+                        premium: 36_500.0,
+                    },
+                )
+                .await
+                .unwrap();
+            let up = EndorseRequest {
+                effective_on: today + Days::new(200),
+                limit: Some(20_000_000.0),
+                deductible: None,
+                reason: "more".into(),
+                trials: 20_000,
+            };
+            app.endorse_policy(&insurer, &p2.id, up.clone())
+                .await
+                .unwrap();
+            let earlier = EndorseRequest {
+                effective_on: today + Days::new(10),
+                limit: Some(2_000_000.0),
+                ..up
+            };
+            assert!(matches!(
+                app.endorse_policy(&insurer, &p2.id, earlier).await,
+                Err(cyrisk_app::AppError::Invalid(_))
+            ));
+            let c2 = app
+                .cancel_policy(&insurer, &p2.id, today, "never started")
+                .await
+                .unwrap();
+            assert!(c2.written_premium.abs() < 1e-6, "{c2:?}");
+            assert!(c2.return_premium.unwrap() > 36_500.0);
+            // An assessor is not party to the insurance.
+            let assessor = s
+                .create_key("assessor", Role::Assessor, Some(&org), None)
+                .await
+                .unwrap();
+            let assessor = s.authenticate(&assessor.key).await.unwrap().unwrap();
+            assert!(app.policies(&assessor, &org).await.unwrap().is_empty());
+            assert!(app.policy(&assessor, &policy.id).await.is_err());
             assert!(s.policies_of(Some(&other.key_id)).await.unwrap().is_empty());
         }
         finish(all).await;
@@ -1014,6 +1086,40 @@ fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
                 .unwrap()
                 .clone();
             assert!(pc["points"].as_f64().unwrap() > 0.0, "{pc}");
+            // No ticket on what is already resolved: a retired finding, a control a verified
+            // result already passes (else opening and "closing" them pads the record).
+            assert!(matches!(
+                app.create_ticket(&ent, &org, TicketRequest { source: TicketSource::Finding, source_id: "ext-2".into(), title: None, assignee: None, due_on: None }).await,
+                Err(cyrisk_app::AppError::Conflict(_))
+            ));
+            s.upsert_inputs(
+                &org,
+                &InputsBatch {
+                    controls: vec![serde_json::from_value(serde_json::json!({
+                        "control": "edr", "outcome": "pass", "assessed_on": chrono::Utc::now().date_naive()
+                    }))
+                    .unwrap()],
+                    ..Default::default()
+                },
+                &Principal::operator(),
+            )
+            .await
+            .unwrap();
+            assert!(matches!(
+                app.create_ticket(&ent, &org, TicketRequest { source: TicketSource::Control, source_id: "edr".into(), title: None, assignee: None, due_on: None }).await,
+                Err(cyrisk_app::AppError::Conflict(_))
+            ));
+            // An insurer's own ticket is not another insurer's.
+            let ins_a = insure(s, &org, "insurer A").await;
+            let ins_b = insure(s, &org, "insurer B").await;
+            let private = app
+                .create_ticket(&ins_a, &org, TicketRequest { source: TicketSource::Control, source_id: "hardening_middleware".into(), title: None, assignee: None, due_on: None })
+                .await
+                .unwrap();
+            assert!(app.ticket(&ins_b, &private.id).await.is_err());
+            assert!(app.verify_ticket(&ins_b, &private.id, "x").await.is_err());
+            assert!(!app.tickets(&ins_b, &org, None, 100, 0).await.unwrap().iter().any(|t| t.id == private.id));
+            assert!(app.ticket(&ent, &private.id).await.is_ok());
             // Not a control id; another tenant's view.
             assert!(matches!(
                 app.create_ticket(
@@ -1034,7 +1140,7 @@ fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
             assert!(app.ticket(&stranger, &t.id).await.is_err());
             assert!(app.tickets(&stranger, &org, None, 10, 0).await.is_err());
             assert_eq!(
-                s.tickets(&org, Some(TicketStatus::Closed), 100, 0)
+                s.tickets(&org, Some(TicketStatus::Closed), None, 100, 0)
                     .await
                     .unwrap()
                     .len(),
@@ -1153,6 +1259,34 @@ fn claims_fold_reserves_and_payments_and_feed_the_loss_run() {
                     .await,
                 Err(cyrisk_store::StoreError::Invalid(_))
             ));
+            // Beyond the limit left on the claim; dated before the last movement.
+            assert!(matches!(
+                s.add_claim_movement(
+                    &c.id,
+                    MovementKind::Payment,
+                    5_000_000.0,
+                    day(21),
+                    None,
+                    "t"
+                )
+                .await,
+                Err(cyrisk_store::StoreError::Invalid(_))
+            ));
+            assert!(matches!(
+                s.add_claim_movement(&c.id, MovementKind::Reserve, 1.0, day(15), None, "t")
+                    .await,
+                Err(cyrisk_store::StoreError::Invalid(_))
+            ));
+            assert!(matches!(
+                s.set_claim_status(&c.id, ClaimStatus::Closed, day(19), "t")
+                    .await,
+                Err(cyrisk_store::StoreError::Invalid(_))
+            ));
+            // A cancellation from before a claim's loss would strand it.
+            assert!(matches!(
+                s.cancel_policy(&policy.id, day(5), "x", 0.0, "t").await,
+                Err(cyrisk_store::StoreError::Conflict(_))
+            ));
             let closed = s
                 .set_claim_status(&c.id, ClaimStatus::Closed, day(30), "t")
                 .await
@@ -1196,7 +1330,8 @@ fn claims_fold_reserves_and_payments_and_feed_the_loss_run() {
 
             // The loss run, half-way through the 366-day period (insure() binds today + 365).
             let claims = s.claims(Some(&policy.id), None, None).await.unwrap();
-            let run = cyrisk_app::claims::loss_run(std::slice::from_ref(&policy), claims, day(182));
+            let run =
+                cyrisk_app::claims::loss_run(&[(policy.clone(), Vec::new())], claims, day(182));
             let r = &run.rows[0];
             assert!(
                 (r.earned_premium - 40_000.0 * 183.0 / 366.0).abs() < 1e-9,

@@ -235,8 +235,8 @@ pub struct PolicyLossRunQuery {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RenewalQuery {
-    /// Simulated years for the renewal quote (default 100,000).
-    #[param(minimum = 1, maximum = 2_000_000)]
+    /// Simulated years for the renewal quote (default 100,000; at least 10,000).
+    #[param(minimum = 10_000, maximum = 2_000_000)]
     pub trials: Option<u64>,
 }
 
@@ -444,8 +444,12 @@ pub async fn get_renewal_pack(
 ) -> Result<Json<RenewalPack>, ApiError> {
     authorize_role(&p, Action::BindPolicy)?;
     let trials = q.trials.unwrap_or(100_000);
-    if !(1..=2_000_000).contains(&trials) {
-        return Err(ApiError::invalid("trials: must be 1 to 2,000,000"));
+    if !(10_000..=2_000_000).contains(&trials) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "trials: must be 10,000 to 2,000,000",
+        ));
     }
     Ok(Json(state.app.renewal_pack(&p, &id, trials).await?))
 }

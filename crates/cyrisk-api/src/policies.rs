@@ -150,9 +150,10 @@ pub struct EndorseRequestDoc {
     pub deductible: Option<f64>,
     #[schema(min_length = 1, max_length = 2000, pattern = "[^ \\t\\n\\r\\f\\v]")]
     pub reason: String,
-    /// Simulated years for the re-pricing (default 100,000).
+    /// Simulated years for the re-pricing (default 100,000; at least 10,000, since the new
+    /// premium is a ratio of two simulated prices).
     #[serde(default)]
-    #[schema(minimum = 1, maximum = 2_000_000)]
+    #[schema(minimum = 10_000, maximum = 2_000_000)]
     pub trials: Option<u64>,
 }
 

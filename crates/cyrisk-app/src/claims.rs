@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use cyrisk_core::peril::Peril;
-use cyrisk_store::{ClaimStatus, InsuranceClaim, MovementKind, NewClaim, Policy, Principal, Role};
+use cyrisk_store::{
+    ClaimStatus, Endorsement, InsuranceClaim, MovementKind, NewClaim, Policy, Principal, Role,
+};
 use serde::Serialize;
 
 use crate::access::{Action, authorize_role};
@@ -76,22 +78,25 @@ pub struct LossRun {
     pub claims: Vec<InsuranceClaim>,
 }
 
-/// The premium earned by `as_of`: written × elapsed share of the period of cover (which ends
-/// the day before a cancellation's effective date).
-pub fn earned(p: &Policy, as_of: NaiveDate) -> f64 {
-    let last = p
-        .cancelled_on
-        .map_or(p.ends_on, |d| d.pred_opt().unwrap_or(d).max(p.starts_on));
-    let term = (last - p.starts_on).num_days() + 1;
-    let elapsed = ((as_of.min(last) - p.starts_on).num_days() + 1).clamp(0, term);
-    p.written_premium * elapsed as f64 / term as f64
+/// The premium earned by the end of `as_of`: the premium schedule (endorsements included)
+/// accrued day by day, to the day before a cancellation's effective date at most (all of the
+/// written premium, then).
+pub fn earned(p: &Policy, endorsements: &[Endorsement], as_of: NaiveDate) -> f64 {
+    let until = as_of.succ_opt().unwrap_or(as_of);
+    let until = p.cancelled_on.map_or(until, |c| until.min(c));
+    crate::policies::earned_by(p, endorsements, until).min(p.written_premium.max(0.0))
 }
 
-fn row(p: &Policy, claims: &[InsuranceClaim], as_of: NaiveDate) -> LossRunRow {
+fn row(
+    p: &Policy,
+    endorsements: &[Endorsement],
+    claims: &[InsuranceClaim],
+    as_of: NaiveDate,
+) -> LossRunRow {
     let mine: Vec<&InsuranceClaim> = claims.iter().filter(|c| c.policy_id == p.id).collect();
     let paid: f64 = mine.iter().map(|c| c.paid).sum();
     let outstanding: f64 = mine.iter().map(|c| c.outstanding).sum();
-    let earned = earned(p, as_of);
+    let earned = earned(p, endorsements, as_of);
     LossRunRow {
         policy_id: p.id.clone(),
         org_id: p.org_id.clone(),
@@ -114,9 +119,16 @@ fn row(p: &Policy, claims: &[InsuranceClaim], as_of: NaiveDate) -> LossRunRow {
     }
 }
 
-/// A loss run of `policies` with their `claims` as of `as_of`.
-pub fn loss_run(policies: &[Policy], claims: Vec<InsuranceClaim>, as_of: NaiveDate) -> LossRun {
-    let rows: Vec<LossRunRow> = policies.iter().map(|p| row(p, &claims, as_of)).collect();
+/// A loss run of `policies` (each with its endorsements) with their `claims` as of `as_of`.
+pub fn loss_run(
+    policies: &[(Policy, Vec<Endorsement>)],
+    claims: Vec<InsuranceClaim>,
+    as_of: NaiveDate,
+) -> LossRun {
+    let rows: Vec<LossRunRow> = policies
+        .iter()
+        .map(|(p, e)| row(p, e, &claims, as_of))
+        .collect();
     let mut totals: BTreeMap<(String, i32), LossRunTotal> = BTreeMap::new();
     for r in &rows {
         let t = totals
@@ -244,9 +256,9 @@ impl App {
         policy_id: &str,
         as_of: NaiveDate,
     ) -> Result<LossRun> {
-        let policy = self.policy(p, policy_id).await?.policy;
+        let d = self.policy(p, policy_id).await?;
         let claims = self.store.claims(Some(policy_id), None, None).await?;
-        Ok(loss_run(&[policy], claims, as_of))
+        Ok(loss_run(&[(d.policy, d.endorsements)], claims, as_of))
     }
 
     /// The loss run of an insurer's book as of `as_of`: `p`'s own for an insurer key; for an
@@ -269,7 +281,11 @@ impl App {
             }
             _ => insurer_key_id,
         };
-        let policies = self.store.policies_of(insurer).await?;
+        let mut policies = Vec::new();
+        for p in self.store.policies_of(insurer).await? {
+            let e = self.store.endorsements(&p.id).await?;
+            policies.push((p, e));
+        }
         let claims = self.store.claims(None, insurer, None).await?;
         Ok(loss_run(&policies, claims, as_of))
     }

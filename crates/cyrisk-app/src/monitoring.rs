@@ -141,12 +141,16 @@ impl App {
     ) -> Result<()> {
         let feeds = self.current_feeds().await?;
         let (bundle, rating, _) = self.rate_bundle(org_id, &feeds).await?;
-        let rules = self
+        // A policy that ended before today (bound back-dated for the record) is monitored by
+        // no one: nothing to start.
+        let Some(rules) = self
             .audiences(org_id)
             .await?
             .into_iter()
             .find(|a| a.audience == audience)
-            .ok_or_else(|| AppError::internal(format!("{audience} does not monitor {org_id}")))?;
+        else {
+            return Ok(());
+        };
         let uw = cyrisk_core::underwriting::evaluate(
             &rules.underwriting,
             &bundle,
@@ -234,6 +238,11 @@ impl App {
     /// Acknowledges an alert `p` may see; `Conflict` if it already was.
     pub async fn ack_alert(&self, p: &Principal, id: &str) -> Result<Alert> {
         self.alert(p, id).await?;
+        if p.role == Role::Assessor {
+            return Err(AppError::forbidden(
+                "the insured (or an admin) acknowledges its own alerts, not an assessor",
+            ));
+        }
         Ok(self.store.ack_alert(id, &p.key_id).await?)
     }
 
@@ -336,10 +345,16 @@ impl App {
             Role::Insurer => cyrisk_store::TimelineScope {
                 alert_audience: Some(p.key_id.clone()),
                 insurer_key_id: Some(p.key_id.clone()),
+                hide_insurance: false,
             },
-            Role::Enterprise | Role::Assessor => cyrisk_store::TimelineScope {
+            Role::Enterprise => cyrisk_store::TimelineScope {
+                alert_audience: Some(INSURED.to_owned()),
+                ..Default::default()
+            },
+            Role::Assessor => cyrisk_store::TimelineScope {
                 alert_audience: Some(INSURED.to_owned()),
                 insurer_key_id: None,
+                hide_insurance: true,
             },
         };
         let entries = self.store.timeline(org_id, &scope, before, limit).await?;

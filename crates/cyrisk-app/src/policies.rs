@@ -15,6 +15,10 @@ use crate::access::{Action, authorize_role};
 use crate::error::{AppError, Result};
 use crate::quotes::layer_terms;
 
+/// The fewest simulated years an endorsement or a renewal quote is priced with: their
+/// premium is a ratio of two simulated prices, which a few thousand years leave noisy.
+pub const MIN_REPRICING_TRIALS: u64 = 10_000;
+
 /// A policy to bind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BindRequest {
@@ -62,6 +66,42 @@ pub fn unexpired_share(p: &Policy, from: NaiveDate) -> f64 {
     let term = (p.ends_on - p.starts_on).num_days() + 1;
     let left = (p.ends_on - from).num_days() + 1;
     (left as f64 / term as f64).clamp(0.0, 1.0)
+}
+
+/// The policy's premium schedule: (first day, last day, annual premium) per stretch of the
+/// period with the same terms — the annual premium at binding, then each endorsement's from
+/// its effective date (endorsements take effect in order).
+pub fn schedule(p: &Policy, endorsements: &[Endorsement]) -> Vec<(NaiveDate, NaiveDate, f64)> {
+    let mut out = Vec::with_capacity(endorsements.len() + 1);
+    let first = endorsements
+        .first()
+        .map_or(p.premium, |e| e.previous_premium);
+    let mut start = p.starts_on;
+    let mut annual = first;
+    for e in endorsements {
+        if e.effective_on > start {
+            out.push((start, e.effective_on.pred_opt().unwrap_or(start), annual));
+            start = e.effective_on;
+        }
+        annual = e.annual_premium;
+    }
+    out.push((start, p.ends_on, annual));
+    out
+}
+
+/// The premium earned by the end of the day before `until` (written premium accrues day by
+/// day over the period, at each stretch's annual premium × days ÷ days in the period); at a
+/// cancellation's effective date it is what the insurer keeps.
+pub fn earned_by(p: &Policy, endorsements: &[Endorsement], until: NaiveDate) -> f64 {
+    let term = ((p.ends_on - p.starts_on).num_days() + 1) as f64;
+    schedule(p, endorsements)
+        .into_iter()
+        .map(|(from, to, annual)| {
+            let end = to.min(until.pred_opt().unwrap_or(until));
+            let days = ((end - from).num_days() + 1).max(0) as f64;
+            annual * days / term
+        })
+        .sum()
 }
 
 impl App {
@@ -135,7 +175,12 @@ impl App {
             .policies(org_id)
             .await?
             .into_iter()
-            .filter(|x| p.role != Role::Insurer || x.insurer_key_id == p.key_id)
+            .filter(|x| match p.role {
+                Role::Admin | Role::Enterprise => true,
+                Role::Insurer => x.insurer_key_id == p.key_id,
+                // An assessor is not party to the insurance.
+                Role::Assessor => false,
+            })
             .collect())
     }
 
@@ -146,9 +191,9 @@ impl App {
         let visible = match p.role {
             Role::Admin => true,
             Role::Insurer => policy.insurer_key_id == p.key_id,
-            Role::Enterprise | Role::Assessor => {
-                p.org_id.as_deref() == Some(policy.org_id.as_str())
-            }
+            Role::Enterprise => p.org_id.as_deref() == Some(policy.org_id.as_str()),
+            // An assessor is not party to the insurance.
+            Role::Assessor => false,
         };
         if !visible {
             return Err(AppError::NotFound { what: "policy" });
@@ -171,7 +216,9 @@ impl App {
         Ok(policy)
     }
 
-    /// Cancels a policy from `effective_on` and returns the unexpired premium pro rata.
+    /// Cancels a policy from `effective_on`: the insurer keeps the premium earned to the day
+    /// before (`earned_by`, endorsements included) and returns the rest of the written
+    /// premium. `Conflict` if a claim's loss falls on or after that date.
     pub async fn cancel_policy(
         &self,
         p: &Principal,
@@ -180,7 +227,9 @@ impl App {
         reason: &str,
     ) -> Result<Policy> {
         let policy = self.own_policy(p, id).await?;
-        let back = policy.premium * unexpired_share(&policy, effective_on);
+        let endorsements = self.store.endorsements(id).await?;
+        let earned = earned_by(&policy, &endorsements, effective_on);
+        let back = (policy.written_premium - earned).max(0.0);
         Ok(self
             .store
             .cancel_policy(id, effective_on, reason, back, &p.key_id)
@@ -204,6 +253,12 @@ impl App {
             return Err(AppError::Invalid(
                 "limit, deductible: an endorsement changes at least one".into(),
             ));
+        }
+        if req.trials < MIN_REPRICING_TRIALS {
+            return Err(AppError::Invalid(format!(
+                "trials: at least {MIN_REPRICING_TRIALS} to re-price an endorsement, got {}",
+                req.trials
+            )));
         }
         let new_layer = layer_terms(deductible, limit, None, req.trials)?;
         let old_layer = layer_terms(policy.deductible, policy.limit, None, req.trials)?;

@@ -145,6 +145,12 @@ impl App {
     /// policy). `trials` simulated years price the renewal quote.
     pub async fn renewal_pack(&self, p: &Principal, id: &str, trials: u64) -> Result<RenewalPack> {
         let policy = self.own_policy(p, id).await?;
+        if trials < crate::policies::MIN_REPRICING_TRIALS {
+            return Err(AppError::Invalid(format!(
+                "trials: at least {} for a renewal quote, got {trials}",
+                crate::policies::MIN_REPRICING_TRIALS
+            )));
+        }
         let as_of = today();
         let opens_on = policy
             .ends_on
@@ -213,7 +219,8 @@ impl App {
             .collect();
 
         let claims = self.store.claims(Some(id), None, None).await?;
-        let run = loss_run(std::slice::from_ref(&policy), claims.clone(), as_of);
+        let endorsements = self.store.endorsements(id).await?;
+        let run = loss_run(&[(policy.clone(), endorsements)], claims.clone(), as_of);
 
         // The renewal quote: the same layer, next year, priced on today's rating and on the
         // inception rating with the same simulated years.

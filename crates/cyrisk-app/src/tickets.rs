@@ -160,6 +160,15 @@ impl App {
         let (title, due) = match req.source {
             TicketSource::Finding => {
                 let f = self.store.finding(org_id, &req.source_id).await?;
+                // Only open work: a ticket on a finding already retired would "close" at the
+                // next re-rating without anything fixed, and pad the remediation record.
+                if !cyrisk_core::finding::FindingState::counted(&f).is_unresolved() {
+                    return Err(AppError::Conflict(format!(
+                        "finding {} is {}: there is nothing to remediate",
+                        f.id,
+                        f.state.as_str()
+                    )));
+                }
                 let sev = cyrisk_core::rating::finding_severity(&f);
                 let due = f
                     .first_seen
@@ -174,7 +183,7 @@ impl App {
                 (format!("Fix {what} on {}", f.asset), due)
             }
             TicketSource::Control => {
-                let _: ControlId = serde_json::from_value(serde_json::Value::String(
+                let id: ControlId = serde_json::from_value(serde_json::Value::String(
                     req.source_id.clone(),
                 ))
                 .map_err(|_| {
@@ -183,6 +192,20 @@ impl App {
                         req.source_id
                     ))
                 })?;
+                // Only a control not already verified in place: a verified pass would close the
+                // ticket at once, with nothing done.
+                let passing = self
+                    .store
+                    .list_controls(org_id)
+                    .await?
+                    .into_iter()
+                    .any(|c| c.control == id && c.outcome == Outcome::Pass && !c.self_declared);
+                if passing {
+                    return Err(AppError::Conflict(format!(
+                        "control {} already passes on a verified result: there is nothing to remediate",
+                        req.source_id
+                    )));
+                }
                 let due = today() + Days::new(u64::from(model.sla_days(Severity::High, false)));
                 (format!("Put control {} in place", req.source_id), due)
             }
@@ -211,6 +234,8 @@ impl App {
                     assignee: req.assignee,
                     due_on: req.due_on.unwrap_or(due),
                     sla_due_on: due,
+                    insurer_key_id: (p.role == cyrisk_store::Role::Insurer)
+                        .then(|| p.key_id.clone()),
                 },
                 &p.key_id,
             )
@@ -227,7 +252,11 @@ impl App {
         offset: i64,
     ) -> Result<Vec<Ticket>> {
         self.authorize(p, org_id, Action::Read).await?;
-        Ok(self.store.tickets(org_id, status, limit, offset).await?)
+        let insurer = (p.role == cyrisk_store::Role::Insurer).then_some(p.key_id.as_str());
+        Ok(self
+            .store
+            .tickets(org_id, status, insurer, limit, offset)
+            .await?)
     }
 
     /// A ticket `p` may see (its organisation's), with its history.
@@ -240,6 +269,12 @@ impl App {
     async fn visible_ticket(&self, p: &Principal, id: &str, action: Action) -> Result<Ticket> {
         crate::authorize_role(p, action)?;
         let t = self.store.ticket(id).await?;
+        if p.role == cyrisk_store::Role::Insurer
+            && t.insurer_key_id.as_ref().is_some_and(|k| *k != p.key_id)
+        {
+            // Another insurer's ticket (opened on its own alert, with its comments).
+            return Err(AppError::NotFound { what: "ticket" });
+        }
         match self.authorize(p, &t.org_id, action).await {
             Ok(()) => Ok(t),
             Err(AppError::NotFound { .. }) => Err(AppError::NotFound { what: "ticket" }),

@@ -77,6 +77,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
                 || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99)
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
@@ -91,13 +92,15 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] & 0xffc0) == 0xfec0
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
-                // Addresses that embed an IPv4 address a gateway would reach: IPv4-compatible
-                // (::/96), NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16), Teredo
-                // (2001::/32).
-                || s[..6].iter().all(|x| *x == 0)
+                // Addresses that embed an IPv4 address a gateway would reach, and other special
+                // blocks: ::/64 (IPv4-compatible, IPv4-translated), NAT64 (64:ff9b::/96,
+                // 64:ff9b:1::/48), 6to4 (2002::/16), discard-only (100::/64), and the IETF
+                // protocol assignments 2001::/23 (Teredo, ORCHID, benchmarking).
+                || s[..4].iter().all(|x| *x == 0)
                 || (s[0] == 0x64 && s[1] == 0xff9b)
                 || s[0] == 0x2002
-                || (s[0] == 0x2001 && s[1] == 0))
+                || (s[0] == 0x0100 && s[1..4].iter().all(|x| *x == 0))
+                || (s[0] == 0x2001 && s[1] < 0x0200))
         }
     }
 }
@@ -143,12 +146,14 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         Box::pin(async move {
             let host = name.as_str().to_owned();
+            // One answer for "no such name" and "only internal addresses", so a webhook's
+            // delivery log cannot be used to map the deployment's internal DNS.
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| is_public(a.ip()))
-                .collect();
+                .await
+                .map(|found| found.filter(|a| is_public(a.ip())).collect())
+                .unwrap_or_default();
             if addrs.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
+                return Err(format!("{host} does not resolve to a public address").into());
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -457,6 +462,10 @@ mod tests {
             "64:ff9b:1::a00:5",
             "2002:a00:5::1",
             "2001:0:a00:5::1",
+            "::ffff:0:7f00:1",
+            "100::1",
+            "2001:20::1",
+            "192.88.99.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

@@ -325,6 +325,24 @@ impl Store {
                 c.loss_on
             )));
         }
+        if let Some(last) = c.movements.last()
+            && on < last.on
+        {
+            return Err(invalid(format!(
+                "on: {on} is before the claim's last movement ({}): movements are recorded in date order",
+                last.on
+            )));
+        }
+        // The insurer pays at most the policy's limit on one claim (per occurrence): a reserve
+        // or a payment beyond what the limit leaves is a mistake.
+        let policy = self.policy(&c.policy_id).await?;
+        let room = (policy.limit - c.paid).max(0.0);
+        if amount > room {
+            return Err(invalid(format!(
+                "amount: {amount} is more than the {room} {} the limit leaves on this claim ({} paid of {})",
+                policy.currency, c.paid, policy.limit
+            )));
+        }
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO claim_movements (id, claim_id, kind, amount, on_date, note, created_at, created_by) \
@@ -372,6 +390,14 @@ impl Store {
             return Err(invalid(format!(
                 "on: {on} is before the loss on {}",
                 c.loss_on
+            )));
+        }
+        if let Some(last) = c.movements.last()
+            && on < last.on
+        {
+            return Err(invalid(format!(
+                "on: {on} is before the claim's last movement ({})",
+                last.on
             )));
         }
         let mut tx = self.begin_write().await?;

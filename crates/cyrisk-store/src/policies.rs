@@ -122,6 +122,24 @@ impl Policy {
     }
 }
 
+/// The largest amount a policy or claim may carry (10¹³ in its currency): beyond any cyber
+/// limit written — the largest towers are around USD 1 billion (Marsh, Global Cyber Insurance
+/// Market Report, 2024) — and far inside what `f64` sums exactly enough for a loss run.
+pub const MAX_AMOUNT: f64 = 1e13;
+
+/// The longest policy period accepted: five years (multi-year cyber policies run three).
+pub const MAX_TERM_DAYS: i64 = 5 * 366;
+
+/// Dates a policy may carry: four-digit years, so that stored dates sort as text.
+fn check_date(field: &str, d: NaiveDate) -> Result<()> {
+    use chrono::Datelike;
+    if (1970..=9999).contains(&d.year()) {
+        Ok(())
+    } else {
+        Err(invalid(format!("{field}: {d} is outside 1970 to 9999")))
+    }
+}
+
 fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::Invalid(msg.into())
 }
@@ -176,10 +194,18 @@ fn policy_from_row(r: &sqlx::any::AnyRow) -> Result<Policy> {
 impl Store {
     /// Binds a policy and links the insurer to the organisation, in one transaction.
     pub async fn create_policy(&self, p: &NewPolicy, actor: Option<&str>) -> Result<Policy> {
+        check_date("starts_on", p.starts_on)?;
+        check_date("ends_on", p.ends_on)?;
         if p.ends_on <= p.starts_on {
             return Err(invalid(format!(
                 "ends_on: {} must be after starts_on {}",
                 p.ends_on, p.starts_on
+            )));
+        }
+        if (p.ends_on - p.starts_on).num_days() >= MAX_TERM_DAYS {
+            return Err(invalid(format!(
+                "ends_on: a policy period of at most five years, got {} to {}",
+                p.starts_on, p.ends_on
             )));
         }
         for (field, v) in [
@@ -187,14 +213,23 @@ impl Store {
             ("limit", p.limit),
             ("premium", p.premium),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
+            if !(v.is_finite() && (0.0..=MAX_AMOUNT).contains(&v)) {
                 return Err(invalid(format!(
-                    "{field}: must be a finite amount of at least 0, got {v}"
+                    "{field}: must be an amount from 0 to {MAX_AMOUNT:e}, got {v}"
                 )));
             }
         }
         if p.limit <= 0.0 {
             return Err(invalid("limit: must be more than 0"));
+        }
+        if p.premium <= 0.0 {
+            return Err(invalid("premium: must be more than 0"));
+        }
+        if p.deductible > p.limit {
+            return Err(invalid(format!(
+                "deductible: {} is more than the limit {}",
+                p.deductible, p.limit
+            )));
         }
         if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(invalid(format!(
@@ -359,6 +394,18 @@ impl Store {
                 "return premium: must be a finite amount of at least 0",
             ));
         }
+        let late: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM claims WHERE policy_id = $1 AND loss_on >= $2 ORDER BY loss_on LIMIT 1",
+        )
+        .bind(id)
+        .bind(on.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(c) = late {
+            return Err(StoreError::Conflict(format!(
+                "claim {c} has a loss on or after {on}, inside the cover a cancellation from then would remove"
+            )));
+        }
         sqlx::query(
             "UPDATE policies SET cancelled_at = $2, cancelled_on = $3, cancel_reason = $4, \
              return_premium = $5, written_premium = $6 WHERE id = $1",
@@ -418,13 +465,27 @@ impl Store {
         }
         if !(e.limit.is_finite()
             && e.limit > 0.0
+            && e.limit <= MAX_AMOUNT
             && e.deductible.is_finite()
             && e.deductible >= 0.0)
             || e.deductible > e.limit
         {
-            return Err(invalid(
-                "limit, deductible: 0 ≤ deductible ≤ limit, limit > 0",
-            ));
+            return Err(invalid(format!(
+                "limit, deductible: 0 ≤ deductible ≤ limit ≤ {MAX_AMOUNT:e}, limit > 0"
+            )));
+        }
+        let last: Option<String> =
+            sqlx::query_scalar("SELECT MAX(effective_on) FROM endorsements WHERE policy_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if let Some(last) = last
+            && e.effective_on.to_string() < last
+        {
+            return Err(invalid(format!(
+                "effective_on: {} is before the last endorsement's ({last}): endorsements take effect in order",
+                e.effective_on
+            )));
         }
         if !(e.annual_premium.is_finite() && e.premium_change.is_finite()) {
             return Err(invalid("premium: must be finite"));

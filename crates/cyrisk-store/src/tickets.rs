@@ -83,6 +83,8 @@ pub struct NewTicket {
     pub due_on: NaiveDate,
     /// The due date by the rating model's SLA (what the remediation record measures).
     pub sla_due_on: NaiveDate,
+    /// The insurer key that opened it, if one did (other insurers do not see it).
+    pub insurer_key_id: Option<String>,
 }
 
 /// A stored ticket.
@@ -101,6 +103,8 @@ pub struct Ticket {
     pub sla_due_on: NaiveDate,
     pub status: TicketStatus,
     pub created_by: String,
+    /// The insurer key that opened it, if one did: other insurers do not see it.
+    pub insurer_key_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// When it first left `open`.
@@ -146,7 +150,7 @@ pub struct ClosedTicket {
     pub sla_due_on: NaiveDate,
 }
 
-const COLUMNS: &str = "id, org_id, source_kind, source_id, title, assignee, due_on, sla_due_on, status, created_by, \
+const COLUMNS: &str = "id, org_id, source_kind, source_id, title, assignee, due_on, sla_due_on, status, created_by, insurer_key_id, \
      created_at, updated_at, acknowledged_at, resolved_at, closed_at, verified_by, verification_note";
 
 fn corrupt(what: &str, v: &str) -> StoreError {
@@ -169,6 +173,7 @@ fn ticket_from_row(r: &sqlx::any::AnyRow) -> Result<Ticket> {
         sla_due_on: sla.parse().map_err(|_| corrupt("sla_due_on", &sla))?,
         status: TicketStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         created_by: r.try_get("created_by")?,
+        insurer_key_id: r.try_get("insurer_key_id")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         acknowledged_at: r.try_get("acknowledged_at")?,
@@ -311,6 +316,7 @@ impl Store {
             sla_due_on: t.sla_due_on,
             status: TicketStatus::Open,
             created_by: actor.to_owned(),
+            insurer_key_id: t.insurer_key_id.clone(),
             created_at: at.clone(),
             updated_at: at.clone(),
             acknowledged_at: None,
@@ -322,7 +328,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "INSERT INTO tickets (id, org_id, source_kind, source_id, title, assignee, due_on, sla_due_on, \
-             status, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $10, 'open', $8, $9, $9) \
+             status, created_by, insurer_key_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $10, 'open', $8, $11, $9, $9) \
              ON CONFLICT (org_id, source_kind, source_id) WHERE status <> 'closed' DO NOTHING",
         )
         .bind(&ticket.id)
@@ -335,6 +342,7 @@ impl Store {
         .bind(actor)
         .bind(&at)
         .bind(ticket.sla_due_on.to_string())
+        .bind(&ticket.insurer_key_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -392,22 +400,26 @@ impl Store {
             })
     }
 
-    /// An organisation's tickets, newest first.
+    /// An organisation's tickets, newest first; with `insurer`, those an insurer key sees
+    /// (opened by it, or not by any insurer).
     pub async fn tickets(
         &self,
         org_id: &str,
         status: Option<TicketStatus>,
+        insurer: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<Ticket>> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tickets WHERE org_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND ($5 IS NULL OR insurer_key_id IS NULL OR insurer_key_id = $5) \
              ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
         ))
         .bind(org_id)
         .bind(status.map(TicketStatus::as_str))
         .bind(limit)
         .bind(offset)
+        .bind(insurer)
         .fetch_all(&self.pool)
         .await?
         .iter()

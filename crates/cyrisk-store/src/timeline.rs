@@ -30,8 +30,11 @@ pub struct TimelineEntry {
 pub struct TimelineScope {
     /// Only alerts for this audience (`None`: all).
     pub alert_audience: Option<String>,
-    /// Only this insurer's policies and claims (`None`: all).
+    /// Only this insurer's policies and claims, and tickets opened by no other insurer
+    /// (`None`: all).
     pub insurer_key_id: Option<String>,
+    /// Leave out policies and claims (an assessor is not party to the insurance).
+    pub hide_insurance: bool,
 }
 
 impl Store {
@@ -55,6 +58,7 @@ impl Store {
               UNION ALL SELECT e.at, 'ticket.' || e.kind, e.ticket_id, \
                      t.title || COALESCE(' → ' || e.to_status, '') || COALESCE(': ' || e.body, '') \
                 FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id WHERE e.org_id = $1 \
+                AND ($3 IS NULL OR t.insurer_key_id IS NULL OR t.insurer_key_id = $3) \
               UNION ALL SELECT imported_at, 'import', content_hash, format || ' file imported' \
                 FROM imports WHERE org_id = $1 \
               UNION ALL SELECT filed_at, 'dispute.filed', id, \
@@ -64,16 +68,16 @@ impl Store {
                      'dispute on finding ' || finding_id || ' ' || status \
                 FROM disputes WHERE org_id = $1 AND decided_at IS NOT NULL \
               UNION ALL SELECT created_at, 'claim', id, peril || ' loss on ' || loss_on || ': ' || description \
-                FROM claims WHERE org_id = $1 AND ($3 IS NULL OR insurer_key_id = $3) \
+                FROM claims WHERE org_id = $1 AND $6 = 0 AND ($3 IS NULL OR insurer_key_id = $3) \
               UNION ALL SELECT created_at, 'policy.bound', id, \
                      'policy bound for ' || starts_on || ' to ' || ends_on \
-                FROM policies WHERE org_id = $1 AND ($3 IS NULL OR insurer_key_id = $3) \
+                FROM policies WHERE org_id = $1 AND $6 = 0 AND ($3 IS NULL OR insurer_key_id = $3) \
               UNION ALL SELECT cancelled_at, 'policy.cancelled', id, \
                      'policy cancelled from ' || COALESCE(cancelled_on, '?') || COALESCE(': ' || cancel_reason, '') \
-                FROM policies WHERE org_id = $1 AND cancelled_at IS NOT NULL AND ($3 IS NULL OR insurer_key_id = $3) \
+                FROM policies WHERE org_id = $1 AND $6 = 0 AND cancelled_at IS NOT NULL AND ($3 IS NULL OR insurer_key_id = $3) \
               UNION ALL SELECT e.created_at, 'policy.endorsed', e.id, 'policy endorsed: ' || e.reason \
                 FROM endorsements e JOIN policies p ON p.id = e.policy_id \
-                WHERE p.org_id = $1 AND ($3 IS NULL OR p.insurer_key_id = $3) \
+                WHERE p.org_id = $1 AND $6 = 0 AND ($3 IS NULL OR p.insurer_key_id = $3) \
             ) t WHERE ($4 IS NULL OR at || '|' || kind || '|' || ref_id < $4) \
             ORDER BY seq DESC LIMIT $5";
         let rows = sqlx::query(sql)
@@ -82,6 +86,7 @@ impl Store {
             .bind(&scope.insurer_key_id)
             .bind(before)
             .bind(limit)
+            .bind(i64::from(scope.hide_insurance))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

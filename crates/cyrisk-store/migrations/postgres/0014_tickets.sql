@@ -15,6 +15,9 @@ CREATE TABLE tickets (
     sla_due_on TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('open', 'in_progress', 'resolved', 'closed')),
     created_by TEXT NOT NULL,
+    -- Set when an insurer opened it: then only that insurer (besides the insured and admins)
+    -- sees it; other insurers of the organisation do not.
+    insurer_key_id TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     acknowledged_at TEXT,
