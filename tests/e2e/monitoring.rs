@@ -508,9 +508,13 @@ fn the_store_versions_monitoring_state_and_raises_each_alert_once() {
             ));
             drop(tx);
             assert_eq!(
-                s.monitored_ratings(&org).await.unwrap(),
-                vec![("insured".to_owned(), "r2".to_owned())]
+                s.monitor_states(&org).await.unwrap(),
+                vec![("insured".to_owned(), r#"{"rating_id":"r2"}"#.to_owned(), 2)]
             );
+            // The insurer with its own rules, in one query.
+            let rules = s.monitoring_rules(&org, today).await.unwrap();
+            assert_eq!(rules.len(), 1);
+            assert_eq!(rules[0].0, insurer.key_id);
 
             // Rules per insurer.
             assert!(s.alert_rules(&insurer.key_id).await.unwrap().is_none());
@@ -546,9 +550,29 @@ fn the_store_versions_monitoring_state_and_raises_each_alert_once() {
             let (alert, jobs) = tx.insert_alert(&new).await.unwrap().unwrap();
             assert_eq!(jobs.len(), 1);
             assert!(tx.insert_alert(&new).await.unwrap().is_none());
+            // A batch: the one already raised is skipped, the new one raised with its delivery.
+            let other = cyrisk_store::NewAlert {
+                dedupe_key: "no_scan@r3".into(),
+                ..new.clone()
+            };
+            let batch = tx.insert_alerts(&[new.clone(), other]).await.unwrap();
+            assert_eq!(batch.len(), 1);
+            assert_eq!(batch[0].1.len(), 1);
+            // A rating stored under an id chosen before.
+            let rating = cyrisk_core::rate(
+                &example("sme-external-scan"),
+                &cyrisk_core::RatingModel::builtin(),
+                today,
+            );
+            let stored = tx
+                .insert_rating_as("chosen-id", &org, &rating, 1, None, None)
+                .await
+                .unwrap();
+            assert_eq!(stored.id, "chosen-id");
             tx.commit().await.unwrap();
             let log = s.deliveries(&hook.id, 10).await.unwrap();
-            assert_eq!(log.len(), 1);
+            assert_eq!(log.len(), 2);
+            let log: Vec<_> = log.into_iter().filter(|d| d.alert_id == alert.id).collect();
             assert_eq!(
                 (log[0].status.as_str(), log[0].alert_id.as_str()),
                 ("pending", alert.id.as_str())
@@ -572,7 +596,13 @@ fn the_store_versions_monitoring_state_and_raises_each_alert_once() {
             let mut tx = s.write_tx().await.unwrap();
             tx.mark_delivered(&target.id).await.unwrap();
             tx.commit().await.unwrap();
-            let log = s.deliveries(&hook.id, 10).await.unwrap();
+            let log: Vec<_> = s
+                .deliveries(&hook.id, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|d| d.alert_id == alert.id)
+                .collect();
             assert_eq!(
                 (log[0].status.as_str(), log[0].attempts.len()),
                 ("delivered", 1)
@@ -587,7 +617,7 @@ fn the_store_versions_monitoring_state_and_raises_each_alert_once() {
                 .await
                 .unwrap()
                 .len(),
-                1
+                2
             );
             assert_eq!(
                 s.ack_alert(&alert.id, "t")

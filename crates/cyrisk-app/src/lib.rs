@@ -81,6 +81,8 @@ pub struct App {
     webhook_policy: webhooks::WebhookPolicy,
     /// The client webhooks are delivered with (built for `webhook_policy`).
     http: reqwest::Client,
+    /// Insurers' own rule sets, parsed (by their text).
+    rules: Arc<monitoring::RuleCache>,
 }
 
 impl App {
@@ -94,6 +96,7 @@ impl App {
             feeds: Arc::new(feeds::FeedCache::new(feeds::CACHE_SNAPSHOTS)),
             webhook_policy: policy,
             http: webhooks::client(policy).expect("a default HTTP client builds"),
+            rules: Arc::new(monitoring::RuleCache::new()),
         }
     }
 

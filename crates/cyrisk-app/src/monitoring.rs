@@ -25,36 +25,103 @@ pub(crate) struct AudienceRules {
     pub underwriting: Arc<UnderwritingRules>,
 }
 
+/// What monitoring will store for one audience.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedMonitoring {
+    pub audience: String,
+    pub state: String,
+    pub read_version: Option<i64>,
+    pub alerts: Vec<NewAlert>,
+}
+
+/// The metric label of an alert kind (a fixed set).
+fn kind_label(kind: &str) -> &'static str {
+    cyrisk_core::monitoring::AlertKind::parse(kind).map_or("other", |k| k.as_str())
+}
+
+/// Parsed rule sets by their TOML text (insurers' own rules are read with every evaluation;
+/// parsing them each time would cost more than the query).
+#[derive(Debug)]
+pub(crate) struct RuleCache {
+    alerts: std::sync::Mutex<lru::LruCache<String, Arc<AlertRules>>>,
+    underwriting: std::sync::Mutex<lru::LruCache<String, Arc<UnderwritingRules>>>,
+}
+
+/// Rule sets kept parsed.
+const RULE_CACHE: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(64) {
+    Some(n) => n,
+    None => unreachable!(),
+};
+
+impl RuleCache {
+    pub(crate) fn new() -> Self {
+        Self {
+            alerts: std::sync::Mutex::new(lru::LruCache::new(RULE_CACHE)),
+            underwriting: std::sync::Mutex::new(lru::LruCache::new(RULE_CACHE)),
+        }
+    }
+
+    fn alerts(&self, text: &str) -> std::result::Result<Arc<AlertRules>, String> {
+        let mut c = self
+            .alerts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(r) = c.get(text) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(AlertRules::from_toml(text).map_err(|e| e.to_string())?);
+        c.put(text.to_owned(), r.clone());
+        Ok(r)
+    }
+
+    fn underwriting(&self, text: &str) -> std::result::Result<Arc<UnderwritingRules>, String> {
+        let mut c = self
+            .underwriting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(r) = c.get(text) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(UnderwritingRules::from_toml(text).map_err(|e| e.0.clone())?);
+        c.put(text.to_owned(), r.clone());
+        Ok(r)
+    }
+}
+
 /// The built-in alert rules' TOML (`models/alerts-v1.toml`).
 pub const BUILTIN_ALERT_RULES: &str = include_str!("../../../models/alerts-v1.toml");
 
 impl App {
     /// Who watches `org_id` today, with their rules: the organisation itself first, then each
-    /// insurer with a policy in force or bound to start.
+    /// insurer with a policy in force or bound to start (its own rules, else the defaults).
+    /// One query; parsed rule sets are cached by their text.
     pub(crate) async fn audiences(&self, org_id: &str) -> Result<Vec<AudienceRules>> {
         let mut out = vec![AudienceRules {
             audience: INSURED.to_owned(),
             alerts: self.models.alerts.clone(),
             underwriting: self.models.underwriting.clone(),
         }];
-        for key in self.store.monitoring_insurers(org_id, today()).await? {
+        for (key, alert_text, uw_text) in self.store.monitoring_rules(org_id, today()).await? {
+            let alerts = match alert_text {
+                Some(t) => self
+                    .rules
+                    .alerts(&t)
+                    .map_err(|e| AppError::internal(format!("stored alert rules of {key}: {e}")))?,
+                None => self.models.alerts.clone(),
+            };
+            let underwriting = match uw_text {
+                Some(t) => self.rules.underwriting(&t).map_err(|e| {
+                    AppError::internal(format!("stored underwriting rules of {key}: {e}"))
+                })?,
+                None => self.models.underwriting.clone(),
+            };
             out.push(AudienceRules {
-                alerts: self.alert_rules_of(&key).await?,
-                underwriting: self.underwriting_rules_of(&key).await?,
                 audience: key,
+                alerts,
+                underwriting,
             });
         }
         Ok(out)
-    }
-
-    /// An insurer key's alert rules: its own, else the defaults.
-    pub(crate) async fn alert_rules_of(&self, key_id: &str) -> Result<Arc<AlertRules>> {
-        match self.store.alert_rules(key_id).await? {
-            Some(text) => Ok(Arc::new(AlertRules::from_toml(&text).map_err(|e| {
-                AppError::internal(format!("stored alert rules of {key_id}: {e}"))
-            })?)),
-            None => Ok(self.models.alerts.clone()),
-        }
     }
 
     /// An insurer key's underwriting rules: its own, else the defaults.
@@ -63,33 +130,31 @@ impl App {
         key_id: &str,
     ) -> Result<Arc<UnderwritingRules>> {
         match self.store.underwriting_rules(key_id).await? {
-            Some(text) => Ok(Arc::new(UnderwritingRules::from_toml(&text).map_err(
-                |e| AppError::internal(format!("stored underwriting rules of {key_id}: {e}")),
-            )?)),
+            Some(text) => self.rules.underwriting(&text).map_err(|e| {
+                AppError::internal(format!("stored underwriting rules of {key_id}: {e}"))
+            }),
             None => Ok(self.models.underwriting.clone()),
         }
     }
 
-    /// Evaluates every audience's rules on a stored rating and the bundle it came from, in
-    /// `tx`: stores each audience's new state (fenced by its version, so two evaluations of
-    /// one organisation cannot both raise an alert) and raises the alerts with their webhook
-    /// deliveries. Returns the alerts raised.
-    pub(crate) async fn monitor_in(
+    /// Evaluates every audience's rules on a rating and the bundle it came from, against the
+    /// states read before (`states`: audience, state JSON, version): what to store and raise.
+    /// CPU only; [`App::write_monitoring`] stores it.
+    pub(crate) fn plan_monitoring(
         &self,
-        tx: &mut WriteTx,
         org_id: &str,
         rating_id: &str,
         bundle: &Bundle,
         rating: &Rating,
         audiences: &[AudienceRules],
-    ) -> Result<Vec<Alert>> {
+        states: &[(String, String, i64)],
+    ) -> Result<Vec<PlannedMonitoring>> {
         let as_of = rating.as_of;
-        let mut raised = Vec::new();
+        let mut out = Vec::with_capacity(audiences.len());
         for a in audiences {
-            let previous = tx.monitor_state(org_id, &a.audience).await?;
+            let previous = states.iter().find(|(aud, _, _)| *aud == a.audience);
             let prev_state: Option<MonitorState> = previous
-                .as_ref()
-                .map(|(s, _)| serde_json::from_str(s))
+                .map(|(_, s, _)| serde_json::from_str(s))
                 .transpose()
                 .map_err(|e| AppError::internal(format!("stored monitor state: {e}")))?;
             let uw = (a.alerts.underwriting_rule_failing.is_some()).then(|| {
@@ -106,28 +171,50 @@ impl App {
                 as_of,
             };
             let eval = evaluate(&a.alerts, prev_state.as_ref(), &obs);
-            let state = serde_json::to_string(&eval.state).map_err(AppError::internal)?;
-            tx.put_monitor_state(org_id, &a.audience, &state, previous.map(|(_, v)| v))
-                .await?;
-            for d in eval.alerts {
-                let new = NewAlert {
-                    org_id: org_id.to_owned(),
-                    audience: a.audience.clone(),
-                    kind: d.kind.as_str().to_owned(),
-                    severity: d.severity.as_str().to_owned(),
-                    dedupe_key: d.dedupe_key,
-                    title: d.title,
-                    detail: d.detail,
-                    rating_id: Some(rating_id.to_owned()),
-                };
-                if let Some((alert, _jobs)) = tx.insert_alert(&new).await? {
-                    metrics::counter!("cyrisk_alerts_raised_total", "kind" => d.kind.as_str())
-                        .increment(1);
-                    raised.push(alert);
-                }
-            }
+            out.push(PlannedMonitoring {
+                audience: a.audience.clone(),
+                state: serde_json::to_string(&eval.state).map_err(AppError::internal)?,
+                read_version: previous.map(|(_, _, v)| *v),
+                alerts: eval
+                    .alerts
+                    .into_iter()
+                    .map(|d| NewAlert {
+                        org_id: org_id.to_owned(),
+                        audience: a.audience.clone(),
+                        kind: d.kind.as_str().to_owned(),
+                        severity: d.severity.as_str().to_owned(),
+                        dedupe_key: d.dedupe_key,
+                        title: d.title,
+                        detail: d.detail,
+                        rating_id: Some(rating_id.to_owned()),
+                    })
+                    .collect(),
+            });
         }
-        Ok(raised)
+        Ok(out)
+    }
+
+    /// Stores planned monitoring in `tx`: each audience's new state, fenced by the version
+    /// read (a concurrent evaluation makes this `Conflict`, and the job retries, so no alert is
+    /// raised twice), and the alerts with their webhook deliveries. Returns the alerts raised.
+    pub(crate) async fn write_monitoring(
+        &self,
+        tx: &mut WriteTx,
+        org_id: &str,
+        planned: Vec<PlannedMonitoring>,
+    ) -> Result<Vec<Alert>> {
+        let mut alerts = Vec::new();
+        for p in planned {
+            tx.put_monitor_state(org_id, &p.audience, &p.state, p.read_version)
+                .await?;
+            alerts.extend(p.alerts);
+        }
+        let raised = tx.insert_alerts(&alerts).await?;
+        for (a, _) in &raised {
+            metrics::counter!("cyrisk_alerts_raised_total", "kind" => kind_label(&a.kind))
+                .increment(1);
+        }
+        Ok(raised.into_iter().map(|(a, _)| a).collect())
     }
 
     /// Starts `audience`'s monitoring of `org_id` from the stored rating `rating_id` (the

@@ -138,17 +138,22 @@ impl App {
         let latest = cur.latest;
         let feeds = self.current_feeds().await?;
         let audiences = self.audiences(org_id).await?;
+        let states = self.store.monitor_states(org_id).await?;
         let current = latest.as_ref().filter(|l| {
             l.inputs_version == cur.inputs_version
                 && l.as_of == today().to_string()
                 && self.is_current(l, &feeds.label)
         });
         if let Some(l) = current {
-            let evaluated = self.store.monitored_ratings(org_id).await?;
+            let rating_of = |state: &str| {
+                serde_json::from_str::<serde_json::Value>(state)
+                    .ok()
+                    .and_then(|v| v["rating_id"].as_str().map(str::to_owned))
+            };
             let all_seen = audiences.iter().all(|a| {
-                evaluated
-                    .iter()
-                    .any(|(aud, rating)| *aud == a.audience && *rating == l.id)
+                states.iter().any(|(aud, state, _)| {
+                    *aud == a.audience && rating_of(state).as_deref() == Some(l.id.as_str())
+                })
             });
             if all_seen {
                 let outcome = RerateOutcome {
@@ -168,32 +173,11 @@ impl App {
         // feeds and model give the same rating) for monitoring, which needs it with its bundle.
         let (bundle, rating, version) = self.rate_bundle(org_id, &feeds).await?;
         let current = current.filter(|l| l.inputs_version == version);
-        let mut tx = self.store.write_tx().await?;
-        // Inputs written since they were read here: another job (queued by that write) rates
-        // them; this attempt must not store an older rating or evaluation after a newer one.
-        if tx.inputs_version(org_id).await? != version {
-            return Err(AppError::Conflict(format!(
-                "the inputs of {org_id} changed while it was being re-rated: retried"
-            )));
-        }
-        let (rating_id, score, grade, computed) = match current {
-            Some(l) => (l.id.clone(), l.score, l.grade.clone(), false),
-            None => {
-                let s = tx
-                    .insert_rating(
-                        org_id,
-                        &rating,
-                        version,
-                        Some(&feeds.label),
-                        Some(&claim.job.id),
-                    )
-                    .await?;
-                (s.id, s.score, s.grade, true)
-            }
-        };
-        let alerts = self
-            .monitor_in(&mut tx, org_id, &rating_id, &bundle, &rating, &audiences)
-            .await?;
+        // Everything but the writes happens before the write transaction (on SQLite it holds
+        // the one write lock): the new rating's id, the evaluations, the tickets to close.
+        let rating_id = current.map_or_else(|| uuid::Uuid::new_v4().to_string(), |l| l.id.clone());
+        let planned =
+            self.plan_monitoring(org_id, &rating_id, &bundle, &rating, &audiences, &states)?;
         // Tickets the re-scan verifies: their finding retired, their control now passing.
         let retired: Vec<String> = bundle
             .findings()
@@ -211,6 +195,31 @@ impl App {
                 Some((id, c.assessed_on?))
             })
             .collect();
+        let mut tx = self.store.write_tx().await?;
+        // Inputs written since they were read here: another job (queued by that write) rates
+        // them; this attempt must not store an older rating or evaluation after a newer one.
+        if tx.inputs_version(org_id).await? != version {
+            return Err(AppError::Conflict(format!(
+                "the inputs of {org_id} changed while it was being re-rated: retried"
+            )));
+        }
+        let (score, grade, computed) = match current {
+            Some(l) => (l.score, l.grade.clone(), false),
+            None => {
+                let s = tx
+                    .insert_rating_as(
+                        &rating_id,
+                        org_id,
+                        &rating,
+                        version,
+                        Some(&feeds.label),
+                        Some(&claim.job.id),
+                    )
+                    .await?;
+                (s.score, s.grade, true)
+            }
+        };
+        let alerts = self.write_monitoring(&mut tx, org_id, planned).await?;
         tx.close_tickets_verified_by_scan(org_id, &retired, &passing)
             .await?;
         let outcome = RerateOutcome {

@@ -248,84 +248,165 @@ impl WriteTx {
     /// when an alert with the same dedupe key exists (nothing is written). Returns the alert
     /// and the delivery jobs queued.
     pub async fn insert_alert(&mut self, a: &NewAlert) -> Result<Option<(Alert, Vec<String>)>> {
-        let alert = Alert {
-            id: new_id(),
-            org_id: a.org_id.clone(),
-            audience: a.audience.clone(),
-            kind: a.kind.clone(),
-            severity: a.severity.clone(),
-            title: a.title.clone(),
-            detail: a.detail.clone(),
-            rating_id: a.rating_id.clone(),
-            created_at: now(),
-            acked_at: None,
-            acked_by: None,
-        };
-        let n = sqlx::query(
-            "INSERT INTO alerts (id, org_id, audience, kind, severity, dedupe_key, title, detail, rating_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (org_id, audience, dedupe_key) DO NOTHING",
-        )
-        .bind(&alert.id)
-        .bind(&alert.org_id)
-        .bind(&alert.audience)
-        .bind(&alert.kind)
-        .bind(&alert.severity)
-        .bind(&a.dedupe_key)
-        .bind(&alert.title)
-        .bind(alert.detail.to_string())
-        .bind(&alert.rating_id)
-        .bind(&alert.created_at)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(None);
+        Ok(self
+            .insert_alerts(std::slice::from_ref(a))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Raises alerts (those whose dedupe key exists are skipped) and queues each one's
+    /// deliveries to its audience's active webhooks, in a few statements whatever the number:
+    /// one insert for the alerts, one lookup of the webhooks, then a delivery and its job per
+    /// (alert, webhook). Returns the alerts raised, each with its delivery jobs.
+    pub async fn insert_alerts(&mut self, new: &[NewAlert]) -> Result<Vec<(Alert, Vec<String>)>> {
+        if new.is_empty() {
+            return Ok(Vec::new());
         }
-        let hooks: Vec<String> = sqlx::query_scalar(
-            "SELECT w.id FROM webhooks w JOIN api_keys k ON k.id = w.owner_key_id \
-             WHERE w.audience = $1 AND (w.org_id IS NULL OR w.org_id = $2) \
-             AND w.disabled_at IS NULL AND k.revoked_at IS NULL ORDER BY w.id",
-        )
-        .bind(&alert.audience)
-        .bind(&alert.org_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        // The Standard Webhooks payload shape: type, timestamp, data.
-        let payload = serde_json::json!({
-            "type": "alert.created",
-            "timestamp": alert.created_at,
-            "data": alert,
-        })
-        .to_string();
-        let mut jobs = Vec::with_capacity(hooks.len());
-        for hook in hooks {
-            let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-            let job = enqueue_on(
-                &mut self.tx,
-                &NewJob {
-                    kind: WEBHOOK.to_owned(),
-                    org_id: Some(alert.org_id.clone()),
-                    payload: serde_json::json!({ "delivery_id": id }),
-                    dedupe_key: Some(format!("{WEBHOOK}:{id}")),
-                    max_attempts: WEBHOOK_MAX_ATTEMPTS,
-                },
-            )
-            .await?;
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (id, webhook_id, alert_id, event_type, payload, job_id, created_at) \
-                 VALUES ($1, $2, $3, 'alert.created', $4, $5, $6)",
-            )
-            .bind(&id)
-            .bind(&hook)
-            .bind(&alert.id)
-            .bind(&payload)
-            .bind(&job.id)
-            .bind(&alert.created_at)
-            .execute(&mut *self.tx)
-            .await?;
-            jobs.push(job.id);
+        let at = now();
+        let alerts: Vec<Alert> = new
+            .iter()
+            .map(|a| Alert {
+                id: new_id(),
+                org_id: a.org_id.clone(),
+                audience: a.audience.clone(),
+                kind: a.kind.clone(),
+                severity: a.severity.clone(),
+                title: a.title.clone(),
+                detail: a.detail.clone(),
+                rating_id: a.rating_id.clone(),
+                created_at: at.clone(),
+                acked_at: None,
+                acked_by: None,
+            })
+            .collect();
+        let mut raised: std::collections::HashSet<String> = std::collections::HashSet::new();
+        // SQLite binds at most 32,766 parameters per statement: 1,000 alerts of 10 at a time.
+        for chunk in new.iter().zip(&alerts).collect::<Vec<_>>().chunks(1000) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|k| {
+                    let b = k * 10;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8,
+                        b + 9,
+                        b + 10
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO alerts (id, org_id, audience, kind, severity, dedupe_key, title, detail, rating_id, created_at) \
+                 VALUES {} ON CONFLICT (org_id, audience, dedupe_key) DO NOTHING RETURNING id",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (n, a) in chunk {
+                q = q
+                    .bind(&a.id)
+                    .bind(&a.org_id)
+                    .bind(&a.audience)
+                    .bind(&a.kind)
+                    .bind(&a.severity)
+                    .bind(&n.dedupe_key)
+                    .bind(&a.title)
+                    .bind(a.detail.to_string())
+                    .bind(&a.rating_id)
+                    .bind(&a.created_at);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                raised.insert(r.try_get("id")?);
+            }
         }
-        Ok(Some((alert, jobs)))
+        let alerts: Vec<Alert> = alerts
+            .into_iter()
+            .filter(|a| raised.contains(&a.id))
+            .collect();
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The active webhooks of every audience and organisation concerned, in one lookup.
+        let mut audiences: Vec<&str> = alerts.iter().map(|a| a.audience.as_str()).collect();
+        audiences.sort_unstable();
+        audiences.dedup();
+        let marks: Vec<String> = (0..audiences.len())
+            .map(|k| format!("${}", k + 1))
+            .collect();
+        let sql = format!(
+            "SELECT w.id, w.audience, w.org_id FROM webhooks w JOIN api_keys k ON k.id = w.owner_key_id \
+             WHERE w.audience IN ({}) AND w.disabled_at IS NULL AND k.revoked_at IS NULL ORDER BY w.id",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for a in &audiences {
+            q = q.bind(*a);
+        }
+        let hooks: Vec<(String, String, Option<String>)> = q
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("audience")?,
+                    r.try_get("org_id")?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            let mut jobs = Vec::new();
+            let mine = hooks.iter().filter(|(_, aud, org)| {
+                *aud == alert.audience && org.as_ref().is_none_or(|o| *o == alert.org_id)
+            });
+            let mut payload: Option<String> = None;
+            for (hook, _, _) in mine {
+                // The Standard Webhooks payload shape: type, timestamp, data.
+                let body = payload
+                    .get_or_insert_with(|| {
+                        serde_json::json!({
+                            "type": "alert.created",
+                            "timestamp": alert.created_at,
+                            "data": alert,
+                        })
+                        .to_string()
+                    })
+                    .clone();
+                let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+                let job = enqueue_on(
+                    &mut self.tx,
+                    &NewJob {
+                        kind: WEBHOOK.to_owned(),
+                        org_id: Some(alert.org_id.clone()),
+                        payload: serde_json::json!({ "delivery_id": id }),
+                        dedupe_key: Some(format!("{WEBHOOK}:{id}")),
+                        max_attempts: WEBHOOK_MAX_ATTEMPTS,
+                    },
+                )
+                .await?;
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (id, webhook_id, alert_id, event_type, payload, job_id, created_at) \
+                     VALUES ($1, $2, $3, 'alert.created', $4, $5, $6)",
+                )
+                .bind(&id)
+                .bind(hook)
+                .bind(&alert.id)
+                .bind(&body)
+                .bind(&job.id)
+                .bind(&alert.created_at)
+                .execute(&mut *self.tx)
+                .await?;
+                jobs.push(job.id);
+            }
+            out.push((alert, jobs));
+        }
+        Ok(out)
     }
 
     /// Marks a delivery delivered (with the job's completion, in this transaction).
@@ -356,23 +437,51 @@ impl Store {
         .await?)
     }
 
-    /// The rating each audience's monitoring of `org_id` last evaluated, by audience.
-    pub async fn monitored_ratings(&self, org_id: &str) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT audience, state FROM monitor_state WHERE org_id = $1")
+    /// Every audience's monitoring state of `org_id`: (audience, state JSON, version).
+    pub async fn monitor_states(&self, org_id: &str) -> Result<Vec<(String, String, i64)>> {
+        sqlx::query("SELECT audience, state, version FROM monitor_state WHERE org_id = $1")
             .bind(org_id)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
+            .await?
+            .iter()
             .map(|r| {
-                let state: String = r.try_get("state")?;
-                let v: serde_json::Value = serde_json::from_str(&state)
-                    .map_err(|e| StoreError::Corrupt(format!("monitor state: {e}")))?;
                 Ok((
                     r.try_get("audience")?,
-                    v["rating_id"].as_str().unwrap_or_default().to_owned(),
+                    r.try_get("state")?,
+                    r.try_get("version")?,
                 ))
             })
             .collect()
+    }
+
+    /// The insurers monitoring `org_id` on `today` (as [`Store::monitoring_insurers`]), each
+    /// with its own alert rules and underwriting rules (TOML) where it stored any: one query.
+    pub async fn monitoring_rules(
+        &self,
+        org_id: &str,
+        today: NaiveDate,
+    ) -> Result<Vec<(String, Option<String>, Option<String>)>> {
+        sqlx::query(
+            "SELECT i.insurer_key_id, a.rules AS alert_rules, u.rules AS underwriting_rules FROM \
+             (SELECT DISTINCT p.insurer_key_id FROM policies p JOIN api_keys k ON k.id = p.insurer_key_id \
+              WHERE p.org_id = $1 AND p.cancelled_at IS NULL AND p.ends_on >= $2 AND k.revoked_at IS NULL) i \
+             LEFT JOIN alert_rules a ON a.insurer_key_id = i.insurer_key_id \
+             LEFT JOIN underwriting_rules u ON u.insurer_key_id = i.insurer_key_id \
+             ORDER BY i.insurer_key_id",
+        )
+        .bind(org_id)
+        .bind(today.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("insurer_key_id")?,
+                r.try_get("alert_rules")?,
+                r.try_get("underwriting_rules")?,
+            ))
+        })
+        .collect()
     }
 
     /// Organisations under a policy in force on `today` whose insurer's monitoring has not

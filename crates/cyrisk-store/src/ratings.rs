@@ -294,9 +294,31 @@ pub(crate) async fn insert_rating_on(
     feeds: Option<&str>,
     job_id: Option<&str>,
 ) -> Result<StoredRating> {
+    insert_rating_with_id(
+        conn,
+        &new_id(),
+        org_id,
+        rating,
+        inputs_version,
+        feeds,
+        job_id,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_rating_with_id(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    org_id: &str,
+    rating: &Rating,
+    inputs_version: i64,
+    feeds: Option<&str>,
+    job_id: Option<&str>,
+) -> Result<StoredRating> {
     let value = serde_json::to_value(rating).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let stored = StoredRating {
-        id: new_id(),
+        id: id.to_owned(),
         org_id: org_id.to_owned(),
         computed_at: now(),
         as_of: rating.as_of.to_string(),
@@ -340,6 +362,29 @@ impl crate::WriteTx {
         job_id: Option<&str>,
     ) -> Result<StoredRating> {
         insert_rating_on(&mut self.tx, org_id, rating, inputs_version, feeds, job_id).await
+    }
+
+    /// [`WriteTx::insert_rating`] under an id the caller chose (a new UUID), for a use case
+    /// that refers to the rating before storing it.
+    pub async fn insert_rating_as(
+        &mut self,
+        id: &str,
+        org_id: &str,
+        rating: &Rating,
+        inputs_version: i64,
+        feeds: Option<&str>,
+        job_id: Option<&str>,
+    ) -> Result<StoredRating> {
+        insert_rating_with_id(
+            &mut self.tx,
+            id,
+            org_id,
+            rating,
+            inputs_version,
+            feeds,
+            job_id,
+        )
+        .await
     }
 
     /// The organisation's inputs version, read in this transaction.
