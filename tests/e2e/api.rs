@@ -239,6 +239,7 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
         (
             "post" | "get" | "put",
             "/api/v1/underwriting/assessments"
+            | "/api/v1/underwriting/assessments/scan"
             | "/api/v1/underwriting/applications"
             | "/api/v1/underwriting/rules",
         ) => match role {
@@ -395,6 +396,9 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                     if path.ends_with("/imports") {
                         uri.push_str("?format=csv");
                     }
+                    if path.ends_with("/assessments/scan") {
+                        uri.push_str("?format=nmap&name=Applicant&industry=retail&annual_revenue=18000000&region=CN-HB&limit=2000000&trials=1000");
+                    }
                     let body = match method {
                         "post" if path == "/api/v1/quotes" => Some(
                             serde_json::json!({ "organization_id": org, "deductible": 100000.0, "limit": 5000000.0, "trials": 2000 })
@@ -404,6 +408,9 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                             serde_json::json!({ "organization_id": org, "starts_on": "2026-01-01", "ends_on": "2026-12-31",
                                                 "deductible": 100000.0, "limit": 5000000.0, "premium": 42000.0 })
                                 .to_string(),
+                        ),
+                        "post" if path.ends_with("/assessments/scan") => Some(
+                            std::fs::read_to_string(root().join("tests/fixtures/field/nmap-declared-assets.xml")).unwrap(),
                         ),
                         "post" if path == "/api/v1/underwriting/assessments" => Some(
                             serde_json::json!({ "bundle": serde_json::from_str::<serde_json::Value>(&example("sme-external-scan")).unwrap(),
@@ -1685,5 +1692,40 @@ fn referrals_wait_for_their_insurer_and_rules_are_each_insurers_own() {
         assert!(e["detail"].as_str().unwrap().contains("decline_below 700"), "{e}");
         let (_, _, r) = call(&w.app, Method::GET, "/api/v1/underwriting/rules", Some(&other), None).await;
         assert!(r["rules"].as_str().unwrap().contains("insurer-b"));
+    });
+}
+
+/// An SME with only an external scan applies with the scan file and its profile: the KEV the
+/// scan shows on the internet declines it; a file that does not read is a 422 naming where.
+#[test]
+fn an_application_from_a_scan_file_is_decided_on_what_the_scan_shows() {
+    runtime().block_on(async {
+        let w = world("scan-application", Options::default()).await;
+        let key = |role: Role| w.keys.iter().find(|(r, _)| *r == role).map(|(_, k)| k.as_str());
+        let scan = std::fs::read_to_string(root().join("tests/fixtures/field/nessus-on-kev-cves.nessus")).unwrap();
+        let path = "/api/v1/underwriting/assessments/scan?format=nessus&name=Edge%20Co&industry=retail\
+                    &annual_revenue=18000000&employees=40&region=CN-HB&limit=2000000&deductible=50000&trials=5000";
+        let (s, _, _) = call(&w.app, Method::POST, path, key(Role::Enterprise), Some(scan.clone())).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _, a) = call(&w.app, Method::POST, path, key(Role::Insurer), Some(scan.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        assert_eq!(a["applicant"], "Edge Co");
+        assert_eq!(a["rating"]["inputs"]["findings"], 2, "{}", a["rating"]["inputs"]);
+        let kev = a["rules"].as_array().unwrap().iter().find(|r| r["rule"] == "open_kev_internet_facing").unwrap();
+        assert_eq!(kev["outcome"], "decline", "{kev}");
+        assert_eq!(a["decision"], "decline");
+        // Kept as an application.
+        let id = a["application_id"].as_str().unwrap();
+        let (s, _, stored) = call(&w.app, Method::GET, &format!("/api/v1/underwriting/applications/{id}"), key(Role::Insurer), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(stored["applicant"], "Edge Co");
+        // A truncated file; a profile that does not hold.
+        let (s, _, e) = call(&w.app, Method::POST, path, key(Role::Insurer), Some(scan[..scan.len() / 2].to_owned())).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(e["detail"].as_str().unwrap().starts_with("file:"), "{e}");
+        let bad = path.replace("industry=retail", "industry=piracy");
+        let (s, _, e) = call(&w.app, Method::POST, &bad, key(Role::Insurer), Some(scan)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(e["detail"].as_str().unwrap().contains("profile"), "{e}");
     });
 }

@@ -172,6 +172,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::retry_job))
         .routes(routes!(underwriting::assess_application))
+        .routes(routes!(underwriting::assess_scan_application))
         .routes(routes!(underwriting::list_applications))
         .routes(routes!(underwriting::get_application))
         .routes(routes!(underwriting::decide_application))

@@ -377,3 +377,109 @@ pub async fn put_rules(
         source: Some(source.to_owned()),
     }))
 }
+
+/// A scan's format, for an application.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanFormatDoc {
+    Nessus,
+    Nmap,
+}
+
+/// An application from a scan file: the applicant's profile and the layer in the query, the
+/// scan (Nessus v2 or Nmap XML) as the body.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScanApplicationQuery {
+    #[param(inline)]
+    pub format: ScanFormatDoc,
+    /// The applicant's name.
+    #[param(min_length = 1, max_length = 500)]
+    pub name: String,
+    /// Its industry (as in the bundle's profile: `retail`, `manufacturing`, `finance`, …).
+    #[param(min_length = 1)]
+    pub industry: String,
+    /// Annual revenue in `currency`.
+    #[param(minimum = 0.0)]
+    pub annual_revenue: f64,
+    /// Employees (default 0: not disclosed).
+    #[param(minimum = 0)]
+    pub employees: Option<u32>,
+    /// Region code (`CN-HB`, `CN-SH`, …).
+    #[param(min_length = 1, max_length = 50)]
+    pub region: String,
+    /// ISO 4217 code (default CNY).
+    #[param(pattern = "^[A-Z]{3}$")]
+    pub currency: Option<String>,
+    /// The scan ran from the internet, so every host it saw is internet-facing (default
+    /// true: an external scan).
+    pub internet_facing: Option<bool>,
+    /// Per-occurrence deductible (default 0; at most the limit).
+    #[param(minimum = 0.0)]
+    pub deductible: Option<f64>,
+    /// Per-occurrence limit.
+    #[param(exclusive_minimum = 0.0)]
+    pub limit: f64,
+    /// Simulated years (default 100,000).
+    #[param(minimum = 1, maximum = 2_000_000)]
+    pub trials: Option<u64>,
+}
+
+/// Assess an application from a scan file (admin and insurer keys): an SME that has only an
+/// external Nessus or Nmap scan sends it with its profile; the answer is the same as for a
+/// bundle (the rating, the price, the decision), and the application is kept.
+#[utoipa::path(
+    post, path = "/api/v1/underwriting/assessments/scan", operation_id = "assess_scan_application", tag = "underwriting",
+    params(ScanApplicationQuery),
+    request_body(content = String, description = "The scan: Nessus v2 XML or Nmap XML", content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "The rating, the price and the decision", body = AssessmentDoc),
+        (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys assess applications", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The file does not read (the detail names the position), or the profile or layer is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn assess_scan_application(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<ScanApplicationQuery>,
+    body: Bytes,
+) -> Result<Json<Assessment>, ApiError> {
+    authorize_role(&p, Action::Quote)?;
+    crate::error::check_text("name", Some(&q.name), 500)?;
+    crate::error::check_text("region", Some(&q.region), 50)?;
+    let mut profile = serde_json::json!({
+        "name": q.name, "industry": q.industry, "annual_revenue": q.annual_revenue,
+        "employees": q.employees.unwrap_or(0), "region": q.region,
+    });
+    if let Some(c) = &q.currency {
+        profile["currency"] = c.clone().into();
+    }
+    let profile: cyrisk_core::profile::Profile =
+        serde_json::from_value(profile).map_err(|e| ApiError::invalid(format!("profile: {e}")))?;
+    Ok(Json(
+        state
+            .app
+            .assess_scan(
+                &p,
+                cyrisk_app::underwriting::ScanApplication {
+                    profile,
+                    format: match q.format {
+                        ScanFormatDoc::Nessus => cyrisk_app::imports::ImportFormat::Nessus,
+                        ScanFormatDoc::Nmap => cyrisk_app::imports::ImportFormat::Nmap,
+                    },
+                    file: body.to_vec(),
+                    internet_facing: q.internet_facing.unwrap_or(true),
+                    deductible: q.deductible.unwrap_or(0.0),
+                    limit: q.limit,
+                    aggregate_limit: None,
+                    trials: q.trials.unwrap_or(100_000),
+                    seed: 1,
+                },
+            )
+            .await?,
+    ))
+}

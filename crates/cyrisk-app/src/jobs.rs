@@ -38,6 +38,9 @@ pub struct WorkerOptions {
     pub backoff_max: Duration,
     /// Finished jobs are deleted this long after they finished (dead ones are kept).
     pub retention: Duration,
+    /// Queue the daily re-rating of monitored organisations from the housekeeping loop
+    /// ([`App::schedule_monitoring`]); off for a worker that must run only what it is given.
+    pub schedule: bool,
 }
 
 impl Default for WorkerOptions {
@@ -50,6 +53,7 @@ impl Default for WorkerOptions {
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(15 * 60),
             retention: Duration::from_secs(7 * 24 * 3600),
+            schedule: true,
         }
     }
 }
@@ -258,8 +262,12 @@ impl Worker {
             // Housekeeping: dead-letter jobs whose lease expired on their last attempt (every
             // few seconds); every ten minutes, delete finished jobs past their retention and
             // queue the day's re-rating of monitored organisations not yet rated today.
-            let (app, retention, mut stop) =
-                (self.app.clone(), self.options.retention, stop_rx.clone());
+            let (app, retention, schedule, mut stop) = (
+                self.app.clone(),
+                self.options.retention,
+                self.options.schedule,
+                stop_rx.clone(),
+            );
             let store = app.store.clone();
             let sweep =
                 (self.options.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
@@ -281,7 +289,11 @@ impl Worker {
                             Ok(n) => tracing::info!(deleted = n, "pruned finished jobs"),
                             Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
                         }
-                        match app.schedule_monitoring().await {
+                        match if schedule {
+                            app.schedule_monitoring().await
+                        } else {
+                            Ok(0)
+                        } {
                             Ok(0) => {}
                             Ok(n) => tracing::info!(
                                 queued = n,

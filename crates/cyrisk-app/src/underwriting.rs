@@ -78,7 +78,70 @@ pub struct Assessment {
     pub rating: Rating,
 }
 
+/// An application from a scan file: an SME's external Nessus or Nmap scan and its profile.
+#[derive(Debug, Clone)]
+pub struct ScanApplication {
+    pub profile: cyrisk_core::profile::Profile,
+    /// `Nessus` or `Nmap`.
+    pub format: crate::imports::ImportFormat,
+    pub file: Vec<u8>,
+    /// The scan ran from the internet: every host it saw is internet-facing.
+    pub internet_facing: bool,
+    pub deductible: f64,
+    pub limit: f64,
+    pub aggregate_limit: Option<f64>,
+    pub trials: u64,
+    pub seed: u64,
+}
+
 impl App {
+    /// Assesses an application made of a profile and a scan file: the file is read (on the
+    /// blocking pool) into the applicant's assets and findings, then assessed as a bundle.
+    /// `Invalid` naming the position for a file that does not read, or a CSV.
+    pub async fn assess_scan(&self, p: &Principal, req: ScanApplication) -> Result<Assessment> {
+        authorize_role(p, Action::Quote)?;
+        use crate::imports::{ImportFormat, ImportOptions, parse_scan};
+        if req.format == ImportFormat::Csv {
+            return Err(AppError::Invalid(
+                "format: an application takes a nessus or nmap scan".into(),
+            ));
+        }
+        let opts = ImportOptions {
+            format: req.format,
+            skip_bad_rows: false,
+            stale_after_days: 90,
+            internet_facing: req.internet_facing,
+            today: today(),
+        };
+        let file = req.file;
+        let scan = tokio::task::spawn_blocking(move || parse_scan(&file[..], &opts))
+            .await?
+            .map_err(|e| AppError::Invalid(format!("file: {e}")))?;
+        let bundle = cyrisk_core::AssessmentBundle {
+            schema_version: 1,
+            profile: req.profile,
+            assets: scan.assets,
+            findings: scan.findings,
+            controls: Vec::new(),
+            incidents: Vec::new(),
+            scan_date: scan.scan_date,
+        }
+        .validate()
+        .map_err(|e| AppError::Invalid(format!("the application: {e}")))?;
+        self.assess(
+            p,
+            AssessmentRequest {
+                bundle,
+                deductible: req.deductible,
+                limit: req.limit,
+                aggregate_limit: req.aggregate_limit,
+                trials: req.trials,
+                seed: req.seed,
+            },
+        )
+        .await
+    }
+
     /// Assesses an application for `p` (admin and insurer keys): rate, price, decide.
     pub async fn assess(&self, p: &Principal, req: AssessmentRequest) -> Result<Assessment> {
         authorize_role(p, Action::Quote)?;
