@@ -95,7 +95,7 @@ impl App {
         let (stored, version) = self.store.bundle_versioned(org_id).await?;
         let mut bundle = stored.validate().map_err(AppError::internal)?;
         feeds.apply(&mut bundle);
-        if let Some(c) = self.record_control(org_id, today).await? {
+        if let Some(c) = self.record_control(org_id, today, &bundle).await? {
             bundle.push_control(c);
         }
         Ok((bundle, version))

@@ -61,8 +61,13 @@ pub struct RemediationRecord {
     pub window_days: u64,
     /// Tickets closed (verified) in the window.
     pub closed: usize,
-    /// Of those, closed on or before their due date.
+    /// Of those, closed on or before their SLA due date.
     pub closed_within_sla: usize,
+    /// Work past its SLA and still not done: unresolved high, critical or known-exploited
+    /// findings past the model's SLA (ticketed or not — leaving the worst untouched is not a
+    /// way to keep the record clean) and unclosed control or alert tickets past their SLA date.
+    pub overdue_open: usize,
+    /// closed within SLA ÷ (closed + overdue and open).
     pub share_closed_within_sla: Option<f64>,
     /// Mean days from opening to first leaving `open`.
     pub mean_days_to_acknowledge: Option<f64>,
@@ -84,12 +89,32 @@ fn mean(v: &[f64]) -> Option<f64> {
 }
 
 impl App {
-    /// The remediation record of `org_id` as of `as_of`.
-    pub(crate) async fn record(&self, org_id: &str, as_of: NaiveDate) -> Result<RemediationRecord> {
+    /// The remediation record of `org_id` as of `as_of`, with `bundle` its stored inputs (for
+    /// the overdue findings).
+    pub(crate) async fn record(
+        &self,
+        org_id: &str,
+        as_of: NaiveDate,
+        bundle: &cyrisk_core::Bundle,
+    ) -> Result<RemediationRecord> {
         let since = as_of
             .checked_sub_days(Days::new(RECORD_WINDOW_DAYS))
             .unwrap_or(as_of);
         let closed = self.store.closed_tickets(org_id, since).await?;
+        let model = &self.models.rating;
+        let overdue_findings = bundle
+            .findings()
+            .iter()
+            .filter(|f| cyrisk_core::finding::FindingState::counted(f).is_unresolved())
+            .filter(|f| {
+                let sev = cyrisk_core::rating::finding_severity(f);
+                (sev >= Severity::High || f.kev)
+                    && (as_of - f.first_seen).num_days() > i64::from(model.sla_days(sev, f.kev))
+            })
+            .count();
+        let overdue_tickets =
+            usize::try_from(self.store.overdue_tickets(org_id, as_of).await?).unwrap_or(0);
+        let overdue_open = overdue_findings + overdue_tickets;
         let within = closed
             .iter()
             .filter(|t| t.closed_at[..10] <= *t.sla_due_on.to_string().as_str())
@@ -102,11 +127,13 @@ impl App {
             .iter()
             .filter_map(|t| days_between(&t.created_at, &t.closed_at))
             .collect();
-        let share = (!closed.is_empty()).then(|| within as f64 / closed.len() as f64);
+        let judged = closed.len() + overdue_open;
+        let share = (judged > 0).then(|| within as f64 / judged as f64);
         Ok(RemediationRecord {
             window_days: RECORD_WINDOW_DAYS,
             closed: closed.len(),
             closed_within_sla: within,
+            overdue_open,
             share_closed_within_sla: share,
             mean_days_to_acknowledge: mean(&ack),
             mean_days_to_remediate: mean(&fix),
@@ -124,21 +151,23 @@ impl App {
         })
     }
 
-    /// The remediation record as a verified `patch_cadence` control result (assessed today),
-    /// for the rating's inputs; `None` until enough tickets closed.
+    /// The remediation record as a `patch_cadence` control result dated `as_of`, for the
+    /// rating's inputs; `None` until enough tickets closed. It is not self-declared: every
+    /// closure in it was verified by a scan or a third party.
     pub(crate) async fn record_control(
         &self,
         org_id: &str,
         as_of: NaiveDate,
+        bundle: &cyrisk_core::Bundle,
     ) -> Result<Option<ControlResult>> {
-        let r = self.record(org_id, as_of).await?;
+        let r = self.record(org_id, as_of, bundle).await?;
         Ok(r.patch_cadence.map(|outcome| ControlResult {
             control: ControlId::PatchCadence,
             outcome,
             assessed_on: Some(as_of),
             evidence: Some(format!(
-                "cyrisk remediation record: {} of {} verified tickets closed within SLA in {} days",
-                r.closed_within_sla, r.closed, r.window_days
+                "cyrisk remediation record: {} of {} verified closures within SLA in {} days, {} overdue and open",
+                r.closed_within_sla, r.closed, r.window_days, r.overdue_open
             )),
             level: None,
             scope: Some("remediation tickets".into()),
@@ -318,6 +347,14 @@ impl App {
         org_id: &str,
     ) -> Result<RemediationRecord> {
         self.authorize(p, org_id, Action::Read).await?;
-        self.record(org_id, today()).await
+        let feeds = self.current_feeds().await?;
+        let mut bundle = self
+            .store
+            .bundle(org_id)
+            .await?
+            .validate()
+            .map_err(AppError::internal)?;
+        feeds.apply(&mut bundle);
+        self.record(org_id, today(), &bundle).await
     }
 }

@@ -225,16 +225,22 @@ async fn close_verified(
 ) -> Result<()> {
     let at = now();
     for t in tickets {
-        sqlx::query(
+        // Closed by someone else meanwhile (an attestation racing a re-scan): leave it.
+        let n = sqlx::query(
             "UPDATE tickets SET status = 'closed', closed_at = $2, updated_at = $2, verified_by = $3, \
-             verification_note = $4, acknowledged_at = COALESCE(acknowledged_at, $2) WHERE id = $1",
+             verification_note = $4, acknowledged_at = COALESCE(acknowledged_at, $2) \
+             WHERE id = $1 AND status <> 'closed'",
         )
         .bind(&t.id)
         .bind(&at)
         .bind(how)
         .bind(note)
         .execute(&mut *conn)
-        .await?;
+        .await?
+        .rows_affected();
+        if n == 0 {
+            continue;
+        }
         event(
             conn,
             t,
@@ -347,17 +353,8 @@ impl Store {
         .await?
         .rows_affected();
         if n == 0 {
-            let id: String = sqlx::query_scalar(
-                "SELECT id FROM tickets WHERE org_id = $1 AND source_kind = $2 AND source_id = $3 \
-                 AND status <> 'closed'",
-            )
-            .bind(&t.org_id)
-            .bind(t.source.as_str())
-            .bind(&t.source_id)
-            .fetch_one(&mut *tx)
-            .await?;
             return Err(StoreError::Conflict(format!(
-                "{} {} already has an unclosed ticket: {id}",
+                "{} {} already has an unclosed ticket",
                 t.source.as_str(),
                 t.source_id
             )));
@@ -608,15 +605,19 @@ impl Store {
         self.ticket(id).await
     }
 
-    /// The organisation's tickets closed on or after `since` (for its remediation record).
+    /// The organisation's tickets closed on or after `since`, for its remediation record —
+    /// leaving out tickets on findings the rated party recorded itself (it could invent them,
+    /// let a scan "close" them, and pad its record).
     pub async fn closed_tickets(
         &self,
         org_id: &str,
         since: NaiveDate,
     ) -> Result<Vec<ClosedTicket>> {
         let rows = sqlx::query(
-            "SELECT created_at, acknowledged_at, closed_at, sla_due_on FROM tickets \
-             WHERE org_id = $1 AND status = 'closed' AND closed_at >= $2",
+            "SELECT t.created_at, t.acknowledged_at, t.closed_at, t.sla_due_on FROM tickets t \
+             LEFT JOIN findings f ON t.source_kind = 'finding' AND f.org_id = t.org_id AND f.id = t.source_id \
+             WHERE t.org_id = $1 AND t.status = 'closed' AND t.closed_at >= $2 \
+             AND (f.recorded_by IS NULL OR f.recorded_by <> 'enterprise')",
         )
         .bind(org_id)
         .bind(since.to_string())
@@ -633,5 +634,19 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The organisation's unclosed tickets on controls and alerts whose SLA due date is
+    /// before `as_of`: misses in its remediation record (overdue findings count through the
+    /// findings themselves, ticketed or not).
+    pub async fn overdue_tickets(&self, org_id: &str, as_of: NaiveDate) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE org_id = $1 AND status <> 'closed' \
+             AND source_kind IN ('control', 'alert') AND sla_due_on < $2",
+        )
+        .bind(org_id)
+        .bind(as_of.to_string())
+        .fetch_one(&self.pool)
+        .await?)
     }
 }
