@@ -1019,13 +1019,18 @@ fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
                 .unwrap();
 
             // The re-scan no longer sees it: the ticket closes, verified by the scan.
+            // (The nginx finding, high and soon past its SLA, is fixed too — so the record
+            // below does not depend on the day the test runs.)
+            let mut nginx = s.finding(&org, "ext-1").await.unwrap();
+            nginx.state = cyrisk_core::finding::FindingState::Closed;
+            nginx.fixed_at = Some(chrono::Utc::now().date_naive());
             let mut gone = finding.clone();
             gone.state = cyrisk_core::finding::FindingState::Closed;
             gone.fixed_at = Some(chrono::Utc::now().date_naive());
             s.upsert_inputs(
                 &org,
                 &InputsBatch {
-                    findings: vec![gone],
+                    findings: vec![gone, nginx],
                     ..Default::default()
                 },
                 &Principal::operator(),
@@ -1150,6 +1155,11 @@ fn tickets_close_only_when_verified_and_the_record_moves_the_rating() {
             assert!(app.verify_ticket(&ins_b, &private.id, "x").await.is_err());
             assert!(!app.tickets(&ins_b, &org, None, 100, 0).await.unwrap().iter().any(|t| t.id == private.id));
             assert!(app.ticket(&ent, &private.id).await.is_ok());
+            assert!(app.ticket(&assessor, &private.id).await.is_err(), "not party to the insurance");
+            // Open control tickets count as misses once past their SLA date.
+            let far = chrono::Utc::now().date_naive() + Days::new(1000);
+            assert!(s.overdue_tickets(&org, far).await.unwrap() >= 1);
+            assert_eq!(s.overdue_tickets(&org, chrono::Utc::now().date_naive()).await.unwrap(), 0);
             // Not a control id; another tenant's view.
             assert!(matches!(
                 app.create_ticket(
@@ -1314,7 +1324,8 @@ fn claims_fold_reserves_and_payments_and_feed_the_loss_run() {
             ));
             // A cancellation from before a claim's loss would strand it.
             assert!(matches!(
-                s.cancel_policy(&policy.id, day(5), "x", 0.0, "t").await,
+                s.cancel_policy(&policy.id, day(5), "x", 0.0, policy.written_premium, "t")
+                    .await,
                 Err(cyrisk_store::StoreError::Conflict(_))
             ));
             let closed = s
@@ -1358,15 +1369,34 @@ fn claims_fold_reserves_and_payments_and_feed_the_loss_run() {
             );
             assert_eq!(s.claims(None, None, Some(&org)).await.unwrap().len(), 1);
 
-            // The loss run, half-way through the 366-day period (insure() binds today + 365).
+            // The loss run, half-way through the 366-day period (insure() binds today + 365): an
+            // annual premium earns 1/365 a day, and the period writes 366/365 of it.
             let claims = s.claims(Some(&policy.id), None, None).await.unwrap();
+            // As of before the notice: nothing; as of after the reserve, before the payment.
+            let early = cyrisk_app::claims::loss_run(
+                &[(policy.clone(), Vec::new())],
+                claims.clone(),
+                day(11),
+            );
+            assert_eq!(early.rows[0].claims, 0);
+            let mid = cyrisk_app::claims::loss_run(
+                &[(policy.clone(), Vec::new())],
+                claims.clone(),
+                day(15),
+            );
+            assert_eq!(
+                (mid.rows[0].paid, mid.rows[0].outstanding),
+                (0.0, 800_000.0)
+            );
+            assert_eq!(mid.rows[0].open_claims, 1);
             let run =
                 cyrisk_app::claims::loss_run(&[(policy.clone(), Vec::new())], claims, day(182));
             let r = &run.rows[0];
             assert!(
-                (r.earned_premium - 40_000.0 * 183.0 / 366.0).abs() < 1e-9,
+                (r.earned_premium - 40_000.0 * 183.0 / 365.0).abs() < 1e-9,
                 "{r:?}"
             );
+            assert!((policy.written_premium - 40_000.0 * 366.0 / 365.0).abs() < 1e-9);
             assert_eq!((r.claims, r.incurred), (1, 300_000.0));
             assert!((r.loss_ratio.unwrap() - 300_000.0 / r.earned_premium).abs() < 1e-12);
             assert_eq!(run.totals.len(), 1);

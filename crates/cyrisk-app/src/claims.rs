@@ -1,10 +1,12 @@
 //! Post-policy: claims on policies (filed and managed by the policy's insurer, seen by the
 //! insured), loss runs per policy and per insurer, and — in `renewal` — the renewal pack.
 //!
-//! A loss run follows the London-market convention: per policy, the written premium, the
-//! premium earned to the as-of date (written × the share of the period of cover elapsed),
-//! the claims with paid, outstanding and incurred (paid + outstanding), and the loss ratio
-//! (incurred ÷ earned); totals per currency and underwriting year (the year cover starts).
+//! A loss run follows the usual convention: per policy, the written premium, the premium
+//! earned to the as-of date (the premium schedule — the annual premium of each stretch of
+//! terms — accrued day by day, to a cancellation at most), the claims notified by then with
+//! paid, outstanding and incurred (paid + outstanding) from the movements dated by then, and
+//! the loss ratio (incurred ÷ earned); totals per currency and underwriting year (the year
+//! cover starts).
 
 use std::collections::BTreeMap;
 
@@ -41,7 +43,7 @@ pub struct LossRunRow {
     pub ends_on: NaiveDate,
     pub currency: String,
     pub written_premium: f64,
-    /// Written × the share of the period of cover elapsed by the as-of date.
+    /// Earned by the end of the as-of date (the premium schedule accrued day by day).
     pub earned_premium: f64,
     pub claims: usize,
     pub open_claims: usize,
@@ -119,12 +121,36 @@ fn row(
     }
 }
 
-/// A loss run of `policies` (each with its endorsements) with their `claims` as of `as_of`.
+/// A claim as it stood at the end of `as_of`: `None` if not yet notified; otherwise only the
+/// movements dated by then, folded, and `closed`/`denied` only if that happened by then.
+pub fn claim_as_of(c: &InsuranceClaim, as_of: NaiveDate) -> Option<InsuranceClaim> {
+    if c.notified_on > as_of {
+        return None;
+    }
+    let mut c = c.clone();
+    c.movements.retain(|m| m.on <= as_of);
+    let (paid, outstanding) = cyrisk_store::claims::fold(&c.movements);
+    c.paid = paid;
+    c.outstanding = outstanding;
+    c.incurred = paid + outstanding;
+    if c.closed_on.is_some_and(|d| d > as_of) {
+        c.status = ClaimStatus::Open;
+        c.closed_on = None;
+    }
+    Some(c)
+}
+
+/// A loss run of `policies` (each with its endorsements) with their `claims`, as they stood
+/// at the end of `as_of` (claims notified by then, movements dated by then).
 pub fn loss_run(
     policies: &[(Policy, Vec<Endorsement>)],
     claims: Vec<InsuranceClaim>,
     as_of: NaiveDate,
 ) -> LossRun {
+    let claims: Vec<InsuranceClaim> = claims
+        .iter()
+        .filter_map(|c| claim_as_of(c, as_of))
+        .collect();
     let rows: Vec<LossRunRow> = policies
         .iter()
         .map(|(p, e)| row(p, e, &claims, as_of))

@@ -1,9 +1,11 @@
 //! Mid-policy monitoring: after each re-rating, the alert rules of every audience watching
 //! the organisation — each insurer with a policy in force on it (its own rules, else the
 //! defaults) and the organisation itself (`insured`, the defaults) — are evaluated
-//! (`cyrisk_core::monitoring`) in the transaction that stores the rating and finishes the job,
-//! so each alert is raised exactly once; raising it queues its webhook deliveries in the same
-//! transaction. Alerts are listed and acknowledged by those they are for.
+//! (`cyrisk_core::monitoring`) before the re-rating job's write transaction, against the states
+//! read before it; the transaction then stores each state fenced by the version read, the
+//! alerts (each once: a unique dedupe key) and their webhook deliveries, with the rating and
+//! the job's completion. A concurrent evaluation makes the fence fail and the job retry.
+//! Alerts are listed and acknowledged by those they are for.
 
 use std::sync::Arc;
 
@@ -438,9 +440,11 @@ impl App {
                 alert_audience: Some(INSURED.to_owned()),
                 ..Default::default()
             },
+            // Not party to the insurance: no policies, claims, or tickets an insurer opened
+            // ("" matches no insurer key).
             Role::Assessor => cyrisk_store::TimelineScope {
                 alert_audience: Some(INSURED.to_owned()),
-                insurer_key_id: None,
+                insurer_key_id: Some(String::new()),
                 hide_insurance: true,
             },
         };

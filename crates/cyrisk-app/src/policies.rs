@@ -2,8 +2,10 @@
 //! `bound → active → expired | cancelled` (a quote is the step before). Binding freezes the
 //! organisation's rating at inception with the policy, links the insurer to the
 //! organisation, and starts the insurer's monitoring from that rating (what was known at
-//! inception raises no alert). Mid-term endorsements change the limit or deductible,
-//! re-priced pro rata; a cancellation returns the unexpired premium pro rata.
+//! inception raises no alert). The premium is annual: a policy writes annual × days ÷ 365,
+//! earned day by day. Mid-term endorsements change the limit or deductible, re-priced on the
+//! rating at inception, the change written for the days left; a cancellation returns the
+//! written premium less what was earned to the day before it takes effect.
 
 use chrono::NaiveDate;
 use cyrisk_sim::bridge::RatedRisk;
@@ -59,13 +61,14 @@ pub struct PolicyDetail {
     pub endorsements: Vec<Endorsement>,
 }
 
-/// The share of a policy's term from `from` to its end: days left (inclusive) over days in
-/// the term (inclusive) — the pro-rata basis of endorsements and cancellations (no short-rate
-/// table: a cancellation returns the unexpired premium in full).
-pub fn unexpired_share(p: &Policy, from: NaiveDate) -> f64 {
-    let term = (p.ends_on - p.starts_on).num_days() + 1;
-    let left = (p.ends_on - from).num_days() + 1;
-    (left as f64 / term as f64).clamp(0.0, 1.0)
+/// Days in a year of premium: an annual premium accrues 1/365 of itself a day, so a policy
+/// of any length writes annual × days ÷ 365.
+pub const DAYS_PER_YEAR: f64 = 365.0;
+
+/// The years of cover from `from` (inclusive) to the policy's end: the pro-rata basis of an
+/// endorsement's premium change (no short-rate table).
+pub fn years_left(p: &Policy, from: NaiveDate) -> f64 {
+    (((p.ends_on - from).num_days() + 1).max(0) as f64) / DAYS_PER_YEAR
 }
 
 /// The policy's premium schedule: (first day, last day, annual premium) per stretch of the
@@ -89,17 +92,15 @@ pub fn schedule(p: &Policy, endorsements: &[Endorsement]) -> Vec<(NaiveDate, Nai
     out
 }
 
-/// The premium earned by the end of the day before `until` (written premium accrues day by
-/// day over the period, at each stretch's annual premium × days ÷ days in the period); at a
-/// cancellation's effective date it is what the insurer keeps.
+/// The premium earned by the end of the day before `until`: each stretch's annual premium
+/// accrues 1/365 a day; at a cancellation's effective date it is what the insurer keeps.
 pub fn earned_by(p: &Policy, endorsements: &[Endorsement], until: NaiveDate) -> f64 {
-    let term = ((p.ends_on - p.starts_on).num_days() + 1) as f64;
     schedule(p, endorsements)
         .into_iter()
         .map(|(from, to, annual)| {
             let end = to.min(until.pred_opt().unwrap_or(until));
             let days = ((end - from).num_days() + 1).max(0) as f64;
-            annual * days / term
+            annual * days / DAYS_PER_YEAR
         })
         .sum()
 }
@@ -232,7 +233,14 @@ impl App {
         let back = (policy.written_premium - earned).max(0.0);
         Ok(self
             .store
-            .cancel_policy(id, effective_on, reason, back, &p.key_id)
+            .cancel_policy(
+                id,
+                effective_on,
+                reason,
+                back,
+                policy.written_premium,
+                &p.key_id,
+            )
             .await?)
     }
 
@@ -285,12 +293,13 @@ impl App {
         } else {
             new.premium.premium
         };
-        let change = (annual - policy.premium) * unexpired_share(&policy, req.effective_on);
+        let change = (annual - policy.premium) * years_left(&policy, req.effective_on);
         Ok(self
             .store
             .endorse_policy(
                 id,
                 &NewEndorsement {
+                    priced_on: (policy.premium, policy.limit, policy.deductible),
                     effective_on: req.effective_on,
                     deductible,
                     limit,

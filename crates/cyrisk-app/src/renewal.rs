@@ -70,8 +70,10 @@ pub struct RenewalQuote {
     /// The model's premium at inception for the same layer (on the inception rating).
     pub premium_at_inception: f64,
     pub expiring_premium: f64,
-    /// The expiring premium scaled by the model's change (now ÷ at inception): the rate
-    /// change the ratings indicate, keeping the negotiated rate level.
+    /// The expiring premium scaled by the model's change (now ÷ at inception, both priced on
+    /// today's profile): the rate change the change in risk quality indicates, keeping the
+    /// negotiated rate level. A change in exposure (revenue, records) since inception is not
+    /// in it: the underwriter re-quotes for that.
     pub indicated_premium: f64,
     /// indicated ÷ expiring − 1.
     pub indicated_change: f64,
@@ -241,7 +243,8 @@ impl App {
         let renewal_quote = RenewalQuote {
             starts_on,
             ends_on: starts_on
-                .checked_add_days(Days::new(364))
+                .checked_add_months(chrono::Months::new(12))
+                .and_then(|d| d.pred_opt())
                 .unwrap_or(starts_on),
             deductible: policy.deductible,
             limit: policy.limit,

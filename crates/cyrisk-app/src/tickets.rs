@@ -281,7 +281,13 @@ impl App {
         offset: i64,
     ) -> Result<Vec<Ticket>> {
         self.authorize(p, org_id, Action::Read).await?;
-        let insurer = (p.role == cyrisk_store::Role::Insurer).then_some(p.key_id.as_str());
+        // An insurer sees its own and the insured's; an assessor, not party to the insurance,
+        // only those no insurer opened ("" matches no insurer key).
+        let insurer = match p.role {
+            cyrisk_store::Role::Insurer => Some(p.key_id.as_str()),
+            cyrisk_store::Role::Assessor => Some(""),
+            _ => None,
+        };
         Ok(self
             .store
             .tickets(org_id, status, insurer, limit, offset)
@@ -298,9 +304,14 @@ impl App {
     async fn visible_ticket(&self, p: &Principal, id: &str, action: Action) -> Result<Ticket> {
         crate::authorize_role(p, action)?;
         let t = self.store.ticket(id).await?;
-        if p.role == cyrisk_store::Role::Insurer
-            && t.insurer_key_id.as_ref().is_some_and(|k| *k != p.key_id)
-        {
+        let hidden = match p.role {
+            cyrisk_store::Role::Insurer => {
+                t.insurer_key_id.as_ref().is_some_and(|k| *k != p.key_id)
+            }
+            cyrisk_store::Role::Assessor => t.insurer_key_id.is_some(),
+            _ => false,
+        };
+        if hidden {
             // Another insurer's ticket (opened on its own alert, with its comments).
             return Err(AppError::NotFound { what: "ticket" });
         }

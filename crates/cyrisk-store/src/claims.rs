@@ -133,76 +133,103 @@ fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::Invalid(msg.into())
 }
 
-impl Store {
-    async fn movements(&self, claim_id: &str) -> Result<Vec<ClaimMovement>> {
-        let rows = sqlx::query(
-            "SELECT id, kind, amount, on_date, note, created_at, created_by FROM claim_movements \
-             WHERE claim_id = $1 ORDER BY on_date, created_at, id",
-        )
-        .bind(claim_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get("kind")?;
-                Ok(ClaimMovement {
-                    id: r.try_get("id")?,
-                    kind: match kind.as_str() {
-                        "reserve" => MovementKind::Reserve,
-                        "payment" => MovementKind::Payment,
-                        other => {
-                            return Err(StoreError::Corrupt(format!("movement kind {other:?}")));
-                        }
-                    },
-                    amount: r.try_get("amount")?,
-                    on: date(r, "on_date")?,
-                    note: r.try_get("note")?,
-                    created_at: r.try_get("created_at")?,
-                    created_by: r.try_get("created_by")?,
-                })
+async fn movements_on(
+    conn: &mut sqlx::AnyConnection,
+    claim_id: &str,
+) -> Result<Vec<ClaimMovement>> {
+    let rows = sqlx::query(
+        "SELECT id, kind, amount, on_date, note, created_at, created_by FROM claim_movements \
+         WHERE claim_id = $1 ORDER BY on_date, created_at, id",
+    )
+    .bind(claim_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok(ClaimMovement {
+                id: r.try_get("id")?,
+                kind: match kind.as_str() {
+                    "reserve" => MovementKind::Reserve,
+                    "payment" => MovementKind::Payment,
+                    other => {
+                        return Err(StoreError::Corrupt(format!("movement kind {other:?}")));
+                    }
+                },
+                amount: r.try_get("amount")?,
+                on: date(r, "on_date")?,
+                note: r.try_get("note")?,
+                created_at: r.try_get("created_at")?,
+                created_by: r.try_get("created_by")?,
             })
-            .collect()
-    }
+        })
+        .collect()
+}
 
+/// One claim with its movements, read on `conn` (with `lock`, the backend's row lock, inside
+/// a write transaction).
+async fn claim_on(conn: &mut sqlx::AnyConnection, id: &str, lock: &str) -> Result<InsuranceClaim> {
+    let r = sqlx::query(&format!("SELECT {COLUMNS} FROM claims WHERE id = $1{lock}"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "claim",
+            id: id.to_owned(),
+        })?;
+    let movements = movements_on(conn, id).await?;
+    claim_with(&r, movements)
+}
+
+fn claim_with(r: &sqlx::any::AnyRow, movements: Vec<ClaimMovement>) -> Result<InsuranceClaim> {
+    let id: String = r.try_get("id")?;
+    let status: String = r.try_get("status")?;
+    let peril: String = r.try_get("peril")?;
+    let (paid, outstanding) = fold(&movements);
+    Ok(InsuranceClaim {
+        policy_id: r.try_get("policy_id")?,
+        org_id: r.try_get("org_id")?,
+        insurer_key_id: r.try_get("insurer_key_id")?,
+        loss_on: date(r, "loss_on")?,
+        notified_on: date(r, "notified_on")?,
+        peril: serde_json::from_value(serde_json::Value::String(peril.clone()))
+            .map_err(|_| StoreError::Corrupt(format!("claim peril {peril:?}")))?,
+        description: r.try_get("description")?,
+        status: ClaimStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("claim status {status:?}")))?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        closed_on: r
+            .try_get::<Option<String>, _>("closed_on")?
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("claim closed_on {s:?}: {e}")))
+            })
+            .transpose()?,
+        paid,
+        outstanding,
+        incurred: paid + outstanding,
+        movements,
+        id,
+    })
+}
+
+impl Store {
     async fn claim_from_row(&self, r: &sqlx::any::AnyRow) -> Result<InsuranceClaim> {
         let id: String = r.try_get("id")?;
-        let status: String = r.try_get("status")?;
-        let peril: String = r.try_get("peril")?;
-        let movements = self.movements(&id).await?;
-        let (paid, outstanding) = fold(&movements);
-        Ok(InsuranceClaim {
-            policy_id: r.try_get("policy_id")?,
-            org_id: r.try_get("org_id")?,
-            insurer_key_id: r.try_get("insurer_key_id")?,
-            loss_on: date(r, "loss_on")?,
-            notified_on: date(r, "notified_on")?,
-            peril: serde_json::from_value(serde_json::Value::String(peril.clone()))
-                .map_err(|_| StoreError::Corrupt(format!("claim peril {peril:?}")))?,
-            description: r.try_get("description")?,
-            status: ClaimStatus::parse(&status)
-                .ok_or_else(|| StoreError::Corrupt(format!("claim status {status:?}")))?,
-            created_at: r.try_get("created_at")?,
-            created_by: r.try_get("created_by")?,
-            closed_on: r
-                .try_get::<Option<String>, _>("closed_on")?
-                .map(|s| {
-                    s.parse()
-                        .map_err(|e| StoreError::Corrupt(format!("claim closed_on {s:?}: {e}")))
-                })
-                .transpose()?,
-            paid,
-            outstanding,
-            incurred: paid + outstanding,
-            movements,
-            id,
-        })
+        let mut conn = self.pool.acquire().await?;
+        let movements = movements_on(&mut conn, &id).await?;
+        claim_with(r, movements)
     }
 
     /// Files a claim on a policy: the loss within the period of cover (before a
     /// cancellation's effective date), notice on or after the loss. `NotFound` for no such
     /// policy, `Invalid` naming the date otherwise.
     pub async fn create_claim(&self, c: &NewClaim, actor: &str) -> Result<InsuranceClaim> {
-        let p = self.policy(&c.policy_id).await?;
+        // The policy is read under its row lock, as a cancellation reads it: a claim cannot
+        // land on cover a concurrent cancellation is removing.
+        let mut tx = self.begin_write().await?;
+        let p = crate::policies::policy_on(&mut tx, &c.policy_id, self.backend.row_lock()).await?;
         let last = match p.cancelled_on {
             Some(d) => d.pred_opt().unwrap_or(d),
             None => p.ends_on,
@@ -225,7 +252,6 @@ impl Store {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO claims ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, NULL)"
         ))
@@ -302,7 +328,9 @@ impl Store {
         note: Option<&str>,
         actor: &str,
     ) -> Result<InsuranceClaim> {
-        let c = self.claim(claim_id).await?;
+        let mut tx = self.begin_write().await?;
+        let lock = self.backend.row_lock();
+        let c = claim_on(&mut tx, claim_id, lock).await?;
         if c.status != ClaimStatus::Open {
             return Err(StoreError::Conflict(format!(
                 "claim {claim_id} is {}: reopen it first",
@@ -335,7 +363,7 @@ impl Store {
         }
         // The insurer pays at most the policy's limit on one claim (per occurrence): a reserve
         // or a payment beyond what the limit leaves is a mistake.
-        let policy = self.policy(&c.policy_id).await?;
+        let policy = crate::policies::policy_on(&mut tx, &c.policy_id, "").await?;
         let room = (policy.limit - c.paid).max(0.0);
         if amount > room {
             return Err(invalid(format!(
@@ -343,7 +371,6 @@ impl Store {
                 policy.currency, c.paid, policy.limit
             )));
         }
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO claim_movements (id, claim_id, kind, amount, on_date, note, created_at, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -379,7 +406,8 @@ impl Store {
         on: NaiveDate,
         actor: &str,
     ) -> Result<InsuranceClaim> {
-        let c = self.claim(claim_id).await?;
+        let mut tx = self.begin_write().await?;
+        let c = claim_on(&mut tx, claim_id, self.backend.row_lock()).await?;
         if c.status == to {
             return Err(StoreError::Conflict(format!(
                 "claim {claim_id} is already {}",
@@ -400,7 +428,6 @@ impl Store {
                 last.on
             )));
         }
-        let mut tx = self.begin_write().await?;
         let closed_on = (to != ClaimStatus::Open).then(|| on.to_string());
         sqlx::query("UPDATE claims SET status = $2, closed_on = $3 WHERE id = $1")
             .bind(claim_id)

@@ -61,6 +61,9 @@ pub struct Endorsement {
 /// An endorsement to record (the caller prices it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEndorsement {
+    /// The terms it was priced from (premium, limit, deductible): if the policy changed
+    /// meanwhile, the endorsement is refused (`Conflict`) rather than applied to other terms.
+    pub priced_on: (f64, f64, f64),
     pub effective_on: NaiveDate,
     pub deductible: f64,
     pub limit: f64,
@@ -148,6 +151,28 @@ const COLUMNS: &str = "id, org_id, insurer_key_id, quote_id, starts_on, ends_on,
                        deductible, limit_amount, premium, created_at, cancelled_at, inception_rating_id, \
                        inception_score, inception_grade, written_premium, cancelled_on, cancel_reason, \
                        return_premium";
+
+/// One policy read on `conn`, with `lock` appended to the select (the backend's row lock
+/// inside a write transaction). `NotFound` when there is none.
+pub(crate) async fn policy_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    lock: &str,
+) -> Result<Policy> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM policies WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(policy_from_row)
+    .transpose()?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "policy",
+        id: id.to_owned(),
+    })
+}
 
 fn policy_from_row(r: &sqlx::any::AnyRow) -> Result<Policy> {
     let date = |col: &str| -> Result<NaiveDate> {
@@ -272,7 +297,9 @@ impl Store {
             created_at: now(),
             cancelled_at: None,
             inception: p.inception.clone(),
-            written_premium: p.premium,
+            // The premium is annual: the period writes annual × days ÷ 365.
+            written_premium: p.premium * (((p.ends_on - p.starts_on).num_days() + 1) as f64)
+                / 365.0,
             cancelled_on: None,
             cancel_reason: None,
             return_premium: None,
@@ -363,6 +390,7 @@ impl Store {
         on: NaiveDate,
         reason: &str,
         return_premium: f64,
+        priced_on_written: f64,
         actor: &str,
     ) -> Result<Policy> {
         let mut tx = self.begin_write().await?;
@@ -381,6 +409,11 @@ impl Store {
         if p.cancelled_on.is_some() {
             return Err(StoreError::Conflict(format!(
                 "policy {id} is already cancelled"
+            )));
+        }
+        if (p.written_premium - priced_on_written).abs() > 1e-9 {
+            return Err(StoreError::Conflict(format!(
+                "policy {id} changed while the cancellation was priced: retry"
             )));
         }
         if on < p.starts_on || on > p.ends_on {
@@ -455,6 +488,11 @@ impl Store {
         if p.cancelled_on.is_some() {
             return Err(StoreError::Conflict(format!(
                 "policy {id} is cancelled: it cannot be endorsed"
+            )));
+        }
+        if (p.premium, p.limit, p.deductible) != e.priced_on {
+            return Err(StoreError::Conflict(format!(
+                "policy {id} changed while the endorsement was priced: retry"
             )));
         }
         if e.effective_on < p.starts_on || e.effective_on > p.ends_on {
