@@ -176,8 +176,6 @@ impl App {
         // Everything but the writes happens before the write transaction (on SQLite it holds
         // the one write lock): the new rating's id, the evaluations, the tickets to close.
         let rating_id = current.map_or_else(|| uuid::Uuid::new_v4().to_string(), |l| l.id.clone());
-        let planned =
-            self.plan_monitoring(org_id, &rating_id, &bundle, &rating, &audiences, &states)?;
         // Tickets the re-scan verifies: their finding retired, their control now passing.
         let retired: Vec<String> = bundle
             .findings()
@@ -195,46 +193,119 @@ impl App {
                 Some((id, c.assessed_on?))
             })
             .collect();
-        let mut tx = self.store.write_tx().await?;
+        // Another job of the same organisation may store its evaluation between our reading
+        // the states and our writing (its version fence then refuses ours): read the states
+        // again and evaluate afresh, a few times, before leaving it to the queue's retry.
+        let mut states = states;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let planned =
+                self.plan_monitoring(org_id, &rating_id, &bundle, &rating, &audiences, &states)?;
+            match self
+                .write_rerate(
+                    claim,
+                    org_id,
+                    &rating_id,
+                    &rating,
+                    version,
+                    current,
+                    &feeds.label,
+                    planned,
+                    &retired,
+                    &passing,
+                    latest.as_ref(),
+                )
+                .await
+            {
+                Err(Retry::Monitoring(e)) if attempt < 4 => {
+                    tracing::debug!(org = org_id, error = %e, "monitoring raced another job; evaluating again");
+                    states = self.store.monitor_states(org_id).await?;
+                }
+                Err(Retry::Monitoring(e) | Retry::Other(e)) => return Err(e),
+                Ok(outcome) => return Ok(outcome),
+            }
+        }
+    }
+
+    /// The re-rating job's write transaction: the rating (unless the stored one is current),
+    /// the monitoring, the tickets the re-scan verifies, and the job's completion.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_rerate(
+        &self,
+        claim: &Claim,
+        org_id: &str,
+        rating_id: &str,
+        rating: &cyrisk_core::Rating,
+        version: i64,
+        current: Option<&cyrisk_store::RawRating>,
+        feeds_label: &str,
+        planned: Vec<crate::monitoring::PlannedMonitoring>,
+        retired: &[String],
+        passing: &[(String, chrono::NaiveDate)],
+        latest: Option<&cyrisk_store::RawRating>,
+    ) -> std::result::Result<RerateOutcome, Retry> {
+        let other = |e: AppError| Retry::Other(e);
+        let mut tx = self.store.write_tx().await.map_err(|e| other(e.into()))?;
         // Inputs written since they were read here: another job (queued by that write) rates
         // them; this attempt must not store an older rating or evaluation after a newer one.
-        if tx.inputs_version(org_id).await? != version {
-            return Err(AppError::Conflict(format!(
+        if tx
+            .inputs_version(org_id)
+            .await
+            .map_err(|e| other(e.into()))?
+            != version
+        {
+            return Err(other(AppError::Conflict(format!(
                 "the inputs of {org_id} changed while it was being re-rated: retried"
-            )));
+            ))));
         }
         let (score, grade, computed) = match current {
             Some(l) => (l.score, l.grade.clone(), false),
             None => {
                 let s = tx
                     .insert_rating_as(
-                        &rating_id,
+                        rating_id,
                         org_id,
-                        &rating,
+                        rating,
                         version,
-                        Some(&feeds.label),
+                        Some(feeds_label),
                         Some(&claim.job.id),
                     )
-                    .await?;
+                    .await
+                    .map_err(|e| other(e.into()))?;
                 (s.score, s.grade, true)
             }
         };
-        let alerts = self.write_monitoring(&mut tx, org_id, planned).await?;
-        tx.close_tickets_verified_by_scan(org_id, &retired, &passing)
-            .await?;
+        let alerts = match self.write_monitoring(&mut tx, org_id, planned).await {
+            Ok(a) => a,
+            Err(e @ AppError::Conflict(_)) => return Err(Retry::Monitoring(e)),
+            Err(e) => return Err(other(e)),
+        };
+        tx.close_tickets_verified_by_scan(org_id, retired, passing)
+            .await
+            .map_err(|e| other(e.into()))?;
         let outcome = RerateOutcome {
             org_id: org_id.to_owned(),
-            rating_id,
+            rating_id: rating_id.to_owned(),
             score_before: latest.map(|l| l.score),
             score,
             grade,
             computed,
             alerts: alerts.into_iter().map(|a| a.id).collect(),
         };
-        tx.finish_job(claim, &json(&outcome)?).await?;
-        tx.commit().await?;
+        tx.finish_job(claim, &json(&outcome).map_err(other)?)
+            .await
+            .map_err(|e| other(e.into()))?;
+        tx.commit().await.map_err(|e| other(e.into()))?;
         Ok(outcome)
     }
+}
+
+/// Why the re-rating's write transaction did not commit: a monitoring state another job
+/// stored meanwhile (evaluate again), or anything else.
+enum Retry {
+    Monitoring(AppError),
+    Other(AppError),
 }
 
 fn json<T: Serialize>(v: &T) -> Result<serde_json::Value> {
