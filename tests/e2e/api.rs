@@ -86,7 +86,11 @@ async fn world(name: &str, options: Options) -> World {
 
 /// The service's state over `store`, with the built-in models and the bundled KEV catalogue.
 pub(crate) fn app_state(store: Store) -> AppState {
-    AppState::new(cyrisk_app::App::builtin(store).unwrap())
+    AppState::new(
+        cyrisk_app::App::builtin(store)
+            .unwrap()
+            .with_reports(std::sync::Arc::new(cyrisk_report::Renderer)),
+    )
 }
 
 /// Runs every due job on `store` (one worker, here); returns how many ran.
@@ -336,7 +340,7 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
             Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
         },
         ("get", "/api/v1/claims/{id}" | "/api/v1/policies/{id}/loss-run") => StatusCode::NOT_FOUND,
-        ("get", "/api/v1/organizations/{id}/timeline") => {
+        ("get", "/api/v1/organizations/{id}/timeline" | "/api/v1/organizations/{id}/report") => {
             if role == Role::Admin || own_tenant {
                 StatusCode::OK
             } else {

@@ -155,6 +155,16 @@ fn cyrisk_app_depends_on_no_http_server_crate() {
             );
         }
     }
+    // The report renderer (and the heavy libraries it will bring) is a leaf: only the binary
+    // depends on it; the application holds it as a `ReportRenderer`.
+    for (id, name) in &g.names {
+        if g.deps
+            .get(id)
+            .is_some_and(|d| d.iter().any(|p| g.names[p] == "cyrisk-report"))
+        {
+            assert_eq!(name, "cyrisk-cli", "{name} depends on cyrisk-report");
+        }
+    }
 }
 
 /// Every CLI command but `serve` (and `openapi`, which prints the API's description and lives

@@ -14,6 +14,7 @@ mod plan;
 mod policy_loop;
 mod portfolio;
 mod rating_props;
+mod report;
 mod simulation;
 mod store;
 mod support;

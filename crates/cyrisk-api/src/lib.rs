@@ -17,6 +17,7 @@ mod jobs;
 mod orgs;
 mod policies;
 mod quotes;
+mod report;
 mod schemas;
 mod tickets;
 mod underwriting;
@@ -146,6 +147,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::get_rating))
         .routes(routes!(orgs::list_ratings))
         .routes(routes!(orgs::get_plan))
+        .routes(routes!(report::get_report))
         .routes(routes!(findings::list_findings, inputs::upsert_findings))
         .routes(routes!(
             findings::get_finding,

@@ -20,6 +20,7 @@ pub mod policies;
 pub mod quotes;
 pub mod rating;
 pub mod renewal;
+pub mod report;
 pub mod tickets;
 pub mod underwriting;
 pub mod webhooks;
@@ -83,6 +84,8 @@ pub struct App {
     http: reqwest::Client,
     /// Insurers' own rule sets, parsed (by their text).
     rules: Arc<monitoring::RuleCache>,
+    /// What renders reports (the binary supplies `cyrisk-report`'s).
+    reports: Option<Arc<dyn report::ReportRenderer>>,
 }
 
 impl App {
@@ -97,7 +100,14 @@ impl App {
             webhook_policy: policy,
             http: webhooks::client(policy).expect("a default HTTP client builds"),
             rules: Arc::new(monitoring::RuleCache::new()),
+            reports: None,
         }
+    }
+
+    /// The same application rendering reports with `renderer`.
+    pub fn with_reports(mut self, renderer: Arc<dyn report::ReportRenderer>) -> Self {
+        self.reports = Some(renderer);
+        self
     }
 
     /// The same application with another webhook policy; `Internal` if its HTTP client cannot

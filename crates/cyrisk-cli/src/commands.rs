@@ -77,6 +77,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// An organisation's one-click risk report (HTML, Simplified Chinese or English).
+    Report {
+        #[arg(long = "org", value_name = "ID")]
+        org: String,
+        /// `zh-CN` or `en`.
+        #[arg(long, default_value = "zh-CN")]
+        lang: String,
+        /// The file to write (default: standard output).
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        db: crate::db::Db,
+    },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Create or upgrade the database schema.
@@ -255,6 +268,12 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> an
         Command::Worker(a) => crate::jobs::worker(&a, out),
         Command::Jobs(cmd) => crate::jobs::jobs(&cmd, out),
         Command::Policies(cmd) => crate::follow::policies(&cmd, out),
+        Command::Report {
+            org,
+            lang,
+            output,
+            db,
+        } => crate::follow::report(&org, &lang, output.as_deref(), &db, out),
         Command::Alerts(cmd) => crate::follow::alerts(&cmd, out),
         Command::Tickets(cmd) => crate::follow::tickets(&cmd, out),
         Command::Timeline {

@@ -427,3 +427,31 @@ pub(crate) fn timeline(
         Ok(())
     })
 }
+
+/// `cyrisk report --org ID`: the organisation's risk report, to a file or standard output.
+pub(crate) fn report(
+    org: &str,
+    lang: &str,
+    output: Option<&std::path::Path>,
+    db: &Db,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use cyrisk_app::report::{ReportFormat, ReportLang};
+    let lang = ReportLang::parse(lang)
+        .ok_or_else(|| crate::input_error(format!("--lang {lang:?}: zh-CN or en")))?;
+    let op = Principal::operator();
+    let bytes = runtime()?.block_on(async {
+        let app = app(db)
+            .await?
+            .with_reports(std::sync::Arc::new(cyrisk_report::Renderer));
+        let r = app.report(&op, org, ReportFormat::Html, lang).await;
+        app.store.close().await;
+        r.map_err(|e| cli_error(e, "report"))
+    })?;
+    let text = String::from_utf8(bytes)?;
+    crate::commands::emit(&text, output, out)?;
+    if let Some(p) = output {
+        writeln!(out, "wrote {} ({} bytes)", p.display(), text.len())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! The one-click risk report's data: everything the report shows about an organisation,
+//! gathered from the store, the live rating and the current feeds, as plain values. Rendering
+//! (HTML now; PDF to come) is the `cyrisk-report` crate's, behind [`ReportRenderer`], which the
+//! binary supplies — so the renderer's libraries stay out of every other crate.
+//!
+//! Reproducible: the same stored data, feeds and model give the same data (no clock inside but
+//! the rating's as-of date), and the renderer is deterministic, so the same bytes.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use cyrisk_core::cvss::Severity;
+use cyrisk_core::finding::FindingState;
+use cyrisk_store::{DisputeStatus, Principal, TicketStatus};
+use serde::Serialize;
+
+use crate::access::Action;
+use crate::error::{AppError, Result};
+use crate::{App, today};
+
+/// The report's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ReportLang {
+    /// Simplified Chinese (`zh-CN`).
+    ZhCn,
+    /// English (`en`).
+    En,
+}
+
+impl ReportLang {
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::ZhCn => "zh-CN",
+            Self::En => "en",
+        }
+    }
+
+    /// `zh-CN` or `en` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "zh-cn" => Some(Self::ZhCn),
+            "en" => Some(Self::En),
+            _ => None,
+        }
+    }
+}
+
+/// The report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ReportFormat {
+    Html,
+}
+
+/// Renders report data (supplied by the binary: `cyrisk-report`).
+pub trait ReportRenderer: Send + Sync + std::fmt::Debug {
+    /// The report as bytes; `Err` with a message for the log when rendering fails.
+    fn render(
+        &self,
+        data: &ReportData,
+        format: ReportFormat,
+        lang: ReportLang,
+    ) -> std::result::Result<Vec<u8>, String>;
+}
+
+/// One factor's contribution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportFactor {
+    /// The factor's name (`mfa`, `exploitation_pressure`, …).
+    pub name: String,
+    pub family: String,
+    /// Score points (positive raises the score).
+    pub points: f64,
+}
+
+/// Open findings of one severity by age.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgeingRow {
+    /// `critical`, `high`, `medium`, `low`.
+    pub severity: String,
+    /// Open 0–30, 31–90, 91–180 and over 180 days.
+    pub by_age: [usize; 4],
+    /// Of them, known-exploited (CISA KEV).
+    pub kev: usize,
+}
+
+/// A control result as the report lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportControl {
+    pub control: String,
+    /// `pass`, `partial`, `fail`, `not_applicable`.
+    pub outcome: String,
+    pub assessed_on: Option<NaiveDate>,
+    /// Recorded by the rated party (weighs less).
+    pub self_declared: bool,
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportData {
+    pub org_id: String,
+    pub organization: String,
+    pub industry: String,
+    pub region: String,
+    /// The rating's as-of date (the report's date).
+    pub as_of: NaiveDate,
+    /// The newest scan evidence.
+    pub data_as_of: Option<NaiveDate>,
+    /// `id version` of the rating model.
+    pub model: String,
+    /// The KEV and EPSS versions the rating used.
+    pub feeds: String,
+    pub score: i64,
+    pub grade: String,
+    pub score_low: i64,
+    pub score_high: i64,
+    /// `high`, `medium` or `low`.
+    pub confidence: String,
+    /// What is missing, in the rating's words.
+    pub missing: Vec<String>,
+    /// Chance of at least one material incident in a year (0–1).
+    pub annual_incident_probability: f64,
+    /// The largest contributions, largest first.
+    pub factors: Vec<ReportFactor>,
+    /// The largest contributions in words (English).
+    pub reasons: Vec<String>,
+    /// Open findings by severity and age (critical first).
+    pub ageing: Vec<AgeingRow>,
+    pub open_findings: usize,
+    pub open_kev: usize,
+    pub assets: usize,
+    pub internet_facing: usize,
+    /// Assets a scan saw that the inventory never declared.
+    pub undeclared: usize,
+    pub stale: usize,
+    pub controls: Vec<ReportControl>,
+    pub incidents: usize,
+    pub open_tickets: usize,
+    pub pending_disputes: usize,
+}
+
+/// Age buckets' upper bounds in days (the last is open-ended).
+const AGE_BOUNDS: [i64; 3] = [30, 90, 180];
+
+fn bucket(days: i64) -> usize {
+    AGE_BOUNDS.iter().take_while(|b| days > **b).count()
+}
+
+impl App {
+    /// The report of an organisation `p` may see, rendered in `format` and `lang` (on the
+    /// blocking pool). `Internal` when this build has no renderer.
+    pub async fn report(
+        &self,
+        p: &Principal,
+        org_id: &str,
+        format: ReportFormat,
+        lang: ReportLang,
+    ) -> Result<Vec<u8>> {
+        let data = self.report_data(p, org_id).await?;
+        let renderer: Arc<dyn ReportRenderer> = self
+            .reports
+            .clone()
+            .ok_or_else(|| AppError::internal("this build has no report renderer"))?;
+        tokio::task::spawn_blocking(move || renderer.render(&data, format, lang))
+            .await?
+            .map_err(AppError::internal)
+    }
+
+    /// The report's data for an organisation `p` may see.
+    pub async fn report_data(&self, p: &Principal, org_id: &str) -> Result<ReportData> {
+        self.authorize(p, org_id, Action::Read).await?;
+        let rating = self.live_rating(org_id).await?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&rating.rating).map_err(AppError::internal)?;
+        let feeds = self.current_feeds().await?;
+        let (bundle, _) = self.inputs(org_id, &feeds, today()).await?;
+        let as_of: NaiveDate = rating.as_of.parse().map_err(AppError::internal)?;
+        let mut factors: Vec<ReportFactor> = doc["factors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| ReportFactor {
+                        name: f["name"].as_str().unwrap_or_default().to_owned(),
+                        family: f["family"].as_str().unwrap_or_default().to_owned(),
+                        points: f["points"].as_f64().unwrap_or(0.0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        factors.sort_by(|a, b| {
+            b.points
+                .abs()
+                .total_cmp(&a.points.abs())
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        factors.truncate(12);
+        let severities = [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+        ];
+        let mut ageing: Vec<AgeingRow> = severities
+            .iter()
+            .map(|s| AgeingRow {
+                severity: s.as_str().to_owned(),
+                by_age: [0; 4],
+                kev: 0,
+            })
+            .collect();
+        let mut open = 0;
+        let mut open_kev = 0;
+        for f in bundle.findings() {
+            if !FindingState::counted(f).is_unresolved() {
+                continue;
+            }
+            let sev = cyrisk_core::rating::finding_severity(f);
+            let Some(i) = severities.iter().position(|s| *s == sev) else {
+                continue;
+            };
+            open += 1;
+            ageing[i].by_age[bucket((as_of - f.first_seen).num_days())] += 1;
+            if f.kev {
+                ageing[i].kev += 1;
+                open_kev += 1;
+            }
+        }
+        let assets = bundle.assets();
+        let profile = bundle.profile();
+        let open_tickets = [
+            TicketStatus::Open,
+            TicketStatus::InProgress,
+            TicketStatus::Resolved,
+        ];
+        let mut tickets = 0;
+        for s in open_tickets {
+            tickets += self
+                .store
+                .tickets(org_id, Some(s), None, 1000, 0)
+                .await?
+                .len();
+        }
+        Ok(ReportData {
+            org_id: org_id.to_owned(),
+            organization: profile.name.clone(),
+            industry: profile.industry.as_str().to_owned(),
+            region: profile.region.clone(),
+            as_of,
+            data_as_of: doc["inputs"]["latest_scan"]
+                .as_str()
+                .and_then(|d| d.parse().ok()),
+            model: format!("{} {}", rating.model_id, rating.model_version),
+            feeds: rating.feeds.clone().unwrap_or_default(),
+            score: rating.score,
+            grade: rating.grade.clone(),
+            score_low: doc["confidence"]["score_low"]
+                .as_i64()
+                .unwrap_or(rating.score),
+            score_high: doc["confidence"]["score_high"]
+                .as_i64()
+                .unwrap_or(rating.score),
+            confidence: doc["confidence"]["level"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            missing: doc["confidence"]["missing"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            annual_incident_probability: doc["annual_incident_probability"].as_f64().unwrap_or(0.0),
+            factors,
+            reasons: doc["reasons"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .take(5)
+                        .filter_map(|r| r["text"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ageing,
+            open_findings: open,
+            open_kev,
+            assets: assets.len(),
+            internet_facing: assets.iter().filter(|a| a.internet_facing).count(),
+            undeclared: assets.iter().filter(|a| !a.declared).count(),
+            stale: assets.iter().filter(|a| a.stale).count(),
+            controls: bundle
+                .controls()
+                .iter()
+                .map(|c| ReportControl {
+                    control: c.control.as_str().to_owned(),
+                    outcome: serde_json::to_value(c.outcome)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    assessed_on: c.assessed_on,
+                    self_declared: c.self_declared,
+                })
+                .collect(),
+            incidents: bundle.incidents().len(),
+            open_tickets: tickets,
+            pending_disputes: self
+                .store
+                .disputes(org_id, Some(DisputeStatus::Pending), 1000, 0)
+                .await?
+                .len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn age_buckets() {
+        assert_eq!(super::bucket(0), 0);
+        assert_eq!(super::bucket(30), 0);
+        assert_eq!(super::bucket(31), 1);
+        assert_eq!(super::bucket(180), 2);
+        assert_eq!(super::bucket(181), 3);
+    }
+}

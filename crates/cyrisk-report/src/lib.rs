@@ -1,0 +1,261 @@
+//! cyrisk-report: the one-click risk report rendered from [`ReportData`] — HTML through askama
+//! templates, every word through Fluent message files in Simplified Chinese and English
+//! (`locales/*/report.ftl`; a test checks both have the same keys), charts as SVG written here
+//! digit by digit, so the same data always gives the same bytes. PDF (through typst) is still to
+//! come. A leaf crate: only the binary depends on it, and hands it to the application as its
+//! [`ReportRenderer`].
+
+use askama::Template;
+use cyrisk_app::report::{ReportData, ReportFormat, ReportLang, ReportRenderer};
+use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
+
+const EN: &str = include_str!("../locales/en/report.ftl");
+const ZH_CN: &str = include_str!("../locales/zh-CN/report.ftl");
+
+/// The messages of one language.
+struct Messages {
+    bundle: FluentBundle<FluentResource>,
+}
+
+impl Messages {
+    fn new(lang: ReportLang) -> Result<Self, String> {
+        let (tag, text) = match lang {
+            ReportLang::ZhCn => ("zh-CN", ZH_CN),
+            ReportLang::En => ("en", EN),
+        };
+        let id: unic_langid::LanguageIdentifier =
+            tag.parse().map_err(|e| format!("language {tag}: {e}"))?;
+        let resource = FluentResource::try_new(text.to_owned())
+            .map_err(|(_, errs)| format!("{tag} messages: {errs:?}"))?;
+        let mut bundle = FluentBundle::new(vec![id]);
+        // No Unicode isolation marks around arguments: the report is not bidirectional text.
+        bundle.set_use_isolating(false);
+        bundle
+            .add_resource(resource)
+            .map_err(|errs| format!("{tag} messages: {errs:?}"))?;
+        Ok(Self { bundle })
+    }
+
+    /// The message `key` with `args`; the key itself when missing (a test keeps none missing).
+    fn get(&self, key: &str, args: &[(&str, String)]) -> String {
+        let Some(pattern) = self.bundle.get_message(key).and_then(|m| m.value()) else {
+            return key.to_owned();
+        };
+        let mut fa = FluentArgs::new();
+        for (k, v) in args {
+            fa.set(*k, FluentValue::from(v.clone()));
+        }
+        let mut errors = Vec::new();
+        self.bundle
+            .format_pattern(pattern, Some(&fa), &mut errors)
+            .into_owned()
+    }
+}
+
+/// A table row of open findings by age.
+struct AgeLine {
+    severity: String,
+    cells: [usize; 4],
+    kev: usize,
+}
+
+/// A row of the controls table.
+struct ControlLine {
+    control: String,
+    outcome: String,
+    assessed: String,
+    self_declared: bool,
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Page<'a> {
+    lang: &'a str,
+    d: &'a ReportData,
+    m: &'a Messages,
+    generated: String,
+    data_as_of: String,
+    model: String,
+    band: String,
+    probability: String,
+    open_findings: String,
+    chart: String,
+    ageing: Vec<AgeLine>,
+    controls: Vec<ControlLine>,
+    show_reasons: bool,
+}
+
+impl Page<'_> {
+    fn t(&self, key: &str) -> String {
+        self.m.get(key, &[])
+    }
+}
+
+/// A horizontal bar chart of the factors' points around a zero axis, as SVG. Coordinates are
+/// written with one decimal, so the output depends only on the data.
+pub fn factor_chart(d: &ReportData) -> String {
+    let rows = d.factors.len().max(1);
+    let (width, row_h, label_w) = (640.0_f64, 22.0_f64, 190.0_f64);
+    let height = rows as f64 * row_h + 20.0;
+    let max = d
+        .factors
+        .iter()
+        .map(|f| f.points.abs())
+        .fold(1.0_f64, f64::max);
+    let half = (width - label_w - 60.0) / 2.0;
+    let axis = label_w + half;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0} {height:.0}" width="{width:.0}" height="{height:.0}" role="img" font-family="Noto Sans CJK SC, sans-serif" font-size="12">"#
+    );
+    s.push_str(&format!(
+        r##"<line x1="{axis:.1}" y1="4" x2="{axis:.1}" y2="{:.1}" stroke="#888" stroke-width="1"/>"##,
+        height - 4.0
+    ));
+    for (i, f) in d.factors.iter().enumerate() {
+        let y = 10.0 + i as f64 * row_h;
+        let w = f.points.abs() / max * half;
+        let (x, colour) = if f.points >= 0.0 {
+            (axis, "#2e7d32")
+        } else {
+            (axis - w, "#c62828")
+        };
+        s.push_str(&format!(
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            label_w - 8.0,
+            y + 12.0,
+            escape(&f.name.replace('_', " "))
+        ));
+        s.push_str(&format!(
+            r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="16" fill="{colour}"/>"#
+        ));
+        let tx = if f.points >= 0.0 {
+            x + w + 4.0
+        } else {
+            x - 4.0
+        };
+        let anchor = if f.points >= 0.0 { "start" } else { "end" };
+        s.push_str(&format!(
+            r#"<text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{:+.0}</text>"#,
+            y + 12.0,
+            f.points
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The report as an HTML document (UTF-8), in `lang`.
+pub fn html(d: &ReportData, lang: ReportLang) -> Result<String, String> {
+    let m = Messages::new(lang)?;
+    let arg = |k: &'static str, v: String| (k, v);
+    let page = Page {
+        lang: lang.tag(),
+        d,
+        generated: m.get("generated", &[arg("date", d.as_of.to_string())]),
+        data_as_of: match d.data_as_of {
+            Some(date) => m.get("data-as-of", &[arg("date", date.to_string())]),
+            None => m.get("no-scan", &[]),
+        },
+        model: m.get(
+            "model",
+            &[arg("model", d.model.clone()), arg("feeds", d.feeds.clone())],
+        ),
+        band: m.get(
+            "band",
+            &[
+                arg("low", d.score_low.to_string()),
+                arg("high", d.score_high.to_string()),
+                arg("level", m.get(&format!("confidence-{}", d.confidence), &[])),
+            ],
+        ),
+        probability: m.get(
+            "probability",
+            &[arg(
+                "pct",
+                format!("{:.1}", d.annual_incident_probability * 100.0),
+            )],
+        ),
+        open_findings: m.get(
+            "open-findings",
+            &[
+                arg("count", d.open_findings.to_string()),
+                arg("kev", d.open_kev.to_string()),
+            ],
+        ),
+        chart: factor_chart(d),
+        ageing: d
+            .ageing
+            .iter()
+            .map(|r| AgeLine {
+                severity: m.get(&format!("severity-{}", r.severity), &[]),
+                cells: r.by_age,
+                kev: r.kev,
+            })
+            .collect(),
+        controls: d
+            .controls
+            .iter()
+            .map(|c| ControlLine {
+                control: c.control.replace('_', " "),
+                outcome: m.get(&format!("outcome-{}", c.outcome), &[]),
+                assessed: c.assessed_on.map(|x| x.to_string()).unwrap_or_default(),
+                self_declared: c.self_declared,
+            })
+            .collect(),
+        // The reasons are written by the rating in English.
+        show_reasons: lang == ReportLang::En,
+        m: &m,
+    };
+    page.render().map_err(|e| format!("report template: {e}"))
+}
+
+/// The renderer the binary gives the application.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Renderer;
+
+impl ReportRenderer for Renderer {
+    fn render(
+        &self,
+        data: &ReportData,
+        format: ReportFormat,
+        lang: ReportLang,
+    ) -> Result<Vec<u8>, String> {
+        match format {
+            ReportFormat::Html => html(data, lang).map(String::into_bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(text: &str) -> std::collections::BTreeSet<String> {
+        text.lines()
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn both_languages_have_the_same_messages() {
+        let (en, zh) = (keys(EN), keys(ZH_CN));
+        assert!(en.len() > 40, "{en:?}");
+        assert_eq!(en, zh);
+        for lang in [ReportLang::En, ReportLang::ZhCn] {
+            let m = Messages::new(lang).unwrap();
+            for k in &en {
+                let value = m.bundle.get_message(k).and_then(|x| x.value());
+                assert!(value.is_some(), "{k} in {lang:?}");
+                assert!(!m.get(k, &[]).trim().is_empty(), "{k} in {lang:?}");
+            }
+        }
+    }
+}

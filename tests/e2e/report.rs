@@ -1,0 +1,115 @@
+//! The one-click risk report over HTTP: each example organisation in both languages, with the
+//! score the API returns, the security headers of an HTML answer, and the same bytes twice.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use cyrisk_core::Bundle;
+use cyrisk_store::{LoadTarget, Principal, Role, Store};
+use tower::ServiceExt;
+
+use crate::api::{app_state, call, runtime};
+use crate::support::{root, scratch};
+
+async fn get(
+    app: &axum::Router,
+    uri: &str,
+    key: &str,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method(Method::GET)
+                .uri(uri)
+                .header("authorization", format!("Bearer {key}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    (status, headers, bytes)
+}
+
+#[test]
+fn every_example_reports_in_both_languages_with_its_score_and_the_same_bytes_twice() {
+    runtime().block_on(async {
+        let dir = scratch("report");
+        let store = Store::open(&format!("sqlite://{}", dir.join("cyrisk.db").display()))
+            .await
+            .unwrap();
+        let key = store
+            .create_key("admin", Role::Admin, None, None)
+            .await
+            .unwrap()
+            .key;
+        let app = cyrisk_api::app(app_state(store.clone()), &cyrisk_api::Options::default());
+        for name in ["sme-external-scan", "manufacturer", "power-utility"] {
+            let text =
+                std::fs::read_to_string(root().join(format!("examples/{name}.json"))).unwrap();
+            let b = Bundle::from_json(&text).unwrap();
+            let org = store
+                .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                .await
+                .unwrap()
+                .org_id;
+            let (s, _, rating) = call(
+                &app,
+                Method::GET,
+                &format!("/api/v1/organizations/{org}/rating"),
+                Some(&key),
+                None,
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK);
+            let score = rating["score"].as_i64().unwrap();
+            for (lang, title) in [("zh-CN", "网络安全风险报告"), ("en", "Cyber risk report")]
+            {
+                let uri = format!("/api/v1/organizations/{org}/report?format=html&lang={lang}");
+                let (s, h, body) = get(&app, &uri, &key).await;
+                assert_eq!(s, StatusCode::OK, "{name} {lang}");
+                assert_eq!(h["content-type"], "text/html; charset=utf-8");
+                let csp = h["content-security-policy"].to_str().unwrap();
+                assert!(
+                    csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+                    "{csp}"
+                );
+                assert!(!csp.contains("script-src"), "no script may run: {csp}");
+                assert_eq!(h["x-content-type-options"], "nosniff");
+                let html = String::from_utf8(body.clone()).unwrap();
+                assert!(html.contains(title), "{name} {lang}");
+                assert!(html.contains(b.profile().name.as_str()), "{name} {lang}");
+                assert!(
+                    html.contains(&format!(r#"id="score">{score}<"#)),
+                    "{name} {lang}: score {score}"
+                );
+                assert!(
+                    html.contains("<svg") && !html.contains("<script"),
+                    "{name} {lang}"
+                );
+                let (_, _, again) = get(&app, &uri, &key).await;
+                assert_eq!(again, body, "{name} {lang}: the same bytes twice");
+            }
+        }
+        // A language or format that is not offered.
+        let orgs = store.list_organizations(1, 0).await.unwrap();
+        let (s, _, _) = get(
+            &app,
+            &format!("/api/v1/organizations/{}/report?lang=fr", orgs[0].id),
+            &key,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _, _) = get(
+            &app,
+            &format!("/api/v1/organizations/{}/report?format=docx", orgs[0].id),
+            &key,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+    });
+}
