@@ -91,10 +91,36 @@ fn every_example_reports_in_both_languages_with_its_score_and_the_same_bytes_twi
                     html.contains("<svg") && !html.contains("<script"),
                     "{name} {lang}"
                 );
+                if lang == "en" {
+                    assert!(
+                        html.contains("What to fix first") && html.contains("Regulatory duties"),
+                        "{name}"
+                    );
+                    assert!(
+                        html.contains("within 24 hours"),
+                        "{name}: the reporting duty applies to all"
+                    );
+                    if b.profile().ciio {
+                        assert!(
+                            html.contains("critical-information-infrastructure operator"),
+                            "{name}"
+                        );
+                    }
+                }
                 let (_, _, again) = get(&app, &uri, &key).await;
                 assert_eq!(again, body, "{name} {lang}: the same bytes twice");
             }
         }
+        // With a quote: its terms and the layer's loss exceedance curve.
+        let orgs = store.list_organizations(10, 0).await.unwrap();
+        let org = &orgs[0].id;
+        let q = serde_json::json!({ "organization_id": org, "deductible": 100000, "limit": 5000000, "trials": 20000 });
+        let (s, _, _) = call(&app, Method::POST, "/api/v1/quotes", Some(&key), Some(q.to_string())).await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, _, body) = get(&app, &format!("/api/v1/organizations/{org}/report?lang=en"), &key).await;
+        let html = String::from_utf8(body).unwrap();
+        assert!(html.contains("Latest quote: 5,000,000"), "the quote's terms");
+        assert!(html.contains("<polyline"), "the exceedance curve");
         // A language or format that is not offered.
         let orgs = store.list_organizations(1, 0).await.unwrap();
         let (s, _, _) = get(

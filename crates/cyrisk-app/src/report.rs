@@ -94,6 +94,28 @@ pub struct ReportControl {
     pub self_declared: bool,
 }
 
+/// A fix of the remediation plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportFix {
+    pub description: String,
+    /// Score points it gains.
+    pub score_gain: f64,
+    /// Expected annual loss it removes, in the report's currency.
+    pub loss_reduction: Option<f64>,
+}
+
+/// The latest quote on the organisation, with its loss exceedance curve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportQuote {
+    pub created_at: String,
+    pub deductible: f64,
+    pub limit: f64,
+    pub premium: f64,
+    pub layer_expected_loss: f64,
+    /// (return period in years, annual aggregate loss), longest return period last.
+    pub exceedance: Vec<(f64, f64)>,
+}
+
 /// Everything the report shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportData {
@@ -107,7 +129,7 @@ pub struct ReportData {
     pub data_as_of: Option<NaiveDate>,
     /// `id version` of the rating model.
     pub model: String,
-    /// The KEV and EPSS versions the rating used.
+    /// The KEV and EPSS versions the rating used (`KEV 2025.08.25, EPSS -`).
     pub feeds: String,
     pub score: i64,
     pub grade: String,
@@ -136,6 +158,16 @@ pub struct ReportData {
     pub incidents: usize,
     pub open_tickets: usize,
     pub pending_disputes: usize,
+    /// ISO 4217 code of every amount.
+    pub currency: String,
+    /// Expected annual ground-up loss (the priced plan's).
+    pub expected_annual_loss: Option<f64>,
+    /// The fixes that raise the score most, with the loss each removes.
+    pub plan: Vec<ReportFix>,
+    /// The latest quote, if any.
+    pub quote: Option<ReportQuote>,
+    /// Regulatory duties that apply, as message keys (`reg-…`).
+    pub regulatory: Vec<String>,
 }
 
 /// Age buckets' upper bounds in days (the last is open-ended).
@@ -239,7 +271,77 @@ impl App {
                 .await?
                 .len();
         }
+        // The remediation plan, priced (the money from per-peril moments drawn once: the same
+        // numbers every time).
+        let plan = self
+            .plan(
+                org_id,
+                crate::plan::PlanRequest {
+                    top: 5,
+                    by: cyrisk_sim::money_plan::RankBy::Score,
+                    money: true,
+                    deductible: None,
+                    limit: None,
+                },
+            )
+            .await
+            .ok();
+        let quote = self
+            .store
+            .quotes(org_id, None, 1, 0)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|q| {
+                let v: serde_json::Value = serde_json::from_str(&q.quote).ok()?;
+                Some(ReportQuote {
+                    created_at: q.created_at,
+                    deductible: v["layer"]["deductible"].as_f64()?,
+                    limit: v["layer"]["limit"].as_f64()?,
+                    premium: v["premium"]["premium"].as_f64()?,
+                    layer_expected_loss: v["simulation"]["layer"]["expected_loss"].as_f64()?,
+                    exceedance: v["simulation"]["ep_curve"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|p| Some((p["return_period"].as_f64()?, p["loss"].as_f64()?)))
+                        .collect(),
+                })
+            });
+        let mut regulatory = vec!["reg-incident-reporting".to_owned()];
+        if profile.ciio {
+            regulatory.push("reg-ciio".to_owned());
+        }
+        if profile.data.as_ref().is_some_and(|d| d.important_data) {
+            regulatory.push("reg-important-data".to_owned());
+        }
+        use cyrisk_core::rating::CrossBorderRequirement as X;
+        match cyrisk_core::rating::cross_border_requirement(&bundle) {
+            X::SecurityAssessment => regulatory.push("reg-cross-border-assessment".to_owned()),
+            X::StandardContractOrCertification => {
+                regulatory.push("reg-cross-border-contract".to_owned());
+            }
+            X::None | X::Exempt => {}
+        }
         Ok(ReportData {
+            currency: profile.currency.as_str().to_owned(),
+            expected_annual_loss: plan
+                .as_ref()
+                .and_then(|p| p.money.as_ref())
+                .map(|m| m.expected_annual_loss),
+            plan: plan
+                .map(|p| {
+                    p.items
+                        .into_iter()
+                        .map(|i| ReportFix {
+                            description: i.description,
+                            score_gain: i.score_gain,
+                            loss_reduction: i.money.map(|m| m.loss_reduction),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            quote,
+            regulatory,
             org_id: org_id.to_owned(),
             organization: profile.name.clone(),
             industry: profile.industry.as_str().to_owned(),
@@ -249,7 +351,18 @@ impl App {
                 .as_str()
                 .and_then(|d| d.parse().ok()),
             model: format!("{} {}", rating.model_id, rating.model_version),
-            feeds: rating.feeds.clone().unwrap_or_default(),
+            feeds: rating
+                .feeds
+                .as_deref()
+                .and_then(|f| serde_json::from_str::<serde_json::Value>(f).ok())
+                .map(|v| {
+                    format!(
+                        "KEV {}, EPSS {}",
+                        v["kev"].as_str().unwrap_or("-"),
+                        v["epss"].as_str().unwrap_or("-")
+                    )
+                })
+                .unwrap_or_default(),
             score: rating.score,
             grade: rating.grade.clone(),
             score_low: doc["confidence"]["score_low"]

@@ -83,6 +83,12 @@ struct Page<'a> {
     ageing: Vec<AgeLine>,
     controls: Vec<ControlLine>,
     show_reasons: bool,
+    /// (description, score gain, loss removed) — description in English.
+    plan: Vec<(String, String, String)>,
+    expected_loss: Option<String>,
+    quote: Option<String>,
+    exceedance: Option<String>,
+    regulatory: Vec<String>,
 }
 
 impl Page<'_> {
@@ -138,6 +144,76 @@ pub fn factor_chart(d: &ReportData) -> String {
             r#"<text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{:+.0}</text>"#,
             y + 12.0,
             f.points
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Money with thousands separators and no decimals (`1,234,567`).
+pub fn money(x: f64) -> String {
+    let n = x.round().abs() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if x < -0.5 { format!("-{out}") } else { out }
+}
+
+/// The layer's annual loss against its return period (log scale, 2 to 1,000 years), as SVG.
+pub fn exceedance_chart(points: &[(f64, f64)], axis_label: &str) -> String {
+    let pts: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(rp, loss)| *rp >= 2.0 && *rp <= 1000.0 && loss.is_finite())
+        .collect();
+    let (width, height, left, bottom) = (640.0_f64, 260.0_f64, 90.0_f64, 40.0_f64);
+    let max = pts.iter().map(|p| p.1).fold(1.0_f64, f64::max);
+    let x = |rp: f64| {
+        left + (rp.log10() - 2f64.log10()) / (1000f64.log10() - 2f64.log10())
+            * (width - left - 20.0)
+    };
+    let y = |loss: f64| (height - bottom) - loss / max * (height - bottom - 20.0);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0} {height:.0}" width="{width:.0}" height="{height:.0}" role="img" font-family="Noto Sans CJK SC, sans-serif" font-size="12">"#
+    );
+    s.push_str(&format!(
+        r##"<line x1="{left:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#888"/><line x1="{left:.1}" y1="20" x2="{left:.1}" y2="{:.1}" stroke="#888"/>"##,
+        height - bottom,
+        width - 20.0,
+        height - bottom,
+        height - bottom
+    ));
+    for rp in [2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0] {
+        s.push_str(&format!(
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{rp:.0}</text>"#,
+            x(rp),
+            height - bottom + 16.0
+        ));
+    }
+    s.push_str(&format!(
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        (left + width) / 2.0,
+        height - 6.0,
+        escape(axis_label)
+    ));
+    s.push_str(&format!(
+        r#"<text x="{:.1}" y="24" text-anchor="end">{}</text>"#,
+        left - 6.0,
+        money(max)
+    ));
+    if !pts.is_empty() {
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(rp, loss)| format!("{:.1},{:.1}", x(*rp), y(*loss)))
+            .collect();
+        s.push_str(&format!(
+            r##"<polyline points="{}" fill="none" stroke="#1565c0" stroke-width="2"/>"##,
+            path.join(" ")
         ));
     }
     s.push_str("</svg>");
@@ -209,8 +285,42 @@ pub fn html(d: &ReportData, lang: ReportLang) -> Result<String, String> {
                 self_declared: c.self_declared,
             })
             .collect(),
-        // The reasons are written by the rating in English.
+        // The reasons and the plan's descriptions are written by the rating in English.
         show_reasons: lang == ReportLang::En,
+        plan: d
+            .plan
+            .iter()
+            .map(|f| {
+                (
+                    f.description.clone(),
+                    format!("{:+.0}", f.score_gain),
+                    f.loss_reduction.map(money).unwrap_or_default(),
+                )
+            })
+            .collect(),
+        expected_loss: d.expected_annual_loss.map(|x| {
+            m.get(
+                "expected-loss",
+                &[arg("amount", money(x)), arg("currency", d.currency.clone())],
+            )
+        }),
+        quote: d.quote.as_ref().map(|q| {
+            m.get(
+                "quote",
+                &[
+                    arg("limit", money(q.limit)),
+                    arg("deductible", money(q.deductible)),
+                    arg("premium", money(q.premium)),
+                    arg("layer", money(q.layer_expected_loss)),
+                    arg("currency", d.currency.clone()),
+                ],
+            )
+        }),
+        exceedance: d
+            .quote
+            .as_ref()
+            .map(|q| exceedance_chart(&q.exceedance, &m.get("return-period", &[]))),
+        regulatory: d.regulatory.iter().map(|k| m.get(k, &[])).collect(),
         m: &m,
     };
     page.render().map_err(|e| format!("report template: {e}"))
