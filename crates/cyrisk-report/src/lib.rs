@@ -156,7 +156,7 @@ pub fn money(x: f64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -352,6 +352,15 @@ mod tests {
             .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn money_has_thousands_separators() {
+        assert_eq!(money(0.0), "0");
+        assert_eq!(money(999.4), "999");
+        assert_eq!(money(1000.0), "1,000");
+        assert_eq!(money(1_234_567.6), "1,234,568");
+        assert_eq!(money(-25_000.0), "-25,000");
     }
 
     #[test]
