@@ -96,10 +96,13 @@ fn every_example_reports_in_both_languages_with_its_score_and_the_same_bytes_twi
                         html.contains("What to fix first") && html.contains("Regulatory duties"),
                         "{name}"
                     );
-                    assert!(
-                        html.contains("within 24 hours"),
-                        "{name}: the reporting duty applies to all"
-                    );
+                    // The reporting duty of an organisation in China: 1 hour for a CIIO, else 4.
+                    let hours = if b.profile().ciio {
+                        "within 1 hour"
+                    } else {
+                        "within 4 hours"
+                    };
+                    assert!(html.contains(hours), "{name}: {hours}");
                     if b.profile().ciio {
                         assert!(
                             html.contains("critical-information-infrastructure operator"),
@@ -121,15 +124,26 @@ fn every_example_reports_in_both_languages_with_its_score_and_the_same_bytes_twi
         let html = String::from_utf8(body).unwrap();
         assert!(html.contains("Latest quote: 5,000,000"), "the quote's terms");
         assert!(html.contains("<polyline"), "the exceedance curve");
+        // That quote is the admin's: an insurer sees only its own quotes, an assessor none.
+        let insurer = store.create_key("insurer", Role::Insurer, None, None).await.unwrap();
+        store.link(&insurer.id, org, "test").await.unwrap();
+        let assessor = store.create_key("assessor", Role::Assessor, Some(org), None).await.unwrap();
+        for k in [&insurer.key, &assessor.key] {
+            let (s, _, body) = get(&app, &format!("/api/v1/organizations/{org}/report?lang=en"), k).await;
+            assert_eq!(s, StatusCode::OK);
+            let html = String::from_utf8(body).unwrap();
+            assert!(!html.contains("Latest quote"), "another party's quote leaked");
+        }
         // A language or format that is not offered.
         let orgs = store.list_organizations(1, 0).await.unwrap();
-        let (s, _, _) = get(
+        let (s, h, _) = get(
             &app,
             &format!("/api/v1/organizations/{}/report?lang=fr", orgs[0].id),
             &key,
         )
         .await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(h["content-type"], "application/problem+json");
         let (s, _, _) = get(
             &app,
             &format!("/api/v1/organizations/{}/report?format=docx", orgs[0].id),

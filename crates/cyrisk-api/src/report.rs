@@ -44,9 +44,11 @@ pub struct ReportQuery {
 pub const HTML_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
                             frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// The organisation's risk report: rating, grade and band, what moves the score, open
-/// findings by age (KEV marked), exposure, controls, follow-up, methodology — in Simplified
-/// Chinese or English. The same stored data gives the same bytes.
+/// The organisation's risk report: rating, grade and band, what moves the score, what to fix
+/// first with the loss each fix removes, the expected loss and (the caller's latest quote
+/// permitting) the layer's exceedance curve, open findings by age (KEV marked), exposure,
+/// controls, follow-up, the regulatory duties that apply, methodology — in Simplified Chinese
+/// or English. The same stored data on the same day gives the same bytes.
 #[utoipa::path(
     get, path = "/api/v1/organizations/{id}/report", operation_id = "get_report", tag = "ratings",
     params(("id" = String, Path, description = "Organisation id"), ReportQuery),
@@ -90,5 +92,7 @@ pub async fn get_report(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    // It carries premiums and incidents: no shared cache keeps it.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }

@@ -258,18 +258,14 @@ impl App {
         }
         let assets = bundle.assets();
         let profile = bundle.profile();
-        let open_tickets = [
+        // The open tickets the caller may see (as `App::tickets` scopes them).
+        let mut tickets = 0;
+        for s in [
             TicketStatus::Open,
             TicketStatus::InProgress,
             TicketStatus::Resolved,
-        ];
-        let mut tickets = 0;
-        for s in open_tickets {
-            tickets += self
-                .store
-                .tickets(org_id, Some(s), None, 1000, 0)
-                .await?
-                .len();
+        ] {
+            tickets += self.tickets(p, org_id, Some(s), 1000, 0).await?.len();
         }
         // The remediation plan, priced (the money from per-peril moments drawn once: the same
         // numbers every time).
@@ -285,31 +281,45 @@ impl App {
                 },
             )
             .await
-            .ok();
-        let quote = self
-            .store
-            .quotes(org_id, None, 1, 0)
-            .await?
-            .into_iter()
-            .next()
-            .and_then(|q| {
-                let v: serde_json::Value = serde_json::from_str(&q.quote).ok()?;
-                Some(ReportQuote {
-                    created_at: q.created_at,
-                    deductible: v["layer"]["deductible"].as_f64()?,
-                    limit: v["layer"]["limit"].as_f64()?,
-                    premium: v["premium"]["premium"].as_f64()?,
-                    layer_expected_loss: v["simulation"]["layer"]["expected_loss"].as_f64()?,
-                    exceedance: v["simulation"]["ep_curve"]
-                        .as_array()?
-                        .iter()
-                        .filter_map(|p| Some((p["return_period"].as_f64()?, p["loss"].as_f64()?)))
-                        .collect(),
-                })
+            .map(Some)
+            .or_else(|e| match e {
+                // An organisation the money model cannot price (its currency or size): no plan.
+                AppError::Invalid(_) => Ok(None),
+                other => Err(other),
+            })?;
+        // The latest quote the caller may see: an insurer its own (not a competitor's), the
+        // insured and an admin any; an assessor, not party to the insurance, none.
+        let quotes = match p.role {
+            cyrisk_store::Role::Assessor => Vec::new(),
+            cyrisk_store::Role::Insurer => self.store.quotes(org_id, Some(&p.key_id), 1, 0).await?,
+            _ => self.store.quotes(org_id, None, 1, 0).await?,
+        };
+        let quote = quotes.into_iter().next().and_then(|q| {
+            let v: serde_json::Value = serde_json::from_str(&q.quote).ok()?;
+            Some(ReportQuote {
+                created_at: q.created_at,
+                deductible: v["layer"]["deductible"].as_f64()?,
+                limit: v["layer"]["limit"].as_f64()?,
+                premium: v["premium"]["premium"].as_f64()?,
+                layer_expected_loss: v["simulation"]["layer"]["expected_loss"].as_f64()?,
+                exceedance: v["simulation"]["ep_curve"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|p| Some((p["return_period"].as_f64()?, p["loss"].as_f64()?)))
+                    .collect(),
+            })
+        });
+        // China's duties, for an organisation in China (region `CN-…`).
+        let mut regulatory = Vec::new();
+        if profile.region.starts_with("CN") {
+            regulatory.push(if profile.ciio {
+                "reg-incident-reporting-ciio".to_owned()
+            } else {
+                "reg-incident-reporting".to_owned()
             });
-        let mut regulatory = vec!["reg-incident-reporting".to_owned()];
-        if profile.ciio {
-            regulatory.push("reg-ciio".to_owned());
+            if profile.ciio {
+                regulatory.push("reg-ciio".to_owned());
+            }
         }
         if profile.data.as_ref().is_some_and(|d| d.important_data) {
             regulatory.push("reg-important-data".to_owned());

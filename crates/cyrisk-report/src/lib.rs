@@ -1,5 +1,7 @@
 //! cyrisk-report: the one-click risk report rendered from [`ReportData`] — HTML through askama
-//! templates, every word through Fluent message files in Simplified Chinese and English
+//! templates, the report's own words through Fluent message files in Simplified Chinese and
+//! English (the rating's reasons, the plan's descriptions and the factor, control and industry
+//! identifiers come from the rating in English)
 //! (`locales/*/report.ftl`; a test checks both have the same keys), charts as SVG written here
 //! digit by digit, so the same data always gives the same bytes. PDF (through typst) is still to
 //! come. A leaf crate: only the binary depends on it, and hands it to the application as its
@@ -134,14 +136,10 @@ pub fn factor_chart(d: &ReportData) -> String {
         s.push_str(&format!(
             r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="16" fill="{colour}"/>"#
         ));
-        let tx = if f.points >= 0.0 {
-            x + w + 4.0
-        } else {
-            x - 4.0
-        };
-        let anchor = if f.points >= 0.0 { "start" } else { "end" };
+        // The value in its own column at the right edge, clear of the bars and the labels.
         s.push_str(&format!(
-            r#"<text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{:+.0}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{:+.0}</text>"#,
+            width - 4.0,
             y + 12.0,
             f.points
         ));
