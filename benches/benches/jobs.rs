@@ -77,6 +77,15 @@ fn new_kev() -> Arc<[u8]> {
     kev.to_string().into_bytes().into()
 }
 
+/// Jobs run at once (`CYRISK_BENCH_WORKERS`, default 2, as `cyrisk serve`'s default).
+fn workers() -> usize {
+    std::env::var("CYRISK_BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or(2)
+}
+
 async fn run(url: &str, label: &str, book: &[(String, Bundle)], reference: f64) {
     let store = Store::open(url).await.expect("open store");
     let t = Instant::now();
@@ -169,7 +178,7 @@ async fn run(url: &str, label: &str, book: &[(String, Bundle)], reference: f64) 
     let worker = Worker::new(
         app.clone(),
         WorkerOptions {
-            concurrency: 2,
+            concurrency: workers(),
             poll: Duration::from_millis(20),
             // Only the feed's work: not the day's scheduled re-rating of the other 9,000.
             schedule: false,
@@ -233,12 +242,13 @@ async fn run(url: &str, label: &str, book: &[(String, Bundle)], reference: f64) 
     let direct = t.elapsed().as_secs_f64();
     println!(
         "{label}: KEV load answered in {answered:.3} s with {} jobs queued ({} CVE changed); \
-         2 workers re-rated them and evaluated their alert rules ({raised} alerts raised; \
+         {} workers re-rated them and evaluated their alert rules ({raised} alerts raised; \
          {retried} jobs retried) in {drained:.2} s = {:.0} re-ratings/s; \
          the same re-ratings one after another without the queue: {direct:.2} s \
-         (queue with 2 workers ÷ direct = {:.2}); the ratings alone, no database: {reference:.3} s",
+         (queue ÷ direct = {:.2}); the ratings alone, no database: {reference:.3} s",
         ids.len(),
         summary.changed_cves,
+        workers(),
         ids.len() as f64 / drained,
         drained / direct
     );
