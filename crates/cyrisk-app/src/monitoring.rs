@@ -63,7 +63,7 @@ impl RuleCache {
         }
     }
 
-    fn alerts(&self, text: &str) -> std::result::Result<Arc<AlertRules>, String> {
+    pub(crate) fn alerts(&self, text: &str) -> std::result::Result<Arc<AlertRules>, String> {
         let mut c = self
             .alerts
             .lock()
@@ -76,7 +76,7 @@ impl RuleCache {
         Ok(r)
     }
 
-    fn underwriting(&self, text: &str) -> std::result::Result<Arc<UnderwritingRules>, String> {
+    pub(crate) fn underwriting(&self, text: &str) -> std::result::Result<Arc<UnderwritingRules>, String> {
         let mut c = self
             .underwriting
             .lock()

@@ -218,10 +218,10 @@ impl App {
         authorize_role(p, Action::Quote)?;
         match self.store.underwriting_rules(&p.key_id).await? {
             Some(text) => {
-                let rules = UnderwritingRules::from_toml(&text).map_err(|e| {
+                let rules = self.rules.underwriting(&text).map_err(|e| {
                     AppError::internal(format!("stored rules of {}: {e}", p.key_id))
                 })?;
-                Ok((std::sync::Arc::new(rules), "own", text))
+                Ok((rules, "own", text))
             }
             None => Ok((
                 self.models.underwriting.clone(),

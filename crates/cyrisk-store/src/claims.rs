@@ -281,15 +281,8 @@ impl Store {
 
     /// One claim with its movements and totals.
     pub async fn claim(&self, id: &str) -> Result<InsuranceClaim> {
-        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM claims WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "claim",
-                id: id.to_owned(),
-            })?;
-        self.claim_from_row(&r).await
+        let mut conn = self.pool.acquire().await?;
+        claim_on(&mut conn, id, "").await
     }
 
     /// Claims by policy, insurer or organisation (each filter optional), by date of loss.

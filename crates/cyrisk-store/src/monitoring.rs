@@ -503,12 +503,8 @@ impl Store {
 
     /// An insurer's own alert rules (TOML), if it stored any.
     pub async fn alert_rules(&self, insurer_key_id: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT rules FROM alert_rules WHERE insurer_key_id = $1")
-                .bind(insurer_key_id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        self.rule_set(crate::underwriting::RuleTable::Alerts, insurer_key_id)
+            .await
     }
 
     /// Stores (replaces) an insurer's alert rules (TOML, checked by the caller).
@@ -518,29 +514,13 @@ impl Store {
         rules: &str,
         actor: &str,
     ) -> Result<()> {
-        let at = now();
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO alert_rules (insurer_key_id, rules, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (insurer_key_id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at, \
-             updated_by = excluded.updated_by",
+        self.set_rule_set(
+            crate::underwriting::RuleTable::Alerts,
+            insurer_key_id,
+            rules,
+            actor,
         )
-        .bind(insurer_key_id)
-        .bind(rules)
-        .bind(&at)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-        audit(
-            &mut tx,
-            Some(actor),
-            "alerts.rules",
-            None,
-            &serde_json::json!({ "insurer_key_id": insurer_key_id }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     /// Alerts, newest first.

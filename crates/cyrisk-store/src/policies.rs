@@ -354,17 +354,8 @@ impl Store {
 
     /// One policy.
     pub async fn policy(&self, id: &str) -> Result<Policy> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM policies WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(policy_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "policy",
-                id: id.to_owned(),
-            })
+        let mut conn = self.pool.acquire().await?;
+        policy_on(&mut conn, id, "").await
     }
 
     /// An insurer's policies (every policy when `None`), oldest start first.
@@ -394,18 +385,7 @@ impl Store {
         actor: &str,
     ) -> Result<Policy> {
         let mut tx = self.begin_write().await?;
-        let lock = self.backend.row_lock();
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM policies WHERE id = $1{lock}"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "policy",
-            id: id.to_owned(),
-        })?;
-        let p = policy_from_row(&row)?;
+        let p = policy_on(&mut tx, id, self.backend.row_lock()).await?;
         if p.cancelled_on.is_some() {
             return Err(StoreError::Conflict(format!(
                 "policy {id} is already cancelled"
@@ -473,18 +453,7 @@ impl Store {
         actor: &str,
     ) -> Result<Endorsement> {
         let mut tx = self.begin_write().await?;
-        let lock = self.backend.row_lock();
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM policies WHERE id = $1{lock}"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "policy",
-            id: id.to_owned(),
-        })?;
-        let p = policy_from_row(&row)?;
+        let p = policy_on(&mut tx, id, self.backend.row_lock()).await?;
         if p.cancelled_on.is_some() {
             return Err(StoreError::Conflict(format!(
                 "policy {id} is cancelled: it cannot be endorsed"

@@ -184,6 +184,24 @@ fn ticket_from_row(r: &sqlx::any::AnyRow) -> Result<Ticket> {
     })
 }
 
+/// One ticket read on `conn`, with `lock` appended to the select (the backend's row lock
+/// inside a write transaction). `NotFound` when there is none.
+async fn ticket_on(conn: &mut sqlx::AnyConnection, id: &str, lock: &str) -> Result<Ticket> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(ticket_from_row)
+    .transpose()?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "ticket",
+        id: id.to_owned(),
+    })
+}
+
 /// Writes a history entry.
 #[allow(clippy::too_many_arguments)]
 async fn event(
@@ -384,17 +402,8 @@ impl Store {
 
     /// One ticket.
     pub async fn ticket(&self, id: &str) -> Result<Ticket> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(ticket_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "ticket",
-                id: id.to_owned(),
-            })
+        let mut conn = self.pool.acquire().await?;
+        ticket_on(&mut conn, id, "").await
     }
 
     /// An organisation's tickets, newest first; with `insurer`, those an insurer key sees
@@ -459,20 +468,7 @@ impl Store {
     /// (`Forbidden`, code `verification_required`): closing takes verification.
     pub async fn update_ticket(&self, id: &str, u: &TicketUpdate, actor: &str) -> Result<Ticket> {
         let mut tx = self.begin_write().await?;
-        let lock = self.backend.row_lock();
-        let t = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM tickets WHERE id = $1{lock}"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(ticket_from_row)
-        .transpose()?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "ticket",
-            id: id.to_owned(),
-        })?;
+        let t = ticket_on(&mut tx, id, self.backend.row_lock()).await?;
         if t.status == TicketStatus::Closed {
             return Err(StoreError::Conflict(format!("ticket {id} is closed")));
         }
@@ -581,20 +577,7 @@ impl Store {
             });
         }
         let mut tx = self.begin_write().await?;
-        let lock = self.backend.row_lock();
-        let t = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM tickets WHERE id = $1{lock}"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(ticket_from_row)
-        .transpose()?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "ticket",
-            id: id.to_owned(),
-        })?;
+        let t = ticket_on(&mut tx, id, self.backend.row_lock()).await?;
         if t.status == TicketStatus::Closed {
             return Err(StoreError::Conflict(format!(
                 "ticket {id} is already closed"

@@ -217,12 +217,7 @@ impl Store {
 
     /// An insurer's own underwriting rules (TOML), if it stored any.
     pub async fn underwriting_rules(&self, insurer_key_id: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT rules FROM underwriting_rules WHERE insurer_key_id = $1")
-                .bind(insurer_key_id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        self.rule_set(RuleTable::Underwriting, insurer_key_id).await
     }
 
     /// Stores (replaces) an insurer's underwriting rules (TOML, checked by the caller).
@@ -232,13 +227,41 @@ impl Store {
         rules: &str,
         actor: &str,
     ) -> Result<()> {
+        self.set_rule_set(RuleTable::Underwriting, insurer_key_id, rules, actor)
+            .await
+    }
+
+    /// An insurer's own rule set of one kind (TOML), if it stored any.
+    pub(crate) async fn rule_set(
+        &self,
+        table: RuleTable,
+        insurer_key_id: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT rules FROM {} WHERE insurer_key_id = $1",
+            table.name()
+        ))
+        .bind(insurer_key_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Stores (replaces) an insurer's rule set of one kind, audited.
+    pub(crate) async fn set_rule_set(
+        &self,
+        table: RuleTable,
+        insurer_key_id: &str,
+        rules: &str,
+        actor: &str,
+    ) -> Result<()> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO underwriting_rules (insurer_key_id, rules, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+        sqlx::query(&format!(
+            "INSERT INTO {} (insurer_key_id, rules, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (insurer_key_id) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at, \
              updated_by = excluded.updated_by",
-        )
+            table.name()
+        ))
         .bind(insurer_key_id)
         .bind(rules)
         .bind(&at)
@@ -248,12 +271,35 @@ impl Store {
         crate::keys::audit(
             &mut tx,
             Some(actor),
-            "underwriting.rules",
+            table.audit_action(),
             None,
             &serde_json::json!({ "insurer_key_id": insurer_key_id }),
         )
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The tables of insurers' own rule sets (one row per insurer key, TOML text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleTable {
+    Underwriting,
+    Alerts,
+}
+
+impl RuleTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Underwriting => "underwriting_rules",
+            Self::Alerts => "alert_rules",
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Underwriting => "underwriting.rules",
+            Self::Alerts => "alerts.rules",
+        }
     }
 }
