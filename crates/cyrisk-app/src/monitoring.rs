@@ -76,7 +76,10 @@ impl RuleCache {
         Ok(r)
     }
 
-    pub(crate) fn underwriting(&self, text: &str) -> std::result::Result<Arc<UnderwritingRules>, String> {
+    pub(crate) fn underwriting(
+        &self,
+        text: &str,
+    ) -> std::result::Result<Arc<UnderwritingRules>, String> {
         let mut c = self
             .underwriting
             .lock()
