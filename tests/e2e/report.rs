@@ -1,5 +1,6 @@
 //! The one-click risk report over HTTP: each example organisation in both languages, with the
-//! score the API returns, the security headers of an HTML answer, and the same bytes twice.
+//! score the API returns, the security headers of an HTML answer, and the same bytes twice; the
+//! PDF rendered to pixels (not blank) and to text (name and score).
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -8,7 +9,7 @@ use cyrisk_store::{LoadTarget, Principal, Role, Store};
 use tower::ServiceExt;
 
 use crate::api::{app_state, call, runtime};
-use crate::support::{root, scratch};
+use crate::support::{pdf_first_page_grey, pdf_text, pdf_tools, root, scratch};
 
 async fn get(
     app: &axum::Router,
@@ -152,4 +153,127 @@ fn every_example_reports_in_both_languages_with_its_score_and_the_same_bytes_twi
         .await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
     });
+}
+
+#[test]
+fn every_example_has_a_pdf_in_both_languages_that_renders_with_its_name_and_score() {
+    if !pdf_tools() {
+        return;
+    }
+    runtime().block_on(async {
+        let dir = scratch("report-pdf");
+        let store = Store::open(&format!("sqlite://{}", dir.join("cyrisk.db").display()))
+            .await
+            .unwrap();
+        let key = store
+            .create_key("admin", Role::Admin, None, None)
+            .await
+            .unwrap()
+            .key;
+        let app = cyrisk_api::app(app_state(store.clone()), &cyrisk_api::Options::default());
+        for name in ["sme-external-scan", "manufacturer", "power-utility"] {
+            let text =
+                std::fs::read_to_string(root().join(format!("examples/{name}.json"))).unwrap();
+            let b = Bundle::from_json(&text).unwrap();
+            let org = store
+                .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                .await
+                .unwrap()
+                .org_id;
+            let (_, _, rating) = call(
+                &app,
+                Method::GET,
+                &format!("/api/v1/organizations/{org}/rating"),
+                Some(&key),
+                None,
+            )
+            .await;
+            let score = rating["score"].as_i64().unwrap();
+            for (lang, heading) in [("zh-CN", "影响评分的因素"), ("en", "What moves the score")]
+            {
+                let uri = format!("/api/v1/organizations/{org}/report?format=pdf&lang={lang}");
+                let (s, h, pdf) = get(&app, &uri, &key).await;
+                assert_eq!(
+                    s,
+                    StatusCode::OK,
+                    "{name} {lang}: {}",
+                    String::from_utf8_lossy(&pdf)
+                );
+                assert_eq!(h["content-type"], "application/pdf");
+                let disposition = h["content-disposition"].to_str().unwrap();
+                assert_eq!(
+                    disposition,
+                    format!("attachment; filename=\"cyrisk-report-{org}-{lang}.pdf\"")
+                );
+                assert!(pdf.starts_with(b"%PDF-"), "{name} {lang}");
+                let (_, _, again) = get(&app, &uri, &key).await;
+                assert!(again == pdf, "{name} {lang}: the same bytes twice");
+                let file = dir.join(format!("{name}-{lang}.pdf"));
+                std::fs::write(&file, &pdf).unwrap();
+                // The cover is not blank: some pixels are dark (text), most are paper.
+                let pixels = pdf_first_page_grey(&file);
+                let dark = pixels.iter().filter(|p| **p < 128).count();
+                assert!(
+                    pixels.len() > 10_000,
+                    "{name} {lang}: {} pixels",
+                    pixels.len()
+                );
+                assert!(
+                    dark > pixels.len() / 500 && dark < pixels.len() / 2,
+                    "{name} {lang}: {dark} dark of {} pixels",
+                    pixels.len()
+                );
+                // The text layer has the name, the score and the language's own words (CJK
+                // glyphs map back to their characters).
+                let words = pdf_text(&file);
+                assert!(
+                    words.contains(b.profile().name.as_str()),
+                    "{name} {lang}: {words}"
+                );
+                assert!(
+                    words.contains(&score.to_string()),
+                    "{name} {lang}: score {score}"
+                );
+                assert!(words.contains(heading), "{name} {lang}: {heading}");
+            }
+        }
+    });
+}
+
+#[test]
+fn the_cli_writes_the_pdf_report_to_a_file_and_refuses_unknown_formats() {
+    let (url, org) = crate::support::sme_database("report-cli");
+    let bad = crate::support::cyrisk(&[
+        "report",
+        "--org",
+        &org,
+        "--format",
+        "docx",
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("html or pdf"), "{}", bad.stderr);
+    if !pdf_tools() {
+        return;
+    }
+    let file = scratch("report-cli-out").join("report.pdf");
+    let run = crate::support::cyrisk(&[
+        "report",
+        "--org",
+        &org,
+        "--format",
+        "pdf",
+        "--lang",
+        "en",
+        "-o",
+        file.to_str().unwrap(),
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("wrote "), "{}", run.stdout);
+    let pdf = std::fs::read(&file).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(pdf_text(&file).contains("Cyber risk report"));
 }

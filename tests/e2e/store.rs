@@ -885,6 +885,12 @@ fn every_store_function_behaves_the_same_on_both_backends() {
             );
             assert_eq!(raw.clone().parse().unwrap(), ins, "{be:?}");
             assert_eq!(s.ratings_raw(&sme, 10, 0).await.unwrap(), vec![raw.clone()]);
+            // The score history keeps one point per rating date: the last computed.
+            let point = (raw.as_of.clone(), raw.score, raw.grade.clone());
+            assert_eq!(s.score_history(&sme, 5).await.unwrap(), vec![point.clone()]);
+            s.insert_rating(&sme, &r, 1, None).await.unwrap();
+            assert_eq!(s.score_history(&sme, 5).await.unwrap(), vec![point]);
+            assert!(s.score_history(&sme, 0).await.unwrap().is_empty());
 
             // Open CVEs: every CVE of a finding that still counts; a closed one's do not.
             let cves = s.open_cves().await.unwrap();

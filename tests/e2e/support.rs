@@ -94,3 +94,73 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("creating a scratch directory");
     dir
 }
+
+/// Whether the PDF checks can run here: the report's fonts (Debian's `fonts-noto-cjk`, or
+/// `CYRISK_FONT_DIR`) and poppler's `pdftoppm` and `pdftotext` (`poppler-utils`). Outside CI a
+/// missing one skips the check with a note; in CI (`CI` set; `.ci/run` installs them) it fails.
+pub fn pdf_tools() -> bool {
+    let mut missing = Vec::new();
+    if let Err(e) = cyrisk_report::pdf::check_fonts() {
+        missing.push(e);
+    }
+    for tool in ["pdftoppm", "pdftotext"] {
+        let found = std::process::Command::new(tool).arg("-v").output().is_ok();
+        if !found {
+            missing.push(format!("{tool} (Debian's poppler-utils)"));
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the PDF checks need: {}",
+        missing.join("; ")
+    );
+    eprintln!("skipped the PDF checks; missing: {}", missing.join("; "));
+    false
+}
+
+/// The first page of a PDF as 8-bit grey pixels at 30 dpi (through `pdftoppm`).
+pub fn pdf_first_page_grey(pdf: &Path) -> Vec<u8> {
+    let out = std::process::Command::new("pdftoppm")
+        .args(["-r", "30", "-f", "1", "-l", "1", "-gray"])
+        .arg(pdf)
+        .output()
+        .expect("pdftoppm runs");
+    assert!(
+        out.status.success(),
+        "pdftoppm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // PGM: "P5\n<w> <h>\n<max>\n" then the pixels.
+    let data = out.stdout;
+    let mut fields = 0;
+    let mut i = 0;
+    while fields < 4 && i < data.len() {
+        while i < data.len() && data[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        while i < data.len() && !data[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields += 1;
+    }
+    assert!(data.starts_with(b"P5") && fields == 4, "not a PGM image");
+    data[i + 1..].to_vec()
+}
+
+/// The text of a PDF (through `pdftotext`, in reading order).
+pub fn pdf_text(pdf: &Path) -> String {
+    let out = std::process::Command::new("pdftotext")
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 text")
+}

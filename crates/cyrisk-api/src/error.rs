@@ -103,6 +103,9 @@ impl From<AppError> for ApiError {
                 "the database is busy with another write; retry shortly",
             ),
             AppError::Upstream(msg) => Self::new(StatusCode::BAD_GATEWAY, "upstream", msg),
+            AppError::Unavailable(msg) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg)
+            }
             e @ (AppError::Internal(_) | AppError::LeaseLost(_)) => Self::internal(e),
         }
     }

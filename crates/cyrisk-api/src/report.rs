@@ -12,11 +12,12 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 
-/// The report's format (PDF is to come).
+/// The report's format.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportFormatDoc {
     Html,
+    Pdf,
 }
 
 /// The report's language.
@@ -28,10 +29,15 @@ pub enum ReportLangDoc {
     En,
 }
 
+/// A PDF document, as bytes.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PdfDocument(#[allow(dead_code)] Vec<u8>);
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// `html` (default).
+    /// `html` (default) or `pdf` (A4, fonts embedded; a download).
     #[param(inline)]
     pub format: Option<ReportFormatDoc>,
     /// `zh-CN` (default) or `en`.
@@ -53,10 +59,14 @@ pub const HTML_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-s
     get, path = "/api/v1/organizations/{id}/report", operation_id = "get_report", tag = "ratings",
     params(("id" = String, Path, description = "Organisation id"), ReportQuery),
     responses(
-        (status = 200, description = "The report", content_type = "text/html", body = String),
+        (status = 200, description = "The report", content(
+            (String = "text/html"),
+            (PdfDocument = "application/pdf"),
+        )),
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organisation visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "This server cannot render PDF: its fonts (Debian's fonts-noto-cjk) are missing", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -72,14 +82,28 @@ pub async fn get_report(
     };
     let format = match q.format.unwrap_or(ReportFormatDoc::Html) {
         ReportFormatDoc::Html => ReportFormat::Html,
+        ReportFormatDoc::Pdf => ReportFormat::Pdf,
     };
     let body = state.app.report(&p, &id, format, lang).await?;
     let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
+        HeaderValue::from_static(format.media_type()),
     );
+    if format == ReportFormat::Pdf {
+        // A download named after the organisation id (ids are `[A-Za-z0-9_-]`, safe in a header).
+        let name: String = id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "attachment; filename=\"cyrisk-report-{name}-{}.pdf\"",
+            lang.tag()
+        )) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(HTML_CSP),

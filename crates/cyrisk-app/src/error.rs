@@ -27,6 +27,10 @@ pub enum AppError {
     /// A service cyrisk calls (a webhook receiver) failed or could not be reached: retried.
     #[error("{0}")]
     Upstream(String),
+    /// This deployment lacks something the request needs (the PDF report's fonts); the message
+    /// says what to install. Not the caller's fault, and not a bug.
+    #[error("{0}")]
+    Unavailable(String),
     /// A fault of cyrisk or its database; the message is for the log, not for the caller.
     #[error("{0}")]
     Internal(String),
@@ -48,7 +52,11 @@ impl AppError {
     pub fn is_client_error(&self) -> bool {
         !matches!(
             self,
-            Self::Busy | Self::Internal(_) | Self::LeaseLost(_) | Self::Upstream(_)
+            Self::Busy
+                | Self::Internal(_)
+                | Self::LeaseLost(_)
+                | Self::Upstream(_)
+                | Self::Unavailable(_)
         )
     }
 }

@@ -48,18 +48,58 @@ impl ReportLang {
 /// The report's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ReportFormat {
+    /// One HTML document (UTF-8), styles and charts inline.
     Html,
+    /// PDF, fonts embedded as subsets.
+    Pdf,
+}
+
+impl ReportFormat {
+    /// `html` or `pdf` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "html" => Some(Self::Html),
+            "pdf" => Some(Self::Pdf),
+            _ => None,
+        }
+    }
+
+    /// The media type of the rendered bytes.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Html => "text/html; charset=utf-8",
+            Self::Pdf => "application/pdf",
+        }
+    }
+}
+
+/// Why a report could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// This machine lacks what the format needs (fonts); the message says what to install.
+    Unavailable(String),
+    /// A fault of the renderer (a template error): for the log.
+    Failed(String),
+}
+
+impl From<RenderError> for AppError {
+    fn from(e: RenderError) -> Self {
+        match e {
+            RenderError::Unavailable(m) => AppError::Unavailable(m),
+            RenderError::Failed(m) => AppError::internal(m),
+        }
+    }
 }
 
 /// Renders report data (supplied by the binary: `cyrisk-report`).
 pub trait ReportRenderer: Send + Sync + std::fmt::Debug {
-    /// The report as bytes; `Err` with a message for the log when rendering fails.
+    /// The report as bytes.
     fn render(
         &self,
         data: &ReportData,
         format: ReportFormat,
         lang: ReportLang,
-    ) -> std::result::Result<Vec<u8>, String>;
+    ) -> std::result::Result<Vec<u8>, RenderError>;
 }
 
 /// One factor's contribution.
@@ -92,6 +132,14 @@ pub struct ReportControl {
     pub assessed_on: Option<NaiveDate>,
     /// Recorded by the rated party (weighs less).
     pub self_declared: bool,
+}
+
+/// The rating on one date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrendPoint {
+    pub as_of: NaiveDate,
+    pub score: i64,
+    pub grade: String,
 }
 
 /// A fix of the remediation plan.
@@ -133,6 +181,9 @@ pub struct ReportData {
     pub feeds: String,
     pub score: i64,
     pub grade: String,
+    /// The score on each of the last rating dates (at most [`TREND_DAYS`]), oldest first,
+    /// ending with this rating.
+    pub trend: Vec<TrendPoint>,
     pub score_low: i64,
     pub score_high: i64,
     /// `high`, `medium` or `low`.
@@ -170,6 +221,9 @@ pub struct ReportData {
     pub regulatory: Vec<String>,
 }
 
+/// How many rating dates the trend shows.
+pub const TREND_DAYS: usize = 12;
+
 /// Age buckets' upper bounds in days (the last is open-ended).
 const AGE_BOUNDS: [i64; 3] = [30, 90, 180];
 
@@ -192,9 +246,7 @@ impl App {
             .reports
             .clone()
             .ok_or_else(|| AppError::internal("this build has no report renderer"))?;
-        tokio::task::spawn_blocking(move || renderer.render(&data, format, lang))
-            .await?
-            .map_err(AppError::internal)
+        Ok(tokio::task::spawn_blocking(move || renderer.render(&data, format, lang)).await??)
     }
 
     /// The report's data for an organisation `p` may see.
@@ -332,7 +384,31 @@ impl App {
             }
             X::None | X::Exempt => {}
         }
+        // The trend: stored ratings by date, this rating last (replacing its own date's).
+        let mut trend: Vec<TrendPoint> = self
+            .store
+            .score_history(org_id, TREND_DAYS)
+            .await?
+            .into_iter()
+            .filter_map(|(d, score, grade)| {
+                Some(TrendPoint {
+                    as_of: d.parse().ok()?,
+                    score,
+                    grade,
+                })
+            })
+            .filter(|t| t.as_of < as_of)
+            .collect();
+        trend.push(TrendPoint {
+            as_of,
+            score: rating.score,
+            grade: rating.grade.clone(),
+        });
+        if trend.len() > TREND_DAYS {
+            trend.drain(..trend.len() - TREND_DAYS);
+        }
         Ok(ReportData {
+            trend,
             currency: profile.currency.as_str().to_owned(),
             expected_annual_loss: plan
                 .as_ref()

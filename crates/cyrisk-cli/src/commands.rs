@@ -77,13 +77,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// An organisation's one-click risk report (HTML, Simplified Chinese or English).
+    /// An organisation's one-click risk report (HTML or PDF, Simplified Chinese or English).
     Report {
         #[arg(long = "org", value_name = "ID")]
         org: String,
         /// `zh-CN` or `en`.
         #[arg(long, default_value = "zh-CN")]
         lang: String,
+        /// `html` or `pdf` (PDF needs the Noto Sans CJK fonts: Debian's fonts-noto-cjk, or
+        /// CYRISK_FONT_DIR).
+        #[arg(long, default_value = "html")]
+        format: String,
         /// The file to write (default: standard output).
         #[arg(short, long)]
         output: Option<std::path::PathBuf>,
@@ -271,9 +275,10 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> an
         Command::Report {
             org,
             lang,
+            format,
             output,
             db,
-        } => crate::follow::report(&org, &lang, output.as_deref(), &db, out),
+        } => crate::follow::report(&org, &lang, &format, output.as_deref(), &db, out),
         Command::Alerts(cmd) => crate::follow::alerts(&cmd, out),
         Command::Tickets(cmd) => crate::follow::tickets(&cmd, out),
         Command::Timeline {
@@ -355,11 +360,14 @@ pub(crate) fn load(c: &Common) -> anyhow::Result<Loaded> {
 }
 
 /// Writes to the output file atomically (temporary file, then rename), or to stdout.
-pub(crate) fn emit(text: &str, path: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn emit(
+    text: impl AsRef<[u8]>,
+    path: Option<&Path>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let text = text.as_ref();
     match path {
-        None => out
-            .write_all(text.as_bytes())
-            .context("writing standard output"),
+        None => out.write_all(text).context("writing standard output"),
         Some(p) => {
             let dir = p
                 .parent()

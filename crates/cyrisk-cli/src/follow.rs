@@ -432,6 +432,7 @@ pub(crate) fn timeline(
 pub(crate) fn report(
     org: &str,
     lang: &str,
+    format: &str,
     output: Option<&std::path::Path>,
     db: &Db,
     out: &mut dyn Write,
@@ -439,19 +440,28 @@ pub(crate) fn report(
     use cyrisk_app::report::{ReportFormat, ReportLang};
     let lang = ReportLang::parse(lang)
         .ok_or_else(|| crate::input_error(format!("--lang {lang:?}: zh-CN or en")))?;
+    let format = ReportFormat::parse(format)
+        .ok_or_else(|| crate::input_error(format!("--format {format:?}: html or pdf")))?;
+    if format == ReportFormat::Pdf
+        && output.is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        return Err(crate::input_error(
+            "a PDF is not for the terminal: write it with --output FILE (or redirect)",
+        ));
+    }
     let op = Principal::operator();
     let bytes = runtime()?.block_on(async {
         let app = app(db)
             .await?
             .with_reports(std::sync::Arc::new(cyrisk_report::Renderer));
-        let r = app.report(&op, org, ReportFormat::Html, lang).await;
+        let r = app.report(&op, org, format, lang).await;
         app.store.close().await;
         r.map_err(|e| cli_error(e, "report"))
     })?;
-    let text = String::from_utf8(bytes)?;
-    crate::commands::emit(&text, output, out)?;
+    crate::commands::emit(&bytes, output, out)?;
     if let Some(p) = output {
-        writeln!(out, "wrote {} ({} bytes)", p.display(), text.len())?;
+        writeln!(out, "wrote {} ({} bytes)", p.display(), bytes.len())?;
     }
     Ok(())
 }

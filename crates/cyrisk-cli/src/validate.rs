@@ -349,7 +349,7 @@ pub(crate) fn validate_cmd(a: &ValidateArgs, out: &mut dyn Write) -> anyhow::Res
     if let Some(path) = &a.svg {
         let title = format!("{} {} — reliability", j.model.id, j.model.version);
         emit(
-            &reliability_svg(&v, &title),
+            reliability_svg(&v, &title),
             Some(path),
             &mut std::io::sink(),
         )?;
@@ -414,7 +414,7 @@ pub(crate) fn recalibrate_cmd(a: &RecalibrateArgs, out: &mut dyn Write) -> anyho
             .map_err(|e| input_error(format!("the recalibrated model is not valid: {e}")))?;
         (model, fit)
     };
-    emit(&model.to_toml(), Some(&a.output), &mut std::io::sink())?;
+    emit(model.to_toml(), Some(&a.output), &mut std::io::sink())?;
     let r = model.recalibration.as_ref();
     writeln!(
         out,

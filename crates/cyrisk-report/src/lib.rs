@@ -3,13 +3,16 @@
 //! English (the rating's reasons, the plan's descriptions and the factor, control and industry
 //! identifiers come from the rating in English)
 //! (`locales/*/report.ftl`; a test checks both have the same keys), charts as SVG written here
-//! digit by digit, so the same data always gives the same bytes. PDF (through typst) is still to
-//! come. A leaf crate: only the binary depends on it, and hands it to the application as its
+//! digit by digit, so the same data always gives the same bytes; PDF through typst
+//! ([`pdf`]), laying out the same words and the same SVG charts. A leaf crate: only the binary depends on it, and hands it to the application as its
 //! [`ReportRenderer`].
 
+pub mod pdf;
+
 use askama::Template;
-use cyrisk_app::report::{ReportData, ReportFormat, ReportLang, ReportRenderer};
+use cyrisk_app::report::{RenderError, ReportData, ReportFormat, ReportLang, ReportRenderer};
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
+use serde::Serialize;
 
 const EN: &str = include_str!("../locales/en/report.ftl");
 const ZH_CN: &str = include_str!("../locales/zh-CN/report.ftl");
@@ -54,7 +57,16 @@ impl Messages {
     }
 }
 
+/// The message keys of a message file (every line `key = …` that is not indented).
+fn keys(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_owned()))
+        .collect()
+}
+
 /// A table row of open findings by age.
+#[derive(Serialize)]
 struct AgeLine {
     severity: String,
     cells: [usize; 4],
@@ -62,6 +74,7 @@ struct AgeLine {
 }
 
 /// A row of the controls table.
+#[derive(Serialize)]
 struct ControlLine {
     control: String,
     outcome: String,
@@ -69,11 +82,14 @@ struct ControlLine {
     self_declared: bool,
 }
 
-#[derive(Template)]
+/// The report's values in one language: the HTML template's context, and (serialised) the
+/// PDF template's data.
+#[derive(Template, Serialize)]
 #[template(path = "report.html")]
 struct Page<'a> {
     lang: &'a str,
     d: &'a ReportData,
+    #[serde(skip)]
     m: &'a Messages,
     generated: String,
     data_as_of: String,
@@ -82,6 +98,8 @@ struct Page<'a> {
     probability: String,
     open_findings: String,
     chart: String,
+    /// The score by rating date (SVG), from two dates on.
+    trend: Option<String>,
     ageing: Vec<AgeLine>,
     controls: Vec<ControlLine>,
     show_reasons: bool,
@@ -146,6 +164,79 @@ pub fn factor_chart(d: &ReportData) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// The score on each rating date (oldest first) as a line over the score scale's 250–900, as
+/// SVG; `None` below two dates.
+pub fn trend_chart(trend: &[cyrisk_app::report::TrendPoint]) -> Option<String> {
+    if trend.len() < 2 {
+        return None;
+    }
+    let (width, height, left, bottom, top) = (640.0_f64, 160.0_f64, 40.0_f64, 30.0_f64, 16.0_f64);
+    let lo = trend
+        .iter()
+        .map(|t| t.score)
+        .min()
+        .unwrap_or(250)
+        .saturating_sub(20)
+        .max(250);
+    let hi = trend
+        .iter()
+        .map(|t| t.score)
+        .max()
+        .unwrap_or(900)
+        .saturating_add(20)
+        .min(900);
+    let span = (hi - lo).max(1) as f64;
+    let step = (width - left - 30.0) / (trend.len() - 1) as f64;
+    let x = |i: usize| left + i as f64 * step;
+    let y = |score: i64| top + (hi - score) as f64 / span * (height - top - bottom);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0} {height:.0}" width="{width:.0}" height="{height:.0}" role="img" font-family="Noto Sans CJK SC, sans-serif" font-size="11">"#
+    );
+    s.push_str(&format!(
+        r##"<line x1="{left:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#888"/>"##,
+        height - bottom,
+        width - 20.0,
+        height - bottom
+    ));
+    for label in [hi, lo] {
+        s.push_str(&format!(
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#777">{label}</text>"##,
+            left - 6.0,
+            y(label) + 4.0
+        ));
+    }
+    let path: Vec<String> = trend
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{:.1},{:.1}", x(i), y(t.score)))
+        .collect();
+    s.push_str(&format!(
+        r##"<polyline points="{}" fill="none" stroke="#1565c0" stroke-width="2"/>"##,
+        path.join(" ")
+    ));
+    for (i, t) in trend.iter().enumerate() {
+        s.push_str(&format!(
+            r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#1565c0"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            x(i),
+            y(t.score),
+            x(i),
+            y(t.score) - 7.0,
+            t.score
+        ));
+        // Dates under the axis: the first, the last, and every third between.
+        if i == 0 || i + 1 == trend.len() || i % 3 == 0 {
+            s.push_str(&format!(
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+                x(i),
+                height - bottom + 16.0,
+                t.as_of.format("%m-%d")
+            ));
+        }
+    }
+    s.push_str("</svg>");
+    Some(s)
 }
 
 /// Money with thousands separators and no decimals (`1,234,567`).
@@ -228,8 +319,43 @@ fn escape(s: &str) -> String {
 /// The report as an HTML document (UTF-8), in `lang`.
 pub fn html(d: &ReportData, lang: ReportLang) -> Result<String, String> {
     let m = Messages::new(lang)?;
+    let page = page(d, lang, &m);
+    page.render().map_err(|e| format!("report template: {e}"))
+}
+
+/// The report as a PDF document (A4), in `lang`: the HTML report's words and charts, laid out
+/// by typst. `Unavailable` when the fonts are missing (see [`pdf::check_fonts`]).
+pub fn pdf(d: &ReportData, lang: ReportLang) -> Result<Vec<u8>, RenderError> {
+    let m = Messages::new(lang).map_err(RenderError::Failed)?;
+    let page = page(d, lang, &m);
+    let labels: std::collections::BTreeMap<String, String> = keys(EN)
+        .into_iter()
+        .map(|k| {
+            let v = m.get(&k, &[]);
+            (k, v)
+        })
+        .collect();
+    let (text_lang, region) = match lang {
+        ReportLang::ZhCn => ("zh", Some("CN")),
+        ReportLang::En => ("en", None),
+    };
+    let data = serde_json::json!({
+        "lang": text_lang,
+        "region": region,
+        "t": labels,
+        "page": page,
+    });
+    let bytes = serde_json::to_vec(&data).map_err(|e| RenderError::Failed(e.to_string()))?;
+    pdf::render(
+        bytes,
+        format!("cyrisk-report/{}/{}/{}", d.org_id, d.as_of, lang.tag()),
+    )
+}
+
+/// The values both templates show, worded in `m`'s language.
+fn page<'a>(d: &'a ReportData, lang: ReportLang, m: &'a Messages) -> Page<'a> {
     let arg = |k: &'static str, v: String| (k, v);
-    let page = Page {
+    Page {
         lang: lang.tag(),
         d,
         generated: m.get("generated", &[arg("date", d.as_of.to_string())]),
@@ -264,6 +390,7 @@ pub fn html(d: &ReportData, lang: ReportLang) -> Result<String, String> {
             ],
         ),
         chart: factor_chart(d),
+        trend: trend_chart(&d.trend),
         ageing: d
             .ageing
             .iter()
@@ -319,9 +446,8 @@ pub fn html(d: &ReportData, lang: ReportLang) -> Result<String, String> {
             .as_ref()
             .map(|q| exceedance_chart(&q.exceedance, &m.get("return-period", &[]))),
         regulatory: d.regulatory.iter().map(|k| m.get(k, &[])).collect(),
-        m: &m,
-    };
-    page.render().map_err(|e| format!("report template: {e}"))
+        m,
+    }
 }
 
 /// The renderer the binary gives the application.
@@ -334,9 +460,12 @@ impl ReportRenderer for Renderer {
         data: &ReportData,
         format: ReportFormat,
         lang: ReportLang,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, RenderError> {
         match format {
-            ReportFormat::Html => html(data, lang).map(String::into_bytes),
+            ReportFormat::Html => html(data, lang)
+                .map(String::into_bytes)
+                .map_err(RenderError::Failed),
+            ReportFormat::Pdf => pdf(data, lang),
         }
     }
 }
@@ -344,13 +473,6 @@ impl ReportRenderer for Renderer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keys(text: &str) -> std::collections::BTreeSet<String> {
-        text.lines()
-            .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
-            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_owned()))
-            .collect()
-    }
 
     #[test]
     fn money_has_thousands_separators() {

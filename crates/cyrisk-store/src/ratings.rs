@@ -151,6 +151,37 @@ impl Store {
         .collect()
     }
 
+    /// The score history: for each of the `days` most recent rating dates, the last rating
+    /// computed for that date, as (`as_of` `YYYY-MM-DD`, score, grade), oldest first. Reads
+    /// only the three columns (no rating document), at most 20 rows per date.
+    pub async fn score_history(
+        &self,
+        org_id: &str,
+        days: usize,
+    ) -> Result<Vec<(String, i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT as_of, score, grade FROM ratings WHERE org_id = $1 \
+             ORDER BY as_of DESC, computed_at DESC, id DESC LIMIT $2",
+        )
+        .bind(org_id)
+        .bind(i64::try_from(days.saturating_mul(20)).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<(String, i64, String)> = Vec::new();
+        for r in &rows {
+            let as_of: String = r.try_get("as_of")?;
+            if out.last().is_some_and(|l| l.0 == as_of) {
+                continue;
+            }
+            if out.len() == days {
+                break;
+            }
+            out.push((as_of, r.try_get("score")?, r.try_get("grade")?));
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     /// One stored rating of an organisation, unparsed.
     pub async fn rating_raw(&self, org_id: &str, id: &str) -> Result<RawRating> {
         let r = sqlx::query(

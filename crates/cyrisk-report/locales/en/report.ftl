@@ -67,3 +67,5 @@ reg-ciio = As a critical-information-infrastructure operator: protection on the 
 reg-important-data = Processes important data: a periodic risk assessment filed with the authorities (Data Security Law, 2021, art. 30).
 reg-cross-border-assessment = Its cross-border transfers of personal information need a CAC security assessment (Provisions on Promoting and Regulating Cross-Border Data Flows, CAC Order No. 16, 2024).
 reg-cross-border-contract = Its cross-border transfers of personal information need a standard contract or a certification (CAC Order No. 16, 2024).
+trend = Trend: the score on each rating date
+trend-first = The first rating: no trend yet.
