@@ -12,16 +12,16 @@ use tower::ServiceExt;
 
 use crate::support::{ensure_file_contents, root, scratch};
 
-struct World {
-    app: Router,
-    store: Store,
-    keys: Vec<(Role, String)>,
+pub(crate) struct World {
+    pub(crate) app: Router,
+    pub(crate) store: Store,
+    pub(crate) keys: Vec<(Role, String)>,
     /// The insurer key's id.
     insurer_id: String,
     /// An insurer key no caller uses, linked to nothing.
     spare_insurer_id: String,
-    own: String,
-    other: String,
+    pub(crate) own: String,
+    pub(crate) other: String,
 }
 
 fn example(name: &str) -> String {
@@ -145,6 +145,21 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The access policy, route by route. A route in the spec without a rule here fails the test.
+/// A fresh world of two organisations and one key per role, with default options.
+pub(crate) async fn world_for(name: &str) -> World {
+    world(name, Options::default()).await
+}
+
+/// What the access matrix expects of `method path` for `role` (`None`: no key).
+pub(crate) fn expected_status(
+    method: &str,
+    path: &str,
+    role: Option<Role>,
+    own_tenant: bool,
+) -> StatusCode {
+    expected(method, path, role, own_tenant)
+}
+
 fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> StatusCode {
     let public = ["/healthz", "/readyz", "/metrics"];
     if public.contains(&path) {

@@ -18,3 +18,4 @@ mod report;
 mod simulation;
 mod store;
 mod support;
+mod web;

@@ -892,6 +892,52 @@ fn every_store_function_behaves_the_same_on_both_backends() {
             assert_eq!(s.score_history(&sme, 5).await.unwrap(), vec![point]);
             assert!(s.score_history(&sme, 0).await.unwrap().is_empty());
 
+            // Page sessions: a key's principal and CSRF token while live; gone when expired,
+            // deleted, or when the key is revoked.
+            let k = s
+                .create_key("page", Role::Enterprise, Some(&sme), None)
+                .await
+                .unwrap();
+            let live = s
+                .create_session(&k.id, chrono::Duration::hours(1))
+                .await
+                .unwrap();
+            let got = s
+                .session(&live.token)
+                .await
+                .unwrap()
+                .expect("a live session");
+            assert_eq!(
+                (got.principal.key_id.as_str(), got.principal.role),
+                (k.id.as_str(), Role::Enterprise)
+            );
+            assert_eq!(
+                (got.principal.org_id.as_deref(), got.csrf.as_str()),
+                (Some(sme.as_str()), live.csrf.as_str())
+            );
+            assert_ne!(live.token, live.csrf);
+            assert!(s.session("not-a-token").await.unwrap().is_none());
+            let expired = s
+                .create_session(&k.id, chrono::Duration::seconds(-1))
+                .await
+                .unwrap();
+            assert!(
+                s.session(&expired.token).await.unwrap().is_none(),
+                "{be:?}: expired"
+            );
+            assert!(s.delete_session(&live.token).await.unwrap());
+            assert!(!s.delete_session(&live.token).await.unwrap());
+            assert!(s.session(&live.token).await.unwrap().is_none());
+            let other = s
+                .create_session(&k.id, chrono::Duration::hours(1))
+                .await
+                .unwrap();
+            s.revoke_key(&k.id, None).await.unwrap();
+            assert!(
+                s.session(&other.token).await.unwrap().is_none(),
+                "{be:?}: revoked key"
+            );
+
             // Open CVEs: every CVE of a finding that still counts; a closed one's do not.
             let cves = s.open_cves().await.unwrap();
             assert!(

@@ -21,6 +21,7 @@ mod report;
 mod schemas;
 mod tickets;
 mod underwriting;
+pub mod web;
 
 use std::sync::OnceLock;
 
@@ -266,6 +267,8 @@ async fn problems(req: Request, next: Next) -> Response {
         .is_some_and(|v| {
             v.as_bytes().starts_with(b"application/problem+json")
                 || v.as_bytes().starts_with(b"application/json")
+                // The live page's own error pages.
+                || v.as_bytes().starts_with(b"text/html")
         });
     match res.status() {
         s if is_problem || s.is_success() || s.is_redirection() => res,
@@ -315,6 +318,7 @@ pub fn app(state: AppState, options: &Options) -> Router {
     let (router, api) = api_router().split_for_parts();
     router
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", api))
+        .merge(web::router())
         .layer(middleware::from_fn(problems))
         .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(middleware::from_fn(observe))

@@ -85,6 +85,17 @@ pub async fn get_report(
         ReportFormatDoc::Pdf => ReportFormat::Pdf,
     };
     let body = state.app.report(&p, &id, format, lang).await?;
+    Ok(report_response(body, format, lang, &id))
+}
+
+/// A rendered report as the answer: its media type, a download name for a PDF, and the HTML
+/// report's security headers.
+pub(crate) fn report_response(
+    body: Vec<u8>,
+    format: ReportFormat,
+    lang: ReportLang,
+    id: &str,
+) -> Response {
     let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(
@@ -118,5 +129,5 @@ pub async fn get_report(
     );
     // It carries premiums and incidents: no shared cache keeps it.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    res
 }

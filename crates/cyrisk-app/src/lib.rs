@@ -23,6 +23,7 @@ pub mod renewal;
 pub mod report;
 pub mod tickets;
 pub mod underwriting;
+pub mod web;
 pub mod webhooks;
 
 use std::sync::Arc;

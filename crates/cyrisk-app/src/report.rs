@@ -100,6 +100,21 @@ pub trait ReportRenderer: Send + Sync + std::fmt::Debug {
         format: ReportFormat,
         lang: ReportLang,
     ) -> std::result::Result<Vec<u8>, RenderError>;
+
+    /// The live rating page (HTML).
+    fn page(
+        &self,
+        page: &crate::web::LivePage,
+        lang: ReportLang,
+    ) -> std::result::Result<String, RenderError>;
+
+    /// The page's sign-in form (HTML), with the form's CSRF token and an error to show.
+    fn sign_in_page(
+        &self,
+        lang: ReportLang,
+        csrf: &str,
+        error: Option<&str>,
+    ) -> std::result::Result<String, RenderError>;
 }
 
 /// One factor's contribution.
@@ -242,10 +257,7 @@ impl App {
         lang: ReportLang,
     ) -> Result<Vec<u8>> {
         let data = self.report_data(p, org_id).await?;
-        let renderer: Arc<dyn ReportRenderer> = self
-            .reports
-            .clone()
-            .ok_or_else(|| AppError::internal("this build has no report renderer"))?;
+        let renderer: Arc<dyn ReportRenderer> = self.renderer()?;
         Ok(tokio::task::spawn_blocking(move || renderer.render(&data, format, lang)).await??)
     }
 

@@ -450,6 +450,115 @@ fn page<'a>(d: &'a ReportData, lang: ReportLang, m: &'a Messages) -> Page<'a> {
     }
 }
 
+/// The live rating page: the report's values plus the caller's organisations, alerts and
+/// tickets.
+#[derive(Template)]
+#[template(path = "page.html")]
+struct LiveView<'a> {
+    lang: &'a str,
+    d: &'a ReportData,
+    p: &'a cyrisk_app::web::LivePage,
+    m: &'a Messages,
+    generated: String,
+    data_as_of: String,
+    model: String,
+    band: String,
+    probability: String,
+    open_findings: String,
+    chart: String,
+    trend: Option<String>,
+    ageing: Vec<AgeLine>,
+    plan: Vec<(String, String, String)>,
+    /// (severity class, severity word, title, date)
+    alerts: Vec<(String, String, String, String)>,
+    /// (title, status word, due date, overdue)
+    tickets: Vec<(String, String, String, bool)>,
+}
+
+impl LiveView<'_> {
+    fn t(&self, key: &str) -> String {
+        self.m.get(key, &[])
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInView<'a> {
+    lang: &'a str,
+    m: &'a Messages,
+    csrf: &'a str,
+    error: Option<String>,
+}
+
+impl SignInView<'_> {
+    fn t(&self, key: &str) -> String {
+        self.m.get(key, &[])
+    }
+}
+
+/// The live rating page as HTML, in `lang`.
+pub fn live_page(p: &cyrisk_app::web::LivePage, lang: ReportLang) -> Result<String, String> {
+    let m = Messages::new(lang)?;
+    let v = page(&p.report, lang, &m);
+    let severity_class = |s: &str| match s {
+        "critical" | "warning" => s.to_owned(),
+        _ => "info".to_owned(),
+    };
+    let view = LiveView {
+        lang: lang.tag(),
+        d: &p.report,
+        p,
+        generated: v.generated,
+        data_as_of: v.data_as_of,
+        model: v.model,
+        band: v.band,
+        probability: v.probability,
+        open_findings: v.open_findings,
+        chart: v.chart,
+        trend: v.trend,
+        ageing: v.ageing,
+        plan: v.plan,
+        alerts: p
+            .alerts
+            .iter()
+            .map(|a| {
+                (
+                    severity_class(&a.severity),
+                    m.get(&format!("alert-{}", severity_class(&a.severity)), &[]),
+                    a.title.clone(),
+                    a.created_at.chars().take(10).collect(),
+                )
+            })
+            .collect(),
+        tickets: p
+            .tickets
+            .iter()
+            .map(|t| {
+                (
+                    t.title.clone(),
+                    m.get(&format!("status-{}", t.status), &[]),
+                    t.due_on.clone(),
+                    t.overdue,
+                )
+            })
+            .collect(),
+        m: &m,
+    };
+    view.render().map_err(|e| format!("page template: {e}"))
+}
+
+/// The page's sign-in form as HTML, in `lang`; `error` is a message key (`page-…`).
+pub fn sign_in_page(lang: ReportLang, csrf: &str, error: Option<&str>) -> Result<String, String> {
+    let m = Messages::new(lang)?;
+    let view = SignInView {
+        lang: lang.tag(),
+        csrf,
+        error: error.map(|k| m.get(k, &[])),
+        m: &m,
+    };
+    view.render().map_err(|e| format!("sign-in template: {e}"))
+}
+
 /// The renderer the binary gives the application.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Renderer;
@@ -467,6 +576,23 @@ impl ReportRenderer for Renderer {
                 .map_err(RenderError::Failed),
             ReportFormat::Pdf => pdf(data, lang),
         }
+    }
+
+    fn page(
+        &self,
+        page: &cyrisk_app::web::LivePage,
+        lang: ReportLang,
+    ) -> Result<String, RenderError> {
+        live_page(page, lang).map_err(RenderError::Failed)
+    }
+
+    fn sign_in_page(
+        &self,
+        lang: ReportLang,
+        csrf: &str,
+        error: Option<&str>,
+    ) -> Result<String, RenderError> {
+        sign_in_page(lang, csrf, error).map_err(RenderError::Failed)
     }
 }
 

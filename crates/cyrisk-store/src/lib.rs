@@ -20,6 +20,7 @@ pub mod monitoring;
 mod orgs;
 mod policies;
 mod ratings;
+mod sessions;
 pub mod tickets;
 mod timeline;
 mod underwriting;
@@ -42,6 +43,7 @@ pub use monitoring::{
 pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
 pub use policies::{Endorsement, Inception, NewEndorsement, NewPolicy, Policy, PolicyPhase};
 pub use ratings::{CurrentRating, RawRating, StoredQuote, StoredRating};
+pub use sessions::{NewSession, Session};
 pub use tickets::{
     ClosedTicket, NewTicket, Ticket, TicketEvent, TicketSource, TicketStatus, TicketUpdate,
 };

@@ -86,6 +86,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "claims",
         include_str!("../migrations/sqlite/0015_claims.sql"),
     ),
+    (
+        16,
+        "sessions",
+        include_str!("../migrations/sqlite/0016_sessions.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -162,6 +167,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         15,
         "claims",
         include_str!("../migrations/postgres/0015_claims.sql"),
+    ),
+    (
+        16,
+        "sessions",
+        include_str!("../migrations/postgres/0016_sessions.sql"),
     ),
 ];
 

@@ -1,0 +1,298 @@
+//! The live rating page (`/app`) over HTTP: every role's session sees the organisations and
+//! reports the API would show it and no other (404), forms without their CSRF token are
+//! refused, signing out and revoking the key end the session, and every answer carries the
+//! security headers.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use cyrisk_store::Role;
+use tower::ServiceExt;
+
+use crate::api::{expected_status, runtime, world_for};
+
+async fn send(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    cookies: &str,
+    form: Option<String>,
+) -> (StatusCode, HeaderMap, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if !cookies.is_empty() {
+        req = req.header(header::COOKIE, cookies);
+    }
+    let body = match form {
+        Some(f) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f)
+        }
+        None => Body::empty(),
+    };
+    let res = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// The value of the cookie `name` a response sets.
+fn set_cookie(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|r| r.split(';').next().unwrap_or("").to_owned())
+        })
+}
+
+fn assert_secure_headers(h: &HeaderMap, what: &str) {
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline") || !csp.contains("script-src 'unsafe-inline'"),
+        "{what}: {csp}"
+    );
+    assert!(!csp.contains("unsafe-eval"), "{what}: {csp}");
+    assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{what}");
+}
+
+/// Signs in with `key` through the form: the session cookie.
+async fn sign_in(app: &axum::Router, key: &str) -> String {
+    let (s, h, body) = send(app, Method::GET, "/app/login?lang=en", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_secure_headers(&h, "sign-in form");
+    let login = set_cookie(&h, "cyrisk_login").expect("a sign-in token cookie");
+    assert!(
+        body.contains(&format!("value=\"{login}\"")),
+        "the form carries the token"
+    );
+    let (s, h, _) = send(
+        app,
+        Method::POST,
+        "/app/login",
+        &format!("cyrisk_login={login}"),
+        Some(format!("key={key}&csrf={login}&lang=en")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let cookie = h
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("cyrisk_session="))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/app"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    format!(
+        "cyrisk_session={}",
+        set_cookie(&h, "cyrisk_session").unwrap()
+    )
+}
+
+#[test]
+fn every_role_sees_on_the_page_what_the_api_shows_it_and_nothing_else() {
+    runtime().block_on(async {
+        let w = world_for("web").await;
+        for (role, key) in &w.keys {
+            let session = sign_in(&w.app, key).await;
+            for own_tenant in [true, false] {
+                let org = if own_tenant { &w.own } else { &w.other };
+                let want = expected_status(
+                    "get",
+                    "/api/v1/organizations/{id}/report",
+                    Some(*role),
+                    own_tenant,
+                );
+                let (s, h, body) = send(
+                    &w.app,
+                    Method::GET,
+                    &format!("/app?org={org}&lang=en"),
+                    &session,
+                    None,
+                )
+                .await;
+                assert_eq!(s, want, "{role:?} page of own={own_tenant}: {body}");
+                assert_secure_headers(&h, "page");
+                assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
+                if s == StatusCode::OK {
+                    let rating = w.app.clone();
+                    let (_, _, api) = crate::api::call(
+                        &rating,
+                        Method::GET,
+                        &format!("/api/v1/organizations/{org}/rating"),
+                        Some(key),
+                        None,
+                    )
+                    .await;
+                    let score = api["score"].as_i64().unwrap();
+                    assert!(
+                        body.contains(&format!(r#"id="score">{score}<"#)),
+                        "{role:?}: {score}"
+                    );
+                    assert!(body.contains("/app/assets/htmx.min.js") && !body.contains("<script>"));
+                    assert!(
+                        body.contains(r#"name="csrf""#),
+                        "the sign-out form carries its token"
+                    );
+                }
+                for format in ["html", "pdf"] {
+                    if format == "pdf" && !crate::support::pdf_tools() {
+                        continue;
+                    }
+                    let (s, h, _) = send(
+                        &w.app,
+                        Method::GET,
+                        &format!("/app/report?org={org}&format={format}&lang=en"),
+                        &session,
+                        None,
+                    )
+                    .await;
+                    assert_eq!(s, want, "{role:?} {format} report of own={own_tenant}");
+                    assert_secure_headers(&h, "report");
+                }
+            }
+            // The enterprise key's page opens its own organisation by default.
+            if *role == Role::Enterprise {
+                let (s, _, body) = send(&w.app, Method::GET, "/app?lang=en", &session, None).await;
+                assert_eq!(s, StatusCode::OK);
+                assert!(
+                    !body.contains(r#"<select id="org""#),
+                    "no picker for one organisation"
+                );
+            }
+        }
+        // No session: the page sends to the sign-in form, the report is 401.
+        let (s, h, _) = send(&w.app, Method::GET, "/app", "", None).await;
+        assert_eq!(
+            (s, h[header::LOCATION].to_str().unwrap()),
+            (StatusCode::SEE_OTHER, "/app/login?lang=zh-CN")
+        );
+        let (s, _, _) = send(
+            &w.app,
+            Method::GET,
+            &format!("/app/report?org={}", w.own),
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _, _) = send(
+            &w.app,
+            Method::GET,
+            &format!("/app?org={}", w.own),
+            "cyrisk_session=forged",
+            None,
+        )
+        .await;
+        assert_eq!(
+            s,
+            StatusCode::SEE_OTHER,
+            "an unknown session token is no session"
+        );
+    });
+}
+
+#[test]
+fn forms_need_their_token_and_sessions_end_on_sign_out_and_revocation() {
+    runtime().block_on(async {
+        let w = world_for("web-forms").await;
+        let admin = &w.keys.iter().find(|(r, _)| *r == Role::Admin).unwrap().1;
+        // A sign-in post without the form's cookie (a cross-site post), or with another token.
+        for cookies in ["", "cyrisk_login=abc"] {
+            let (s, h, body) = send(
+                &w.app,
+                Method::POST,
+                "/app/login",
+                cookies,
+                Some(format!("key={admin}&csrf=def&lang=en")),
+            )
+            .await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{cookies}");
+            assert!(set_cookie(&h, "cyrisk_session").is_none());
+            assert!(body.contains("The form expired"), "{body}");
+        }
+        // A wrong key: the form again, 401, no session.
+        let (_, h, _) = send(&w.app, Method::GET, "/app/login", "", None).await;
+        let login = set_cookie(&h, "cyrisk_login").unwrap();
+        let (s, h, body) = send(
+            &w.app,
+            Method::POST,
+            "/app/login",
+            &format!("cyrisk_login={login}"),
+            Some(format!("key=cyk_wrong&csrf={login}&lang=en")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert!(set_cookie(&h, "cyrisk_session").is_none());
+        assert!(body.contains("Unknown or revoked key"));
+
+        // Sign-out needs the session's token; with it, the session is gone.
+        let session = sign_in(&w.app, admin).await;
+        let (s, _, _) = send(
+            &w.app,
+            Method::POST,
+            "/app/logout",
+            &session,
+            Some("csrf=wrong".to_owned()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _, page) = send(&w.app, Method::GET, "/app", &session, None).await;
+        assert_eq!(s, StatusCode::OK, "still signed in");
+        let csrf = page
+            .split(r#"name="csrf" value=""#)
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let (s, h, _) = send(
+            &w.app,
+            Method::POST,
+            "/app/logout",
+            &session,
+            Some(format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        assert_eq!(set_cookie(&h, "cyrisk_session").as_deref(), Some(""));
+        let (s, _, _) = send(&w.app, Method::GET, "/app", &session, None).await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "signed out");
+
+        // Revoking the key ends its sessions at once.
+        let k = w
+            .store
+            .create_key("to revoke", Role::Admin, None, None)
+            .await
+            .unwrap();
+        let session = sign_in(&w.app, &k.key).await;
+        let (s, _, _) = send(&w.app, Method::GET, "/app", &session, None).await;
+        assert_eq!(s, StatusCode::OK);
+        w.store.revoke_key(&k.id, None).await.unwrap();
+        let (s, _, _) = send(&w.app, Method::GET, "/app", &session, None).await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "a revoked key's session is over");
+
+        // The assets are embedded and typed.
+        for (path, ctype) in [
+            ("/app/assets/app.css", "text/css; charset=utf-8"),
+            ("/app/assets/htmx.min.js", "text/javascript; charset=utf-8"),
+            ("/app/assets/favicon.svg", "image/svg+xml"),
+        ] {
+            let (s, h, body) = send(&w.app, Method::GET, path, "", None).await;
+            assert_eq!(
+                (s, h[header::CONTENT_TYPE].to_str().unwrap()),
+                (StatusCode::OK, ctype)
+            );
+            assert!(body.len() > 100, "{path}");
+            assert_secure_headers(&h, path);
+        }
+    });
+}
