@@ -128,11 +128,18 @@ test('an admin signs in, sees the API score, switches language and downloads the
   await Promise.all([page.waitForURL(/lang=zh-CN/), page.click('#lang-zh')]);
   await page.waitForSelector('html[lang="zh-CN"]', { state: 'attached' });
   assert.match(await page.textContent('.downloads h2'), /下载报告/);
-  const cjk = await page.evaluate(async () => {
-    await document.fonts.ready;
-    return document.fonts.check('16px "Noto Sans CJK SC"', '下载报告');
-  });
-  assert.ok(cjk, 'Noto Sans CJK SC is available to Chromium (fonts-noto-cjk)');
+  // Which font Chromium really drew the heading's glyphs with (DevTools protocol): a CJK
+  // font, not a fallback box.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('DOM.enable');
+  await cdp.send('CSS.enable');
+  const { root: doc } = await cdp.send('DOM.getDocument');
+  const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: doc.nodeId, selector: '.downloads h2' });
+  const { fonts } = await cdp.send('CSS.getPlatformFontsForNode', { nodeId });
+  assert.ok(
+    fonts.some((f) => /Noto Sans CJK/.test(f.familyName) && f.glyphCount >= 4),
+    `the Chinese heading is drawn with Noto Sans CJK (fonts-noto-cjk): ${JSON.stringify(fonts)}`,
+  );
   await page.screenshot({ path: join(shots, 'live-page-zh.png'), fullPage: true });
 
   // The PDF, in Chinese and in English, as a download.
@@ -147,10 +154,19 @@ test('an admin signs in, sees the API score, switches language and downloads the
   // Nothing the content security policy blocked, no script error.
   assert.deepEqual(violations, []);
 
-  // Signing out ends the session: the page asks to sign in again.
+  // Signing out ends the session: the page asks to sign in again, and going back shows no copy
+  // of the signed-out page (htmx keeps no history snapshots; the server sends the form).
   await Promise.all([page.waitForURL(/\/app\/login/), page.click('#sign-out')]);
+  assert.equal(await page.evaluate(() => localStorage.getItem('htmx-history-cache')), null);
+  await page.goBack();
+  await page.waitForLoadState();
+  assert.equal(await page.$('#score'), null, 'no rating shown after sign-out');
   await page.goto(`${base}/app`);
   assert.match(page.url(), /\/app\/login/);
+  // A wrong key after signing out is told so (the sign-in form is a plain page, not a swap).
+  await page.fill('#key', 'cyk_wrong');
+  await page.click('#sign-in');
+  await page.waitForSelector('.error');
   await context.close();
 });
 

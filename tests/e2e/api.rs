@@ -144,7 +144,6 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The access policy, route by route. A route in the spec without a rule here fails the test.
 /// A fresh world of two organisations and one key per role, with default options.
 pub(crate) async fn world_for(name: &str) -> World {
     world(name, Options::default()).await
@@ -160,6 +159,7 @@ pub(crate) fn expected_status(
     expected(method, path, role, own_tenant)
 }
 
+/// The access policy, route by route. A route in the spec without a rule here fails the test.
 fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> StatusCode {
     let public = ["/healthz", "/readyz", "/metrics"];
     if public.contains(&path) {

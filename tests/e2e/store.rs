@@ -885,11 +885,38 @@ fn every_store_function_behaves_the_same_on_both_backends() {
             );
             assert_eq!(raw.clone().parse().unwrap(), ins, "{be:?}");
             assert_eq!(s.ratings_raw(&sme, 10, 0).await.unwrap(), vec![raw.clone()]);
-            // The score history keeps one point per rating date: the last computed.
+            // The score history keeps one point per rating date — the last computed — oldest
+            // first, and at most the dates asked for, however many re-ratings a day had.
             let point = (raw.as_of.clone(), raw.score, raw.grade.clone());
             assert_eq!(s.score_history(&sme, 5).await.unwrap(), vec![point.clone()]);
-            s.insert_rating(&sme, &r, 1, None).await.unwrap();
-            assert_eq!(s.score_history(&sme, 5).await.unwrap(), vec![point]);
+            let mut earlier = r.clone();
+            earlier.as_of = r.as_of - chrono::Duration::days(3);
+            earlier.score = r.score - 40;
+            for _ in 0..30 {
+                s.insert_rating(&sme, &earlier, 1, None).await.unwrap();
+            }
+            let mut later_same_day = r.clone();
+            later_same_day.score = r.score + 7;
+            s.insert_rating(&sme, &later_same_day, 1, None)
+                .await
+                .unwrap();
+            let history = s.score_history(&sme, 5).await.unwrap();
+            assert_eq!(
+                history,
+                vec![
+                    (
+                        earlier.as_of.to_string(),
+                        i64::from(earlier.score),
+                        earlier.grade.clone()
+                    ),
+                    (r.as_of.to_string(), i64::from(r.score + 7), r.grade.clone()),
+                ],
+                "{be:?}"
+            );
+            assert_eq!(
+                s.score_history(&sme, 1).await.unwrap(),
+                history[1..].to_vec()
+            );
             assert!(s.score_history(&sme, 0).await.unwrap().is_empty());
 
             // Page sessions: a key's principal and CSRF token while live; gone when expired,

@@ -10,6 +10,25 @@ use tower::ServiceExt;
 
 use crate::api::{expected_status, runtime, world_for};
 
+#[test]
+fn the_csp_check_catches_inline_scripts() {
+    let mut h = HeaderMap::new();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, "nosniff".parse().unwrap());
+    for bad in [
+        "default-src 'none'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        "default-src *; frame-ancestors 'none'",
+        "script-src 'self'",
+    ] {
+        h.insert(header::CONTENT_SECURITY_POLICY, bad.parse().unwrap());
+        let caught = std::panic::catch_unwind(|| assert_secure_headers(&h, "test")).is_err();
+        assert!(caught, "{bad}");
+    }
+    assert!(!no_inline_script(
+        r#"<script src="/a.js"></script><script type="module">x()</script>"#
+    ));
+    assert!(no_inline_script(r#"<script src="/a.js"></script>"#));
+}
+
 async fn send(
     app: &axum::Router,
     method: Method,
@@ -51,15 +70,51 @@ fn set_cookie(h: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
+/// The content security policy runs no inline or evaluated script and allows no framing, and
+/// the answer is `nosniff`.
 fn assert_secure_headers(h: &HeaderMap, what: &str) {
-    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
-    assert!(
-        !csp.contains("unsafe-inline") || !csp.contains("script-src 'unsafe-inline'"),
+    let csp = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap_or_else(|| panic!("{what}: no content security policy"))
+        .to_str()
+        .unwrap();
+    let directive = |name: &str| {
+        csp.split(';').map(str::trim).find_map(|d| {
+            d.strip_prefix(name)
+                .map(|v| v.split_whitespace().collect::<Vec<_>>())
+        })
+    };
+    // Scripts are governed by script-src, or default-src without it.
+    let scripts = directive("script-src ")
+        .or_else(|| directive("default-src "))
+        .unwrap_or_else(|| panic!("{what}: no script-src nor default-src: {csp}"));
+    for bad in [
+        "'unsafe-inline'",
+        "'unsafe-eval'",
+        "*",
+        "data:",
+        "http:",
+        "https:",
+    ] {
+        assert!(
+            !scripts.contains(&bad),
+            "{what}: scripts may come from {bad}: {csp}"
+        );
+    }
+    assert_eq!(
+        directive("frame-ancestors "),
+        Some(vec!["'none'"]),
         "{what}: {csp}"
     );
-    assert!(!csp.contains("unsafe-eval"), "{what}: {csp}");
     assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{what}");
+}
+
+/// Every `<script` in a page loads a file: none is inline.
+fn no_inline_script(body: &str) -> bool {
+    body.match_indices("<script").all(|(i, _)| {
+        let tag = &body[i..body[i..].find('>').map_or(body.len(), |e| i + e)];
+        tag.contains(" src=")
+    })
 }
 
 /// Signs in with `key` through the form: the session cookie.
@@ -136,7 +191,15 @@ fn every_role_sees_on_the_page_what_the_api_shows_it_and_nothing_else() {
                         body.contains(&format!(r#"id="score">{score}<"#)),
                         "{role:?}: {score}"
                     );
-                    assert!(body.contains("/app/assets/htmx.min.js") && !body.contains("<script>"));
+                    assert!(body.contains("/app/assets/htmx.min.js") && no_inline_script(&body));
+                    // The trend, the factors and the download links of this organisation.
+                    assert!(body.contains(&format!("/app/report?org={org}&amp;format=pdf")));
+                    // An assessor is no party to the insurance: no alerts section at all.
+                    assert_eq!(
+                        body.contains("Alerts not yet acknowledged"),
+                        *role != Role::Assessor,
+                        "{role:?}"
+                    );
                     assert!(
                         body.contains(r#"name="csrf""#),
                         "the sign-out form carries its token"
@@ -168,21 +231,51 @@ fn every_role_sees_on_the_page_what_the_api_shows_it_and_nothing_else() {
                 );
             }
         }
-        // No session: the page sends to the sign-in form, the report is 401.
+        // No session: the page and a report link send to the sign-in form; an htmx request
+        // (a boosted link after the session ended) is told to change the whole page.
         let (s, h, _) = send(&w.app, Method::GET, "/app", "", None).await;
         assert_eq!(
             (s, h[header::LOCATION].to_str().unwrap()),
             (StatusCode::SEE_OTHER, "/app/login?lang=zh-CN")
         );
-        let (s, _, _) = send(
+        let (s, h, _) = send(
             &w.app,
             Method::GET,
-            &format!("/app/report?org={}", w.own),
+            &format!("/app/report?org={}&lang=en", w.own),
             "",
             None,
         )
         .await;
-        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            (s, h[header::LOCATION].to_str().unwrap()),
+            (StatusCode::SEE_OTHER, "/app/login?lang=en")
+        );
+        let res = w
+            .app
+            .clone()
+            .oneshot(
+                Request::get("/app?lang=en")
+                    .header("hx-request", "true")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["hx-redirect"], "/app/login?lang=en");
+        // A rejection axum writes itself keeps the page's headers.
+        let (s, h, _) = send(&w.app, Method::GET, "/app/logout", "", None).await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+        assert_secure_headers(&h, "405");
+        let (s, h, _) = send(
+            &w.app,
+            Method::POST,
+            "/app/login",
+            "",
+            Some("key=x".to_owned()),
+        )
+        .await;
+        assert!(s.is_client_error(), "{s}");
+        assert_secure_headers(&h, "a form without its fields");
         let (s, _, _) = send(
             &w.app,
             Method::GET,
@@ -259,11 +352,15 @@ fn forms_need_their_token_and_sessions_end_on_sign_out_and_revocation() {
             Method::POST,
             "/app/logout",
             &session,
-            Some(format!("csrf={csrf}")),
+            Some(format!("csrf={csrf}&lang=en")),
         )
         .await;
-        assert_eq!(s, StatusCode::SEE_OTHER);
+        assert_eq!(
+            (s, h[header::LOCATION].to_str().unwrap()),
+            (StatusCode::SEE_OTHER, "/app/login?lang=en")
+        );
         assert_eq!(set_cookie(&h, "cyrisk_session").as_deref(), Some(""));
+        assert_eq!(h["clear-site-data"], r#""cache", "storage""#);
         let (s, _, _) = send(&w.app, Method::GET, "/app", &session, None).await;
         assert_eq!(s, StatusCode::SEE_OTHER, "signed out");
 

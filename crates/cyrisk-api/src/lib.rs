@@ -258,9 +258,34 @@ async fn observe(req: Request, next: Next) -> Response {
 
 /// Turns axum's own rejections (unknown route, wrong method, oversize body) into problems.
 async fn problems(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let kept = security_headers_of(&res);
+    let mut res = problem_of(res).await;
+    res.headers_mut().extend(kept);
+    res
+}
+
+/// The security headers an answer carries (the live page's), to keep when it is rewritten.
+fn security_headers_of(res: &Response) -> axum::http::HeaderMap {
+    use axum::http::header;
+    let mut kept = axum::http::HeaderMap::new();
+    for name in [
+        header::CONTENT_SECURITY_POLICY,
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::X_FRAME_OPTIONS,
+        header::REFERRER_POLICY,
+        header::CACHE_CONTROL,
+    ] {
+        if let Some(v) = res.headers().get(&name) {
+            kept.insert(name, v.clone());
+        }
+    }
+    kept
+}
+
+async fn problem_of(res: Response) -> Response {
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
-    let res = next.run(req).await;
     let is_problem = res
         .headers()
         .get(axum::http::header::CONTENT_TYPE)

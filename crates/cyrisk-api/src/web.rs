@@ -50,6 +50,7 @@ const HTMX_JS: &[u8] = include_bytes!("../assets/htmx.min.js");
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/app", get(page))
+        .route("/app/", get(|| async { Redirect::permanent("/app") }))
         .route("/app/login", get(sign_in_form).post(sign_in))
         .route("/app/logout", axum::routing::post(sign_out))
         .route("/app/report", get(report))
@@ -187,6 +188,21 @@ async fn session(
     Ok(state.app.session(&token).await?.map(|s| (token, s)))
 }
 
+/// To the sign-in form: a redirect, or for an htmx request (a boosted link after the session
+/// expired) `HX-Redirect`, so the whole page changes rather than a swap htmx would not show.
+fn to_sign_in(headers: &HeaderMap, lang: ReportLang) -> Response {
+    let target = format!("/app/login?lang={}", lang.tag());
+    if headers.contains_key("hx-request") {
+        let mut res = StatusCode::OK.into_response();
+        if let Ok(v) = HeaderValue::from_str(&target) {
+            res.headers_mut().insert("hx-redirect", v);
+        }
+        res
+    } else {
+        Redirect::to(&target).into_response()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     org: Option<String>,
@@ -201,7 +217,7 @@ async fn page(
 ) -> Result<Response, ApiError> {
     let lang = lang_of(q.lang.as_deref());
     let Some((_, s)) = session(&state, &headers).await? else {
-        return Ok(Redirect::to(&format!("/app/login?lang={}", lang.tag())).into_response());
+        return Ok(to_sign_in(&headers, lang));
     };
     let orgs = state.app.page_orgs(&s.principal).await?;
     let org = match q.org.filter(|o| !o.is_empty()) {
@@ -331,6 +347,7 @@ async fn sign_in(
 #[derive(Debug, Deserialize)]
 pub struct SignOutForm {
     csrf: String,
+    lang: Option<String>,
 }
 
 /// `POST /app/logout`: ends the session (with the session's CSRF token).
@@ -350,8 +367,14 @@ async fn sign_out(
         }
         state.app.sign_out(&token).await?;
     }
-    let mut res = Redirect::to("/app/login").into_response();
+    let lang = lang_of(f.lang.as_deref());
+    let mut res = Redirect::to(&format!("/app/login?lang={}", lang.tag())).into_response();
     set_cookie(&mut res, cookie(SESSION_COOKIE, String::new(), 0, tls));
+    // Nothing of the signed-out page stays in this browser (cache, storage).
+    res.headers_mut().insert(
+        "clear-site-data",
+        HeaderValue::from_static("\"cache\", \"storage\""),
+    );
     Ok(res)
 }
 
@@ -370,7 +393,8 @@ async fn report(
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
     let Some((_, s)) = session(&state, &headers).await? else {
-        return Err(ApiError::unauthorized());
+        // A download link followed after the session ended: sign in again.
+        return Ok(to_sign_in(&headers, lang_of(q.lang.as_deref())));
     };
     let lang = match q.lang.as_deref() {
         None => ReportLang::ZhCn,

@@ -87,6 +87,9 @@ pub struct App {
     rules: Arc<monitoring::RuleCache>,
     /// What renders reports (the binary supplies `cyrisk-report`'s).
     reports: Option<Arc<dyn report::ReportRenderer>>,
+    /// PDF renders at once: one per core, so report downloads cannot take every core from the
+    /// API (a request waits up to [`report::RENDER_WAIT`] for its turn, then gets `Busy`).
+    renders: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -102,6 +105,9 @@ impl App {
             http: webhooks::client(policy).expect("a default HTTP client builds"),
             rules: Arc::new(monitoring::RuleCache::new()),
             reports: None,
+            renders: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
         }
     }
 

@@ -147,12 +147,42 @@ pub struct ReportControl {
     pub assessed_on: Option<NaiveDate>,
     /// Recorded by the rated party (weighs less).
     pub self_declared: bool,
+    /// The MLPS level assessed (1–5), for an `mlps` result.
+    pub level: Option<u8>,
 }
 
-/// The rating on one date.
+/// Internet-facing services the rating counts as risky (from its factor inputs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RiskyServices {
+    /// Internet-facing assets offering remote administration (RDP, SSH, Telnet, VNC, …).
+    pub remote_access: usize,
+    /// Internet-facing assets offering a database.
+    pub database_exposed: usize,
+    /// Perimeter appliances (VPN, firewall, gateway) facing the internet.
+    pub perimeter_appliances: usize,
+    /// Of them, products with known-exploited vulnerabilities in their history (CISA KEV).
+    pub appliances_with_kev_history: usize,
+    /// Up to a few asset ids of each, for the reader.
+    pub examples: Vec<String>,
+}
+
+/// The MLPS (graded protection, GB/T 22239-2019) position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MlpsPosition {
+    /// The level the organisation is expected to hold (from its profile), if any.
+    pub required_level: Option<u64>,
+    /// Levels assessed in its results.
+    pub assessed_levels: Vec<u64>,
+    /// `assessed`, `below_required`, `missing`, … as the rating states it.
+    pub status: String,
+}
+
+/// The rating on one rating date (the last computed for that date).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrendPoint {
+    /// The rating date (`as_of`).
     pub as_of: NaiveDate,
+    /// Score, 250–900 (higher is better).
     pub score: i64,
     pub grade: String,
 }
@@ -196,7 +226,7 @@ pub struct ReportData {
     pub feeds: String,
     pub score: i64,
     pub grade: String,
-    /// The score on each of the last rating dates (at most [`TREND_DAYS`]), oldest first,
+    /// The score on each of the last rating dates (at most [`TREND_DATES`]), oldest first,
     /// ending with this rating.
     pub trend: Vec<TrendPoint>,
     pub score_low: i64,
@@ -221,6 +251,13 @@ pub struct ReportData {
     pub undeclared: usize,
     pub stale: usize,
     pub controls: Vec<ReportControl>,
+    /// Risky internet-facing services.
+    pub risky: RiskyServices,
+    /// The MLPS position, when the rating assessed one.
+    pub mlps: Option<MlpsPosition>,
+    /// The newest and oldest control evidence dates (freshness).
+    pub newest_evidence: Option<NaiveDate>,
+    pub oldest_evidence: Option<NaiveDate>,
     pub incidents: usize,
     pub open_tickets: usize,
     pub pending_disputes: usize,
@@ -237,7 +274,10 @@ pub struct ReportData {
 }
 
 /// How many rating dates the trend shows.
-pub const TREND_DAYS: usize = 12;
+pub const TREND_DATES: usize = 12;
+
+/// How long a PDF request waits for a free renderer before `Busy` (503, retry).
+pub const RENDER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Age buckets' upper bounds in days (the last is open-ended).
 const AGE_BOUNDS: [i64; 3] = [30, 90, 180];
@@ -258,6 +298,20 @@ impl App {
     ) -> Result<Vec<u8>> {
         let data = self.report_data(p, org_id).await?;
         let renderer: Arc<dyn ReportRenderer> = self.renderer()?;
+        // A PDF takes a core for a while: wait for a turn (HTML is cheap and not limited).
+        let _permit = match format {
+            ReportFormat::Pdf => Some(
+                tokio::time::timeout(RENDER_WAIT, self.renders.clone().acquire_owned())
+                    .await
+                    .map_err(|_| {
+                        AppError::Unavailable(
+                            "every PDF renderer is busy with other reports; retry shortly".into(),
+                        )
+                    })?
+                    .map_err(AppError::internal)?,
+            ),
+            ReportFormat::Html => None,
+        };
         Ok(tokio::task::spawn_blocking(move || renderer.render(&data, format, lang)).await??)
     }
 
@@ -399,7 +453,7 @@ impl App {
         // The trend: stored ratings by date, this rating last (replacing its own date's).
         let mut trend: Vec<TrendPoint> = self
             .store
-            .score_history(org_id, TREND_DAYS)
+            .score_history(org_id, TREND_DATES)
             .await?
             .into_iter()
             .filter_map(|(d, score, grade)| {
@@ -416,10 +470,56 @@ impl App {
             score: rating.score,
             grade: rating.grade.clone(),
         });
-        if trend.len() > TREND_DAYS {
-            trend.drain(..trend.len() - TREND_DAYS);
+        if trend.len() > TREND_DATES {
+            trend.drain(..trend.len() - TREND_DATES);
         }
+        // What the rating counted, from its factors' published inputs.
+        let inputs_of = |name: &str| {
+            doc["factors"]
+                .as_array()
+                .and_then(|a| a.iter().find(|f| f["name"] == name))
+                .map(|f| f["inputs"].clone())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let count = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0) as usize;
+        let (remote, db, appliance) = (
+            inputs_of("remote_access"),
+            inputs_of("database_exposed"),
+            inputs_of("perimeter_appliance"),
+        );
+        let mut examples: Vec<String> = Vec::new();
+        for e in [&remote, &db, &appliance]
+            .iter()
+            .filter_map(|v| v["examples"].as_array())
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+        {
+            if examples.len() < 8 && !examples.iter().any(|x| x == e) {
+                examples.push(e.to_owned());
+            }
+        }
+        let risky = RiskyServices {
+            remote_access: count(&remote, "assets"),
+            database_exposed: count(&db, "assets"),
+            perimeter_appliances: count(&appliance, "appliances"),
+            appliances_with_kev_history: count(&appliance, "with_kev_history"),
+            examples,
+        };
+        let m = inputs_of("mlps");
+        let mlps = m["status"].as_str().map(|status| MlpsPosition {
+            required_level: m["required_level"].as_u64(),
+            assessed_levels: m["assessed_levels"]
+                .as_array()
+                .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+                .unwrap_or_default(),
+            status: status.to_owned(),
+        });
+        let date = |k: &str| doc["inputs"][k].as_str().and_then(|d| d.parse().ok());
         Ok(ReportData {
+            risky,
+            mlps,
+            newest_evidence: date("newest_control_evidence"),
+            oldest_evidence: date("oldest_control_evidence"),
             trend,
             currency: profile.currency.as_str().to_owned(),
             expected_annual_loss: plan
@@ -510,6 +610,7 @@ impl App {
                         .unwrap_or_default(),
                     assessed_on: c.assessed_on,
                     self_declared: c.self_declared,
+                    level: c.level,
                 })
                 .collect(),
             incidents: bundle.incidents().len(),

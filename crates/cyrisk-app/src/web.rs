@@ -56,6 +56,9 @@ pub struct LivePage {
     pub orgs: Vec<PageOrg>,
     /// The open organisation's report data (what the report shows the caller).
     pub report: ReportData,
+    /// Whether the caller has alerts to see: an insurer its own, the insured its own, an
+    /// admin everyone's; an assessor, no party to the insurance, none.
+    pub shows_alerts: bool,
     /// The caller's unacknowledged alerts on it, newest first (at most 10).
     pub alerts: Vec<PageAlert>,
     /// Its open tickets the caller may see, soonest due first (at most 10).
@@ -111,14 +114,11 @@ impl App {
         orgs: Vec<PageOrg>,
     ) -> Result<LivePage> {
         let report = self.report_data(p, org_id).await?;
-        let audience = match p.role {
-            cyrisk_store::Role::Enterprise => Some("insured".to_owned()),
-            cyrisk_store::Role::Insurer => Some(p.key_id.clone()),
-            _ => None,
-        };
-        let alerts = match audience {
-            Some(a) => self
-                .alerts(p, Some(org_id), Some(&a), true, 10, 0)
+        let shows_alerts = p.role != cyrisk_store::Role::Assessor;
+        let alerts = if shows_alerts {
+            // `alerts` scopes them as the API does: an insurer's and the insured's own
+            // audience, every audience for an admin.
+            self.alerts(p, Some(org_id), None, true, 10, 0)
                 .await?
                 .into_iter()
                 .map(|a| PageAlert {
@@ -126,25 +126,33 @@ impl App {
                     severity: a.severity,
                     title: a.title,
                 })
-                .collect(),
-            // An assessor has no audience of its own; an admin sees them through the API.
-            None => Vec::new(),
+                .collect()
+        } else {
+            Vec::new()
         };
         let day = today();
+        // The soonest due of all open tickets (as many as the report counts), so the overdue
+        // ones come first.
         let mut tickets = Vec::new();
         for s in [
             TicketStatus::Open,
             TicketStatus::InProgress,
             TicketStatus::Resolved,
         ] {
-            tickets.extend(self.tickets(p, org_id, Some(s), 10, 0).await?);
+            tickets.extend(self.tickets(p, org_id, Some(s), 1000, 0).await?);
         }
-        tickets.sort_by(|a, b| a.due_on.cmp(&b.due_on).then_with(|| a.id.cmp(&b.id)));
+        tickets.sort_by(|a, b| {
+            a.sla_due_on
+                .min(a.due_on)
+                .cmp(&b.sla_due_on.min(b.due_on))
+                .then_with(|| a.id.cmp(&b.id))
+        });
         tickets.truncate(10);
         Ok(LivePage {
             role: p.role.as_str().to_owned(),
             orgs,
             report,
+            shows_alerts,
             alerts,
             tickets: tickets
                 .into_iter()

@@ -116,13 +116,21 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .map_err(|e| input_error(format!("cannot listen on {}: {e}", a.addr)))?;
         writeln!(
             out,
-            "cyrisk listening on http://{} ({:?}); API docs at http://{}/docs; {} background workers",
+            "cyrisk listening on http://{} ({:?}); API docs at http://{}/docs; live rating page at http://{}/app; {} background workers",
             listener.local_addr()?,
             store.backend(),
+            listener.local_addr()?,
             listener.local_addr()?,
             a.workers
         )?;
         out.flush()?;
+        // The PDF report's fonts, read now (off the request path) so a missing package shows at
+        // start; without them PDF requests answer 503 with the same message, HTML still works.
+        std::thread::spawn(|| {
+            if let Err(e) = cyrisk_report::pdf::check_fonts() {
+                eprintln!("warning: PDF reports are unavailable: {e}");
+            }
+        });
         // One shutdown signal for the server and the workers.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let workers = (a.workers > 0).then(|| {

@@ -41,6 +41,16 @@ impl Messages {
         Ok(Self { bundle })
     }
 
+    /// A factor's name in this language (`factor-…`; the identifier, spaced, if unknown).
+    fn factor(&self, name: &str) -> String {
+        let key = format!("factor-{name}");
+        if self.bundle.has_message(&key) {
+            self.get(&key, &[])
+        } else {
+            name.replace('_', " ")
+        }
+    }
+
     /// The message `key` with `args`; the key itself when missing (a test keeps none missing).
     fn get(&self, key: &str, args: &[(&str, String)]) -> String {
         let Some(pattern) = self.bundle.get_message(key).and_then(|m| m.value()) else {
@@ -109,6 +119,10 @@ struct Page<'a> {
     quote: Option<String>,
     exceedance: Option<String>,
     regulatory: Vec<String>,
+    /// The MLPS position in words.
+    mlps: String,
+    /// The control evidence's date range in words.
+    evidence: String,
 }
 
 impl Page<'_> {
@@ -117,9 +131,9 @@ impl Page<'_> {
     }
 }
 
-/// A horizontal bar chart of the factors' points around a zero axis, as SVG. Coordinates are
-/// written with one decimal, so the output depends only on the data.
-pub fn factor_chart(d: &ReportData) -> String {
+/// A horizontal bar chart of the factors' points around a zero axis, as SVG, each factor named
+/// by `label`. Coordinates are written with one decimal, so the output depends only on the data.
+pub fn factor_chart(d: &ReportData, label: impl Fn(&str) -> String) -> String {
     let rows = d.factors.len().max(1);
     let (width, row_h, label_w) = (640.0_f64, 22.0_f64, 190.0_f64);
     let height = rows as f64 * row_h + 20.0;
@@ -149,7 +163,7 @@ pub fn factor_chart(d: &ReportData) -> String {
             r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             label_w - 8.0,
             y + 12.0,
-            escape(&f.name.replace('_', " "))
+            escape(&label(&f.name))
         ));
         s.push_str(&format!(
             r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="16" fill="{colour}"/>"#
@@ -166,8 +180,10 @@ pub fn factor_chart(d: &ReportData) -> String {
     s
 }
 
-/// The score on each rating date (oldest first) as a line over the score scale's 250–900, as
-/// SVG; `None` below two dates.
+/// The score on each rating date (oldest first) as a line, as SVG; `None` below two dates. The
+/// vertical axis spans the scores shown ±20 points (within 250–900, labelled); the dates are
+/// evenly spaced in order (not to scale in time) and labelled `MM-DD` under the axis (the first,
+/// the last and every third).
 pub fn trend_chart(trend: &[cyrisk_app::report::TrendPoint]) -> Option<String> {
     if trend.len() < 2 {
         return None;
@@ -389,7 +405,7 @@ fn page<'a>(d: &'a ReportData, lang: ReportLang, m: &'a Messages) -> Page<'a> {
                 arg("kev", d.open_kev.to_string()),
             ],
         ),
-        chart: factor_chart(d),
+        chart: factor_chart(d, |name| m.factor(name)),
         trend: trend_chart(&d.trend),
         ageing: d
             .ageing
@@ -404,7 +420,10 @@ fn page<'a>(d: &'a ReportData, lang: ReportLang, m: &'a Messages) -> Page<'a> {
             .controls
             .iter()
             .map(|c| ControlLine {
-                control: c.control.replace('_', " "),
+                control: match c.level {
+                    Some(l) => format!("{} ({l})", c.control.replace('_', " ")),
+                    None => c.control.replace('_', " "),
+                },
                 outcome: m.get(&format!("outcome-{}", c.outcome), &[]),
                 assessed: c.assessed_on.map(|x| x.to_string()).unwrap_or_default(),
                 self_declared: c.self_declared,
@@ -446,6 +465,38 @@ fn page<'a>(d: &'a ReportData, lang: ReportLang, m: &'a Messages) -> Page<'a> {
             .as_ref()
             .map(|q| exceedance_chart(&q.exceedance, &m.get("return-period", &[]))),
         regulatory: d.regulatory.iter().map(|k| m.get(k, &[])).collect(),
+        mlps: match &d.mlps {
+            Some(x) if !x.assessed_levels.is_empty() || x.required_level.is_some() => m.get(
+                "mlps-line",
+                &[
+                    arg(
+                        "required",
+                        x.required_level
+                            .map_or_else(|| m.get("mlps-not-required", &[]), |l| l.to_string()),
+                    ),
+                    arg(
+                        "assessed",
+                        if x.assessed_levels.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            x.assessed_levels
+                                .iter()
+                                .map(u64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                    ),
+                ],
+            ),
+            _ => m.get("mlps-none", &[]),
+        },
+        evidence: match (d.oldest_evidence, d.newest_evidence) {
+            (Some(o), Some(n)) => m.get(
+                "evidence-range",
+                &[arg("oldest", o.to_string()), arg("newest", n.to_string())],
+            ),
+            _ => m.get("evidence-none", &[]),
+        },
         m,
     }
 }
@@ -456,6 +507,8 @@ fn page<'a>(d: &'a ReportData, lang: ReportLang, m: &'a Messages) -> Page<'a> {
 #[template(path = "page.html")]
 struct LiveView<'a> {
     lang: &'a str,
+    /// The organisation id, encoded for a query string.
+    org_q: String,
     d: &'a ReportData,
     p: &'a cyrisk_app::web::LivePage,
     m: &'a Messages,
@@ -488,6 +541,7 @@ struct SignInView<'a> {
     m: &'a Messages,
     csrf: &'a str,
     error: Option<String>,
+    hint: String,
 }
 
 impl SignInView<'_> {
@@ -506,6 +560,7 @@ pub fn live_page(p: &cyrisk_app::web::LivePage, lang: ReportLang) -> Result<Stri
     };
     let view = LiveView {
         lang: lang.tag(),
+        org_q: form_urlencoded::byte_serialize(p.report.org_id.as_bytes()).collect(),
         d: &p.report,
         p,
         generated: v.generated,
@@ -554,6 +609,10 @@ pub fn sign_in_page(lang: ReportLang, csrf: &str, error: Option<&str>) -> Result
         lang: lang.tag(),
         csrf,
         error: error.map(|k| m.get(k, &[])),
+        hint: m.get(
+            "page-key-hint",
+            &[("hours", cyrisk_app::web::SESSION_HOURS.to_string())],
+        ),
         m: &m,
     };
     view.render().map_err(|e| format!("sign-in template: {e}"))
@@ -607,6 +666,20 @@ mod tests {
         assert_eq!(money(1000.0), "1,000");
         assert_eq!(money(1_234_567.6), "1,234,568");
         assert_eq!(money(-25_000.0), "-25,000");
+    }
+
+    #[test]
+    fn every_factor_has_a_name_in_both_languages() {
+        for lang in [ReportLang::En, ReportLang::ZhCn] {
+            let m = Messages::new(lang).unwrap();
+            for f in cyrisk_core::factor::FACTORS.iter() {
+                assert!(
+                    m.bundle.has_message(&format!("factor-{}", f.name)),
+                    "factor-{} in {lang:?}",
+                    f.name
+                );
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! the organisation, the date and the language, so the same data gives the same bytes.
 
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use cyrisk_app::report::RenderError;
 use typst::diag::{FileError, FileResult, SourceDiagnostic};
@@ -49,11 +49,11 @@ fn load_fonts(dir: &Path) -> Result<Fonts, String> {
     let mut fonts = Vec::new();
     for name in FONT_FILES {
         let path = dir.join(name);
-        let data = std::fs::read(&path).map_err(|e| {
+        let data = std::fs::read(&path).map_err(|_| {
             format!(
-                "the PDF report needs the Noto Sans CJK fonts, and {} could not be read ({e}): \
-                 install Debian's fonts-noto-cjk package (apt-get install fonts-noto-cjk) or set \
-                 {FONT_DIR_ENV} to a directory holding {}",
+                "the PDF report needs the Noto Sans CJK fonts, and {} cannot be read: install \
+                 Debian's fonts-noto-cjk package (apt-get install fonts-noto-cjk) or set \
+                 {FONT_DIR_ENV} to a directory holding {} (no restart needed)",
                 path.display(),
                 FONT_FILES.join(" and ")
             )
@@ -71,17 +71,28 @@ fn load_fonts(dir: &Path) -> Result<Fonts, String> {
     })
 }
 
-static FONTS: OnceLock<Result<Fonts, String>> = OnceLock::new();
+/// The fonts once loaded (kept for the process). A failure is not kept: the next report tries
+/// again, so installing the package takes effect without a restart.
+static FONTS: OnceLock<Fonts> = OnceLock::new();
+/// One loader at a time (the files are about 40 MB).
+static LOADING: Mutex<()> = Mutex::new(());
 
 fn fonts() -> Result<&'static Fonts, RenderError> {
-    FONTS
-        .get_or_init(|| load_fonts(&font_dir()))
-        .as_ref()
-        .map_err(|e| RenderError::Unavailable(e.clone()))
+    if let Some(f) = FONTS.get() {
+        return Ok(f);
+    }
+    let _one = LOADING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(f) = FONTS.get() {
+        return Ok(f);
+    }
+    let loaded = load_fonts(&font_dir()).map_err(RenderError::Unavailable)?;
+    Ok(FONTS.get_or_init(|| loaded))
 }
 
 /// Whether the PDF report's fonts load on this machine: `Err` says what to install. Loads them
-/// (once per process), so a server can check at start rather than on the first request.
+/// (kept once loaded), so a server can check at start rather than on the first request.
 pub fn check_fonts() -> Result<(), String> {
     fonts().map(|_| ()).map_err(|e| match e {
         RenderError::Unavailable(m) | RenderError::Failed(m) => m,

@@ -151,33 +151,36 @@ impl Store {
         .collect()
     }
 
-    /// The score history: for each of the `days` most recent rating dates, the last rating
-    /// computed for that date, as (`as_of` `YYYY-MM-DD`, score, grade), oldest first. Reads
-    /// only the three columns (no rating document), at most 20 rows per date.
+    /// The score history: for each of the `dates` most recent rating dates (`as_of`), the last
+    /// rating computed for that date, as (`as_of` `YYYY-MM-DD`, score 250–900, grade), oldest
+    /// first. One row per date from the database (a window over the `(org_id, as_of)` index),
+    /// however many re-ratings a day had; no rating document is read.
     pub async fn score_history(
         &self,
         org_id: &str,
-        days: usize,
+        dates: usize,
     ) -> Result<Vec<(String, i64, String)>> {
         let rows = sqlx::query(
-            "SELECT as_of, score, grade FROM ratings WHERE org_id = $1 \
-             ORDER BY as_of DESC, computed_at DESC, id DESC LIMIT $2",
+            "SELECT as_of, score, grade FROM ( \
+               SELECT as_of, score, grade, ROW_NUMBER() OVER ( \
+                 PARTITION BY as_of ORDER BY computed_at DESC, id DESC) AS rn \
+               FROM ratings WHERE org_id = $1) latest \
+             WHERE rn = 1 ORDER BY as_of DESC LIMIT $2",
         )
         .bind(org_id)
-        .bind(i64::try_from(days.saturating_mul(20)).unwrap_or(i64::MAX))
+        .bind(i64::try_from(dates).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        let mut out: Vec<(String, i64, String)> = Vec::new();
-        for r in &rows {
-            let as_of: String = r.try_get("as_of")?;
-            if out.last().is_some_and(|l| l.0 == as_of) {
-                continue;
-            }
-            if out.len() == days {
-                break;
-            }
-            out.push((as_of, r.try_get("score")?, r.try_get("grade")?));
-        }
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("as_of")?,
+                    r.try_get("score")?,
+                    r.try_get("grade")?,
+                ))
+            })
+            .collect::<Result<Vec<(String, i64, String)>>>()?;
         out.reverse();
         Ok(out)
     }

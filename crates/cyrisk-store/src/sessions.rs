@@ -92,15 +92,27 @@ impl Store {
         .transpose()
     }
 
-    /// Ends the session of `token` (signing out); `false` when there was none.
+    /// Ends the session of `token` (signing out, audited); `false` when there was none.
     pub async fn delete_session(&self, token: &str) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
-            .bind(hash(token))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let key_id: Option<String> =
+            sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1 RETURNING key_id")
+                .bind(hash(token))
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("key_id"))
+                .transpose()?;
+        if let Some(k) = &key_id {
+            crate::keys::audit(
+                &mut tx,
+                Some(k),
+                "session.close",
+                None,
+                &serde_json::json!({}),
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok(n > 0)
+        Ok(key_id.is_some())
     }
 }

@@ -8,3 +8,6 @@ CREATE TABLE web_sessions (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+
+-- The score's trend reads the last rating of each rating date.
+CREATE INDEX ratings_org_as_of ON ratings (org_id, as_of);
