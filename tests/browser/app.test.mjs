@@ -114,6 +114,14 @@ test('an admin signs in, sees the API score, switches language and downloads the
   assert.equal(await page.textContent('#org-name'), first.name);
   assert.equal(Number(await page.textContent('#score')), rating.score);
   assert.match(await page.textContent('#grade'), new RegExp(`${rating.grade}$`));
+  // The priced fixes arrive after the first paint (htmx loads the section).
+  await page.waitForSelector('#plan tr:nth-child(2)');
+  const plan = await api(`/api/v1/organizations/${first.id}/plan?money=true&top=5`);
+  assert.equal(
+    (await page.textContent('#plan tr:nth-child(2) td')).trim(),
+    plan.items[0].description,
+    'the first fix is the plan API\'s first',
+  );
 
   // The picker opens another organisation (htmx swaps the page in place).
   const other = orgs[2];

@@ -205,6 +205,25 @@ fn every_role_sees_on_the_page_what_the_api_shows_it_and_nothing_else() {
                         "the sign-out form carries its token"
                     );
                 }
+                // The plan section the page loads after its first paint: same rule.
+                let (s, h, body) = send(
+                    &w.app,
+                    Method::GET,
+                    &format!("/app/fixes?org={org}&lang=en"),
+                    &session,
+                    None,
+                )
+                .await;
+                assert_eq!(s, want, "{role:?} fixes of own={own_tenant}: {body}");
+                assert_secure_headers(&h, "fixes");
+                if s == StatusCode::OK {
+                    assert!(
+                        body.starts_with(r#"<section id="plan-section">"#)
+                            && body.contains(r#"<table id="plan">"#),
+                        "{role:?}: {body}"
+                    );
+                    assert!(body.contains("Expected annual loss"), "{body}");
+                }
                 for format in ["html", "pdf"] {
                     if format == "pdf" && !crate::support::pdf_tools() {
                         continue;

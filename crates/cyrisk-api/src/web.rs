@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/app/login", get(sign_in_form).post(sign_in))
         .route("/app/logout", axum::routing::post(sign_out))
         .route("/app/report", get(report))
+        .route("/app/fixes", get(fixes))
         .route("/app/assets/app.css", get(css))
         .route("/app/assets/htmx.min.js", get(htmx))
         .route("/app/assets/favicon.svg", get(favicon))
@@ -418,4 +419,32 @@ async fn report(
     };
     let body = state.app.report(&s.principal, &q.org, format, lang).await?;
     Ok(crate::report::report_response(body, format, lang, &q.org))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FixesQuery {
+    org: String,
+    lang: Option<String>,
+}
+
+/// `GET /app/fixes?org=…&lang=…`: the page's "what to fix first" section (an HTML fragment
+/// htmx loads after the page; the priced plan is kept by rating id, so a second look is quick).
+async fn fixes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FixesQuery>,
+) -> Result<Response, ApiError> {
+    let lang = lang_of(q.lang.as_deref());
+    let Some((_, s)) = session(&state, &headers).await? else {
+        return Ok(to_sign_in(&headers, lang));
+    };
+    match state.app.render_fixes(&s.principal, &q.org, lang).await {
+        Ok(body) => Ok(html(StatusCode::OK, body)),
+        Err(cyrisk_app::error::AppError::NotFound { .. }) => Ok(notice(
+            StatusCode::NOT_FOUND,
+            "No such organisation is visible to this key.",
+            "此密钥看不到该组织。",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -90,6 +90,9 @@ pub struct App {
     /// PDF renders at once: one per core, so report downloads cannot take every core from the
     /// API (a request waits up to [`report::RENDER_WAIT`] for its turn, then gets `Busy`).
     renders: Arc<tokio::sync::Semaphore>,
+    /// The report's priced plans by rating id (see [`report::ReportPlan`]).
+    report_plans:
+        Arc<std::sync::Mutex<lru::LruCache<String, (String, Option<report::ReportPlan>)>>>,
 }
 
 impl App {
@@ -105,6 +108,9 @@ impl App {
             http: webhooks::client(policy).expect("a default HTTP client builds"),
             rules: Arc::new(monitoring::RuleCache::new()),
             reports: None,
+            report_plans: Arc::new(std::sync::Mutex::new(lru::LruCache::new(
+                report::PLAN_CACHE,
+            ))),
             renders: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),

@@ -108,6 +108,14 @@ pub trait ReportRenderer: Send + Sync + std::fmt::Debug {
         lang: ReportLang,
     ) -> std::result::Result<String, RenderError>;
 
+    /// The live page's plan section (an HTML fragment): the priced fixes, or that there are none.
+    fn fixes(
+        &self,
+        currency: &str,
+        plan: Option<&ReportPlan>,
+        lang: ReportLang,
+    ) -> std::result::Result<String, RenderError>;
+
     /// The page's sign-in form (HTML), with the form's CSRF token and an error to show.
     fn sign_in_page(
         &self,
@@ -273,6 +281,23 @@ pub struct ReportData {
     pub regulatory: Vec<String>,
 }
 
+/// How many organisations' priced report plans are kept in memory.
+pub const PLAN_CACHE: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(256) {
+    Some(n) => n,
+    None => unreachable!(),
+};
+
+/// The report's remediation plan, priced: what the report and the live page show. Kept in
+/// memory by rating id — a new rating (new inputs, feeds, model or date) is a new id, so a kept
+/// plan is never stale. `None` in the cache: the money model cannot price the organisation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportPlan {
+    /// Expected annual ground-up loss, in the organisation's currency.
+    pub expected_annual_loss: Option<f64>,
+    /// The five fixes that raise the score most.
+    pub fixes: Vec<ReportFix>,
+}
+
 /// How many rating dates the trend shows.
 pub const TREND_DATES: usize = 12;
 
@@ -317,6 +342,94 @@ impl App {
 
     /// The report's data for an organisation `p` may see.
     pub async fn report_data(&self, p: &Principal, org_id: &str) -> Result<ReportData> {
+        self.report_data_with(p, org_id, true).await
+    }
+
+    /// The report's priced plan for an organisation `p` may see (kept by rating id), with the
+    /// organisation's currency: what the live page loads after its first paint.
+    pub async fn report_fixes(
+        &self,
+        p: &Principal,
+        org_id: &str,
+    ) -> Result<(String, Option<ReportPlan>)> {
+        self.authorize(p, org_id, Action::Read).await?;
+        let rating = self.live_rating(org_id).await?;
+        if let Some(hit) = self.cached_plan(&rating.id) {
+            return Ok(hit);
+        }
+        let feeds = self.current_feeds().await?;
+        let (bundle, _) = self.inputs(org_id, &feeds, today()).await?;
+        self.report_plan(&rating.id, bundle).await
+    }
+
+    fn cached_plan(&self, rating_id: &str) -> Option<(String, Option<ReportPlan>)> {
+        self.report_plans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(rating_id)
+            .cloned()
+    }
+
+    /// The priced plan of `bundle` (rated as `rating_id`), from memory or computed and kept.
+    async fn report_plan(
+        &self,
+        rating_id: &str,
+        bundle: cyrisk_core::Bundle,
+    ) -> Result<(String, Option<ReportPlan>)> {
+        if let Some(hit) = self.cached_plan(rating_id) {
+            return Ok(hit);
+        }
+        let currency = bundle.profile().currency.as_str().to_owned();
+        let model = self.models.rating.clone();
+        let (severity, pricing) = (self.models.severity.clone(), self.models.pricing.clone());
+        let day = today();
+        // The money from per-peril moments drawn once (seed 1): the same numbers every time.
+        let plan = tokio::task::spawn_blocking(move || {
+            cyrisk_sim::money_plan::money_plan(
+                &bundle,
+                &model,
+                day,
+                &severity,
+                &pricing,
+                None,
+                cyrisk_sim::money_plan::RankBy::Score,
+                5,
+                1,
+            )
+        })
+        .await?;
+        let plan = match plan {
+            Ok(p) => Some(ReportPlan {
+                expected_annual_loss: p.money.as_ref().map(|m| m.expected_annual_loss),
+                fixes: p
+                    .items
+                    .into_iter()
+                    .map(|i| ReportFix {
+                        description: i.description,
+                        score_gain: i.score_gain,
+                        loss_reduction: i.money.map(|m| m.loss_reduction),
+                    })
+                    .collect(),
+            }),
+            // An organisation the money model cannot price (its currency or size): no plan.
+            Err(_) => None,
+        };
+        let entry = (currency, plan);
+        self.report_plans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .put(rating_id.to_owned(), entry.clone());
+        Ok(entry)
+    }
+
+    /// The report's data; without `with_plan`, no plan is priced (`plan` empty, no expected
+    /// loss) — the live page loads it separately.
+    pub async fn report_data_with(
+        &self,
+        p: &Principal,
+        org_id: &str,
+        with_plan: bool,
+    ) -> Result<ReportData> {
         self.authorize(p, org_id, Action::Read).await?;
         let rating = self.live_rating(org_id).await?;
         let doc: serde_json::Value =
@@ -385,26 +498,12 @@ impl App {
         ] {
             tickets += self.tickets(p, org_id, Some(s), 1000, 0).await?.len();
         }
-        // The remediation plan, priced (the money from per-peril moments drawn once: the same
-        // numbers every time).
-        let plan = self
-            .plan(
-                org_id,
-                crate::plan::PlanRequest {
-                    top: 5,
-                    by: cyrisk_sim::money_plan::RankBy::Score,
-                    money: true,
-                    deductible: None,
-                    limit: None,
-                },
-            )
-            .await
-            .map(Some)
-            .or_else(|e| match e {
-                // An organisation the money model cannot price (its currency or size): no plan.
-                AppError::Invalid(_) => Ok(None),
-                other => Err(other),
-            })?;
+        // The remediation plan, priced (kept by rating id).
+        let plan = if with_plan {
+            self.report_plan(&rating.id, bundle.clone()).await?.1
+        } else {
+            None
+        };
         // The latest quote the caller may see: an insurer its own (not a competitor's), the
         // insured and an admin any; an assessor, not party to the insurance, none.
         let quotes = match p.role {
@@ -522,22 +621,8 @@ impl App {
             oldest_evidence: date("oldest_control_evidence"),
             trend,
             currency: profile.currency.as_str().to_owned(),
-            expected_annual_loss: plan
-                .as_ref()
-                .and_then(|p| p.money.as_ref())
-                .map(|m| m.expected_annual_loss),
-            plan: plan
-                .map(|p| {
-                    p.items
-                        .into_iter()
-                        .map(|i| ReportFix {
-                            description: i.description,
-                            score_gain: i.score_gain,
-                            loss_reduction: i.money.map(|m| m.loss_reduction),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            expected_annual_loss: plan.as_ref().and_then(|p| p.expected_annual_loss),
+            plan: plan.map(|p| p.fixes).unwrap_or_default(),
             quote,
             regulatory,
             org_id: org_id.to_owned(),

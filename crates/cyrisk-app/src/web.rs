@@ -113,7 +113,9 @@ impl App {
         org_id: &str,
         orgs: Vec<PageOrg>,
     ) -> Result<LivePage> {
-        let report = self.report_data(p, org_id).await?;
+        // The plan is priced after the first paint (`report_fixes`): the page stays fast for an
+        // organisation with many findings.
+        let report = self.report_data_with(p, org_id, false).await?;
         let shows_alerts = p.role != cyrisk_store::Role::Assessor;
         let alerts = if shows_alerts {
             // `alerts` scopes them as the API does: an insurer's and the insured's own
@@ -172,6 +174,18 @@ impl App {
         self.reports
             .clone()
             .ok_or_else(|| AppError::internal("this build has no report renderer"))
+    }
+
+    /// The live page's "what to fix first" section as an HTML fragment (loaded after the page).
+    pub async fn render_fixes(
+        &self,
+        p: &Principal,
+        org_id: &str,
+        lang: ReportLang,
+    ) -> Result<String> {
+        let (currency, plan) = self.report_fixes(p, org_id).await?;
+        let renderer = self.renderer()?;
+        Ok(renderer.fixes(&currency, plan.as_ref(), lang)?)
     }
 
     /// The live page as HTML, rendered on the blocking pool.

@@ -521,7 +521,6 @@ struct LiveView<'a> {
     chart: String,
     trend: Option<String>,
     ageing: Vec<AgeLine>,
-    plan: Vec<(String, String, String)>,
     /// (severity class, severity word, title, date)
     alerts: Vec<(String, String, String, String)>,
     /// (title, status word, due date, overdue)
@@ -532,6 +531,56 @@ impl LiveView<'_> {
     fn t(&self, key: &str) -> String {
         self.m.get(key, &[])
     }
+}
+
+#[derive(Template)]
+#[template(path = "fixes.html")]
+struct FixesView<'a> {
+    m: &'a Messages,
+    currency: &'a str,
+    expected_loss: Option<String>,
+    /// (description, score gain, loss removed)
+    plan: Vec<(String, String, String)>,
+}
+
+impl FixesView<'_> {
+    fn t(&self, key: &str) -> String {
+        self.m.get(key, &[])
+    }
+}
+
+/// The live page's plan section (an HTML fragment), in `lang`.
+pub fn fixes_fragment(
+    currency: &str,
+    plan: Option<&cyrisk_app::report::ReportPlan>,
+    lang: ReportLang,
+) -> Result<String, String> {
+    let m = Messages::new(lang)?;
+    let view = FixesView {
+        currency,
+        expected_loss: plan.and_then(|p| p.expected_annual_loss).map(|x| {
+            m.get(
+                "expected-loss",
+                &[("amount", money(x)), ("currency", currency.to_owned())],
+            )
+        }),
+        plan: plan
+            .map(|p| {
+                p.fixes
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.description.clone(),
+                            format!("{:+.0}", f.score_gain),
+                            f.loss_reduction.map(money).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        m: &m,
+    };
+    view.render().map_err(|e| format!("fixes template: {e}"))
 }
 
 #[derive(Template)]
@@ -572,7 +621,6 @@ pub fn live_page(p: &cyrisk_app::web::LivePage, lang: ReportLang) -> Result<Stri
         chart: v.chart,
         trend: v.trend,
         ageing: v.ageing,
-        plan: v.plan,
         alerts: p
             .alerts
             .iter()
@@ -643,6 +691,15 @@ impl ReportRenderer for Renderer {
         lang: ReportLang,
     ) -> Result<String, RenderError> {
         live_page(page, lang).map_err(RenderError::Failed)
+    }
+
+    fn fixes(
+        &self,
+        currency: &str,
+        plan: Option<&cyrisk_app::report::ReportPlan>,
+        lang: ReportLang,
+    ) -> Result<String, RenderError> {
+        fixes_fragment(currency, plan, lang).map_err(RenderError::Failed)
     }
 
     fn sign_in_page(

@@ -126,3 +126,4 @@ mlps-none = MLPS (graded protection): no assessment recorded
 mlps-not-required = none required
 evidence-range = Control evidence dated { $oldest } to { $newest }
 evidence-none = No dated control evidence
+page-computing = Pricing the fixes…

@@ -126,3 +126,4 @@ mlps-none = 等级保护：无测评记录
 mlps-not-required = 无要求
 evidence-range = 控制措施证据日期：{ $oldest } 至 { $newest }
 evidence-none = 无注明日期的控制措施证据
+page-computing = 正在测算整改收益……
