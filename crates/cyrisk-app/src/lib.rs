@@ -91,8 +91,7 @@ pub struct App {
     /// API (a request waits up to [`report::RENDER_WAIT`] for its turn, then gets `Busy`).
     renders: Arc<tokio::sync::Semaphore>,
     /// The report's priced plans by rating id (see [`report::ReportPlan`]).
-    report_plans:
-        Arc<std::sync::Mutex<lru::LruCache<String, (String, Option<report::ReportPlan>)>>>,
+    report_plans: Arc<std::sync::Mutex<lru::LruCache<String, report::KeptPlan>>>,
 }
 
 impl App {

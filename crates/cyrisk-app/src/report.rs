@@ -298,6 +298,9 @@ pub struct ReportPlan {
     pub fixes: Vec<ReportFix>,
 }
 
+/// A kept plan: the organisation's currency and its priced plan (`None`: not priceable).
+pub type KeptPlan = (String, Option<ReportPlan>);
+
 /// How many rating dates the trend shows.
 pub const TREND_DATES: usize = 12;
 
