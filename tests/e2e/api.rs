@@ -1435,6 +1435,20 @@ fn the_handlers_accept_and_refuse_what_the_spec_declares() {
         assert!(j["detail"].as_str().unwrap().contains("incidents[0].id"), "{j}");
         let (s, _, j) = post(format!("{base}/assets"), serde_json::json!([])).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        // Names and identifiers are bounded (256 characters): every report and page lays them out.
+        let (s, _, j) = post(
+            format!("{base}/assets"),
+            serde_json::json!([{ "id": "h".repeat(257), "kind": "host" }]),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+        assert!(j["detail"].as_str().unwrap().contains("at most 256"), "{j}");
+        let (s, _, j) = post(
+            format!("{base}/assets"),
+            serde_json::json!([{ "id": "h".repeat(256), "kind": "host" }]),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{j}");
         for body in [
             serde_json::json!({ "state": "closed", "reason": "   " }),
             serde_json::json!({ "state": "verified", "evidence": "a\u{0}b" }),

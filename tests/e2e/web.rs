@@ -345,6 +345,18 @@ fn forms_need_their_token_and_sessions_end_on_sign_out_and_revocation() {
         assert!(set_cookie(&h, "cyrisk_session").is_none());
         assert!(body.contains("Unknown or revoked key"));
 
+        // A cross-site sign-out post carries no session cookie: nothing is ended or cleared.
+        let (s, h, _) = send(
+            &w.app,
+            Method::POST,
+            "/app/logout",
+            "",
+            Some("csrf=whatever".to_owned()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER);
+        assert!(h.get(header::SET_COOKIE).is_none() && h.get("clear-site-data").is_none());
+
         // Sign-out needs the session's token; with it, the session is gone.
         let session = sign_in(&w.app, admin).await;
         let (s, _, _) = send(

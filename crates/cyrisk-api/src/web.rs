@@ -357,20 +357,25 @@ async fn sign_out(
     headers: HeaderMap,
     Form(f): Form<SignOutForm>,
 ) -> Result<Response, ApiError> {
-    let tls = over_tls(&headers);
-    if let Some((token, s)) = session(&state, &headers).await? {
-        if !equal(&s.csrf, &f.csrf) {
-            return Ok(notice(
-                StatusCode::FORBIDDEN,
-                "The form expired; reload the page.",
-                "表单已过期，请刷新页面。",
-            ));
-        }
-        state.app.sign_out(&token).await?;
-    }
     let lang = lang_of(f.lang.as_deref());
     let mut res = Redirect::to(&format!("/app/login?lang={}", lang.tag())).into_response();
-    set_cookie(&mut res, cookie(SESSION_COOKIE, String::new(), 0, tls));
+    // Without this browser's session cookie (a cross-site post carries none: SameSite=Strict)
+    // there is nothing to end and nothing is cleared.
+    let Some((token, s)) = session(&state, &headers).await? else {
+        return Ok(res);
+    };
+    if !equal(&s.csrf, &f.csrf) {
+        return Ok(notice(
+            StatusCode::FORBIDDEN,
+            "The form expired; reload the page.",
+            "表单已过期，请刷新页面。",
+        ));
+    }
+    state.app.sign_out(&token).await?;
+    set_cookie(
+        &mut res,
+        cookie(SESSION_COOKIE, String::new(), 0, over_tls(&headers)),
+    );
     // Nothing of the signed-out page stays in this browser (cache, storage).
     res.headers_mut().insert(
         "clear-site-data",

@@ -327,7 +327,7 @@ impl App {
         let data = self.report_data(p, org_id).await?;
         let renderer: Arc<dyn ReportRenderer> = self.renderer()?;
         // A PDF takes a core for a while: wait for a turn (HTML is cheap and not limited).
-        let _permit = match format {
+        let permit = match format {
             ReportFormat::Pdf => Some(
                 tokio::time::timeout(RENDER_WAIT, self.renders.clone().acquire_owned())
                     .await
@@ -340,7 +340,14 @@ impl App {
             ),
             ReportFormat::Html => None,
         };
-        Ok(tokio::task::spawn_blocking(move || renderer.render(&data, format, lang)).await??)
+        // The permit goes with the render: a client that hangs up does not free it while the
+        // (uncancellable) render still runs.
+        Ok(tokio::task::spawn_blocking(move || {
+            let out = renderer.render(&data, format, lang);
+            drop(permit);
+            out
+        })
+        .await??)
     }
 
     /// The report's data for an organisation `p` may see.

@@ -84,11 +84,11 @@ impl AssessmentBundle {
             ));
         }
         let p = &self.profile;
-        if crate::schema::is_blank(&p.name) {
-            return Err(BundleError::at("profile.name", "must not be empty"));
+        if let Some(e) = crate::schema::name_error(&p.name) {
+            return Err(BundleError::at("profile.name", e));
         }
-        if crate::schema::is_blank(&p.region) {
-            return Err(BundleError::at("profile.region", "must not be empty"));
+        if let Some(e) = crate::schema::name_error(&p.region) {
+            return Err(BundleError::at("profile.region", e));
         }
         if let Some(d) = &p.data
             && d.sensitive_personal_records > d.personal_records
@@ -104,11 +104,8 @@ impl AssessmentBundle {
 
         let mut asset_index: HashMap<&str, u32> = HashMap::with_capacity(self.assets.len());
         for (i, a) in self.assets.iter().enumerate() {
-            if crate::schema::is_blank(&a.id) {
-                return Err(BundleError::at(
-                    format!("assets[{i}].id"),
-                    "must not be empty",
-                ));
+            if let Some(e) = crate::schema::name_error(&a.id) {
+                return Err(BundleError::at(format!("assets[{i}].id"), e));
             }
             if asset_index.insert(a.id.as_str(), i as u32).is_some() {
                 return Err(BundleError::at(
@@ -129,11 +126,8 @@ impl AssessmentBundle {
         let mut finding_asset = Vec::with_capacity(self.findings.len());
         let mut finding_ids: HashMap<&str, ()> = HashMap::with_capacity(self.findings.len());
         for (i, f) in self.findings.iter().enumerate() {
-            if crate::schema::is_blank(&f.id) {
-                return Err(BundleError::at(
-                    format!("findings[{i}].id"),
-                    "must not be empty",
-                ));
+            if let Some(e) = crate::schema::name_error(&f.id) {
+                return Err(BundleError::at(format!("findings[{i}].id"), e));
             }
             if finding_ids.insert(f.id.as_str(), ()).is_some() {
                 return Err(BundleError::at(
@@ -200,11 +194,8 @@ impl AssessmentBundle {
 
         let mut incident_ids: HashMap<&str, ()> = HashMap::new();
         for (i, inc) in self.incidents.iter().enumerate() {
-            if crate::schema::is_blank(&inc.id) {
-                return Err(BundleError::at(
-                    format!("incidents[{i}].id"),
-                    "must not be empty",
-                ));
+            if let Some(e) = crate::schema::name_error(&inc.id) {
+                return Err(BundleError::at(format!("incidents[{i}].id"), e));
             }
             if incident_ids.insert(inc.id.as_str(), ()).is_some() {
                 return Err(BundleError::at(

@@ -20,10 +20,31 @@ pub fn is_blank(s: &str) -> bool {
         .all(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'))
 }
 
-/// A name or identifier: not blank.
+/// The longest name or identifier, in characters (Unicode scalar values, as JSON Schema's
+/// `maxLength` counts): room for a fully qualified domain name (253, RFC 1035) as an asset id,
+/// and a bound on what every report, page and alert has to lay out.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// A name or identifier: not blank, at most [`MAX_NAME_CHARS`] characters.
 pub(crate) fn non_blank(schema: &mut Schema) {
     schema.insert("minLength".into(), 1.into());
+    schema.insert("maxLength".into(), MAX_NAME_CHARS.into());
     schema.insert("pattern".into(), NOT_BLANK.into());
+}
+
+/// What is wrong with a name or identifier, if anything: blank, or longer than
+/// [`MAX_NAME_CHARS`].
+pub fn name_error(s: &str) -> Option<String> {
+    if is_blank(s) {
+        Some("must not be empty".to_owned())
+    } else if s.chars().count() > MAX_NAME_CHARS {
+        Some(format!(
+            "is {} characters long; at most {MAX_NAME_CHARS}",
+            s.chars().count()
+        ))
+    } else {
+        None
+    }
 }
 
 /// An IP address, v4 or v6, in its usual text form (optional).

@@ -257,8 +257,8 @@ pub fn trend_chart(trend: &[cyrisk_app::report::TrendPoint]) -> Option<String> {
 
 /// Money with thousands separators and no decimals (`1,234,567`).
 pub fn money(x: f64) -> String {
-    let n = x.round().abs() as u64;
-    let digits = n.to_string();
+    // Every digit of the rounded amount, however large (not through an integer type).
+    let digits = format!("{:.0}", x.abs());
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
@@ -723,6 +723,7 @@ mod tests {
         assert_eq!(money(1000.0), "1,000");
         assert_eq!(money(1_234_567.6), "1,234,568");
         assert_eq!(money(-25_000.0), "-25,000");
+        assert_eq!(money(1e20), "100,000,000,000,000,000,000");
     }
 
     #[test]
