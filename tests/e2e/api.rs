@@ -17,9 +17,9 @@ pub(crate) struct World {
     pub(crate) store: Store,
     pub(crate) keys: Vec<(Role, String)>,
     /// The insurer key's id.
-    insurer_id: String,
+    pub(crate) insurer_id: String,
     /// An insurer key no caller uses, linked to nothing.
-    spare_insurer_id: String,
+    pub(crate) spare_insurer_id: String,
     pub(crate) own: String,
     pub(crate) other: String,
 }
@@ -89,7 +89,8 @@ pub(crate) fn app_state(store: Store) -> AppState {
     AppState::new(
         cyrisk_app::App::builtin(store)
             .unwrap()
-            .with_reports(std::sync::Arc::new(cyrisk_report::Renderer)),
+            .with_reports(std::sync::Arc::new(cyrisk_report::Renderer))
+            .with_analytics(std::sync::Arc::new(cyrisk_analytics::Analytics)),
     )
 }
 
@@ -362,10 +363,12 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
                 StatusCode::NOT_FOUND
             }
         }
-        ("get", "/api/v1/loss-run") => match role {
-            Role::Admin | Role::Insurer => StatusCode::OK,
-            Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
-        },
+        ("get", "/api/v1/loss-run" | "/api/v1/portfolio" | "/api/v1/portfolio/export") => {
+            match role {
+                Role::Admin | Role::Insurer => StatusCode::OK,
+                Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+            }
+        }
         other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
     }
 }
@@ -414,6 +417,9 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                     let mut uri = path.replace("{id}", path_id).replace("{finding_id}", finding).replace("{asset_id}", asset).replace("{dispute_id}", "no-such-dispute");
                     if path.ends_with("/imports") {
                         uri.push_str("?format=csv");
+                    }
+                    if path == "/api/v1/portfolio/export" {
+                        uri.push_str("?table=organizations&format=parquet");
                     }
                     if path.ends_with("/assessments/scan") {
                         uri.push_str("?format=nmap&name=Applicant&industry=retail&annual_revenue=18000000&region=CN-HB&limit=2000000&trials=1000");

@@ -155,14 +155,16 @@ fn cyrisk_app_depends_on_no_http_server_crate() {
             );
         }
     }
-    // The report renderer (and the heavy libraries it will bring) is a leaf: only the binary
-    // depends on it; the application holds it as a `ReportRenderer`.
-    for (id, name) in &g.names {
-        if g.deps
-            .get(id)
-            .is_some_and(|d| d.iter().any(|p| g.names[p] == "cyrisk-report"))
-        {
-            assert_eq!(name, "cyrisk-cli", "{name} depends on cyrisk-report");
+    // The report renderer (typst) and the book analytics (polars) are leaves: only the binary
+    // depends on them; the application holds them as a `ReportRenderer` and a `BookAnalytics`.
+    for leaf in ["cyrisk-report", "cyrisk-analytics"] {
+        for (id, name) in &g.names {
+            if g.deps
+                .get(id)
+                .is_some_and(|d| d.iter().any(|p| g.names[p] == leaf))
+            {
+                assert_eq!(name, "cyrisk-cli", "{name} depends on {leaf}");
+            }
         }
     }
 }

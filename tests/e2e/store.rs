@@ -918,6 +918,32 @@ fn every_store_function_behaves_the_same_on_both_backends() {
                 history[1..].to_vec()
             );
             assert!(s.score_history(&sme, 0).await.unwrap().is_empty());
+            // The book: every organisation without an insurer; none for a key with no policy.
+            let book = s.book_organizations(None).await.unwrap();
+            assert!(
+                book.iter()
+                    .any(|o| o.id == sme && o.name == "Jiangcheng Trading Co."),
+                "{be:?}"
+            );
+            assert!(
+                s.book_organizations(Some("no-such-key"))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let rows = s.book_ratings(None).await.unwrap();
+            let mine: Vec<_> = rows.iter().filter(|r| r.org_id == sme).collect();
+            assert_eq!(mine.len(), 32, "{be:?}: every stored rating of it");
+            assert!(
+                mine.windows(2)
+                    .all(|w| w[0].computed_at <= w[1].computed_at)
+            );
+            assert!(
+                s.book_ratings(Some("no-such-key"))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
 
             // Page sessions: a key's principal and CSRF token while live; gone when expired,
             // deleted, or when the key is revoked.

@@ -16,6 +16,7 @@ mod inputs;
 mod jobs;
 mod orgs;
 mod policies;
+mod portfolio;
 mod quotes;
 mod report;
 mod schemas;
@@ -114,6 +115,7 @@ impl Default for Options {
         (name = "monitoring", description = "Mid-policy alerts, alert rules, and the webhooks alerts are delivered to"),
         (name = "tickets", description = "Remediation tickets, closed only when verified, and the remediation record that feeds the rating"),
         (name = "claims", description = "Claims, loss runs and renewal packs"),
+        (name = "portfolio", description = "The insurer's book: summary, peer percentiles, exports"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -200,6 +202,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(claims::get_policy_loss_run))
         .routes(routes!(claims::get_book_loss_run))
         .routes(routes!(claims::get_renewal_pack))
+        .routes(routes!(portfolio::get_portfolio))
+        .routes(routes!(portfolio::export_portfolio))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

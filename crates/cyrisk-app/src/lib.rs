@@ -9,6 +9,7 @@
 //! runs inside the import's write transaction, on the async worker that holds it.)
 
 pub mod access;
+pub mod book;
 pub mod claims;
 pub mod error;
 pub mod feeds;
@@ -87,6 +88,8 @@ pub struct App {
     rules: Arc<monitoring::RuleCache>,
     /// What renders reports (the binary supplies `cyrisk-report`'s).
     reports: Option<Arc<dyn report::ReportRenderer>>,
+    /// What summarises and exports the book (the binary supplies `cyrisk-analytics`).
+    analytics: Option<Arc<dyn book::BookAnalytics>>,
     /// PDF renders at once: one per core, so report downloads cannot take every core from the
     /// API (a request waits up to [`report::RENDER_WAIT`] for its turn, then gets `Busy`).
     renders: Arc<tokio::sync::Semaphore>,
@@ -107,6 +110,7 @@ impl App {
             http: webhooks::client(policy).expect("a default HTTP client builds"),
             rules: Arc::new(monitoring::RuleCache::new()),
             reports: None,
+            analytics: None,
             report_plans: Arc::new(std::sync::Mutex::new(lru::LruCache::new(
                 report::PLAN_CACHE,
             ))),
@@ -119,6 +123,12 @@ impl App {
     /// The same application rendering reports with `renderer`.
     pub fn with_reports(mut self, renderer: Arc<dyn report::ReportRenderer>) -> Self {
         self.reports = Some(renderer);
+        self
+    }
+
+    /// The same application with book analytics (the binary supplies `cyrisk-analytics`).
+    pub fn with_analytics(mut self, analytics: Arc<dyn book::BookAnalytics>) -> Self {
+        self.analytics = Some(analytics);
         self
     }
 

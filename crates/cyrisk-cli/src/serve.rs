@@ -107,7 +107,8 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let app = App::builtin(store.clone())
             .and_then(|app| app.with_webhook_policy(a.hooks.policy()))
             .map_err(|e| anyhow::anyhow!("{e}"))?
-            .with_reports(std::sync::Arc::new(cyrisk_report::Renderer));
+            .with_reports(std::sync::Arc::new(cyrisk_report::Renderer))
+            .with_analytics(std::sync::Arc::new(cyrisk_analytics::Analytics));
         let options = Options {
             body_limit: (a.body_limit_mib * 1024 * 1024) as usize,
         };

@@ -7,6 +7,7 @@
 //! backend has its own migrations (`migrations/{sqlite,postgres}`), embedded in the binary.
 //! Every bulk write is one transaction: all or nothing.
 
+mod book;
 pub mod claims;
 mod feeds;
 mod imports;
@@ -30,6 +31,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+pub use book::{BookOrganization, BookRating};
 pub use claims::{ClaimMovement, ClaimStatus, InsuranceClaim, MovementKind, NewClaim};
 pub use feeds::{FeedKind, FeedSnapshot, NewFeed};
 pub use imports::ImportOutcome;
