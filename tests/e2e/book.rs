@@ -185,3 +185,40 @@ fn an_insurer_sees_and_exports_only_its_own_book() {
         assert_eq!(s, StatusCode::BAD_REQUEST);
     });
 }
+
+#[test]
+fn the_cli_summarises_and_exports_the_stored_book() {
+    let (url, org) = crate::support::sme_database("book-cli");
+    let run = crate::support::cyrisk(&[
+        "portfolio",
+        "summary",
+        "--format",
+        "json",
+        "--database-url",
+        &url,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(s["organizations"], 1);
+    let run =
+        crate::support::cyrisk(&["export", "--table", "organizations", "--database-url", &url]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut lines = run.stdout.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("org_id,name,industry,region,size_band,currency")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with(&format!("{org},Jiangcheng Trading Co.,retail"))
+    );
+    let bad = crate::support::cyrisk(&["export", "--table", "claims", "--database-url", &url]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    // The simulation of a book file is still `portfolio --input`.
+    let bad = crate::support::cyrisk(&["portfolio"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

@@ -94,6 +94,22 @@ enum Command {
         #[command(flatten)]
         db: crate::db::Db,
     },
+    /// One table of the stored book for actuaries, as CSV or Parquet (column names and types
+    /// in README, "The insurer's book").
+    Export {
+        #[arg(long, value_enum)]
+        table: crate::book::TableArg,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::book::ExportArg,
+        /// One insurer's book (its key id); default everything.
+        #[arg(long, value_name = "KEY_ID")]
+        insurer: Option<String>,
+        /// The file to write (default: standard output).
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        db: crate::db::Db,
+    },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Create or upgrade the database schema.
@@ -279,6 +295,20 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> an
             output,
             db,
         } => crate::follow::report(&org, &lang, &format, output.as_deref(), &db, out),
+        Command::Export {
+            table,
+            format,
+            insurer,
+            output,
+            db,
+        } => crate::book::export(
+            table,
+            format,
+            insurer.as_deref(),
+            output.as_deref(),
+            &db,
+            out,
+        ),
         Command::Alerts(cmd) => crate::follow::alerts(&cmd, out),
         Command::Tickets(cmd) => crate::follow::tickets(&cmd, out),
         Command::Timeline {

@@ -4,6 +4,7 @@
 //! and check exit codes and output. Exit codes: 0 success, 2 bad input or usage (nothing
 //! written), 1 anything else.
 
+mod book;
 mod commands;
 mod db;
 mod follow;

@@ -150,10 +150,13 @@ fn co_tvar_capital(
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct PortfolioArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<PortfolioCommand>,
     /// The book (JSON); `cyrisk demo book` writes one.
-    #[arg(long, short)]
-    input: PathBuf,
+    #[arg(long, short, required = true)]
+    input: Option<PathBuf>,
     #[arg(long, default_value_t = 10_000)]
     trials: u64,
     #[arg(long, default_value_t = 1)]
@@ -170,6 +173,25 @@ pub(crate) struct PortfolioArgs {
     format: Format,
     #[arg(long, short)]
     output: Option<PathBuf>,
+}
+
+/// The stored book (`cyrisk portfolio summary`), besides simulating a book file.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PortfolioCommand {
+    /// The stored book's summary: totals by grade, industry, region and size band, the score
+    /// distribution, peer percentiles, the largest moves.
+    Summary {
+        /// One insurer's book (its key id); default every organisation and policy.
+        #[arg(long, value_name = "KEY_ID")]
+        insurer: Option<String>,
+        /// Moves over the last this many days.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        period_days: u32,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        db: crate::db::Db,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -719,16 +741,29 @@ fn sim_text(
 }
 
 pub(crate) fn portfolio_cmd(a: &PortfolioArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(PortfolioCommand::Summary {
+        insurer,
+        period_days,
+        format,
+        db,
+    }) = &a.command
+    {
+        return crate::book::summary(insurer.as_deref(), *period_days, *format, db, out);
+    }
+    let input = a
+        .input
+        .as_deref()
+        .ok_or_else(|| input_error("--input FILE: the book to simulate"))?;
     let severity = load_severity(a.severity_model.as_deref())?;
     let catalogue = match &a.scenarios {
         None => ScenarioCatalogue::builtin(),
         Some(p) => ScenarioCatalogue::from_toml(&read(p, "scenario catalogue")?)
             .map_err(|e| input_error(format!("{}: {e}", p.display())))?,
     };
-    let book = Book::from_json(&read(&a.input, "book")?)
-        .map_err(|e| input_error(format!("{}: {e}", a.input.display())))?;
+    let book = Book::from_json(&read(input, "book")?)
+        .map_err(|e| input_error(format!("{}: {e}", input.display())))?;
     let portfolio = Portfolio::new(book, &severity, &catalogue)
-        .map_err(|e| input_error(format!("{}: {e}", a.input.display())))?;
+        .map_err(|e| input_error(format!("{}: {e}", input.display())))?;
     let bar = progress_bar(a.trials, "simulating the book");
     let r = portfolio
         .run(a.trials, a.seed, a.top, &|y| bar.inc(y))

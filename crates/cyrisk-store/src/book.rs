@@ -31,56 +31,72 @@ pub struct BookRating {
     pub model: String,
 }
 
-/// The organisations in `insurer`'s book: `Some(key)` those it holds a policy on (in any
-/// state), `None` every organisation.
-const BOOK: &str = "SELECT o.id FROM organizations o WHERE $1 IS NULL OR EXISTS \
-                    (SELECT 1 FROM policies p WHERE p.org_id = o.id AND p.insurer_key_id = $1)";
+/// The organisations in an insurer's book: those it holds a policy on (in any state).
+const BOOK: &str = "SELECT DISTINCT org_id FROM policies WHERE insurer_key_id = $1";
 
 impl Store {
-    /// The book's organisations (see [`BOOK`]), by id.
+    /// The book's organisations, by id: `Some(key)` those the insurer holds a policy on (in any
+    /// state), `None` every organisation.
     pub async fn book_organizations(&self, insurer: Option<&str>) -> Result<Vec<BookOrganization>> {
-        sqlx::query(&format!(
-            "SELECT id, name, industry, profile FROM organizations WHERE id IN ({BOOK}) ORDER BY id"
-        ))
-        .bind(insurer)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(BookOrganization {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                industry: r.try_get("industry")?,
-                profile: r.try_get("profile")?,
+        let sql = match insurer {
+            Some(_) => format!(
+                "SELECT o.id, o.name, o.industry, o.profile FROM organizations o \
+                 JOIN ({BOOK}) b ON b.org_id = o.id ORDER BY o.id"
+            ),
+            None => "SELECT id, name, industry, profile FROM organizations ORDER BY id".to_owned(),
+        };
+        let mut q = sqlx::query(&sql);
+        if let Some(k) = insurer {
+            q = q.bind(k);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(BookOrganization {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    industry: r.try_get("industry")?,
+                    profile: r.try_get("profile")?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// Every rating of the book's organisations, by organisation, then as computed.
     pub async fn book_ratings(&self, insurer: Option<&str>) -> Result<Vec<BookRating>> {
-        sqlx::query(&format!(
-            "SELECT org_id, as_of, computed_at, score, grade, model_id, model_version FROM ratings \
-             WHERE org_id IN ({BOOK}) ORDER BY org_id, computed_at, id"
-        ))
-        .bind(insurer)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(BookRating {
-                org_id: r.try_get("org_id")?,
-                as_of: r.try_get("as_of")?,
-                computed_at: r.try_get("computed_at")?,
-                score: r.try_get("score")?,
-                grade: r.try_get("grade")?,
-                model: format!(
-                    "{} {}",
-                    r.try_get::<String, _>("model_id")?,
-                    r.try_get::<String, _>("model_version")?
-                ),
+        let columns =
+            "r.org_id, r.as_of, r.computed_at, r.score, r.grade, r.model_id, r.model_version";
+        let sql = match insurer {
+            Some(_) => format!(
+                "SELECT {columns} FROM ratings r JOIN ({BOOK}) b ON b.org_id = r.org_id \
+                 ORDER BY r.org_id, r.computed_at, r.id"
+            ),
+            None => {
+                format!("SELECT {columns} FROM ratings r ORDER BY r.org_id, r.computed_at, r.id")
+            }
+        };
+        let mut q = sqlx::query(&sql);
+        if let Some(k) = insurer {
+            q = q.bind(k);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(BookRating {
+                    org_id: r.try_get("org_id")?,
+                    as_of: r.try_get("as_of")?,
+                    computed_at: r.try_get("computed_at")?,
+                    score: r.try_get("score")?,
+                    grade: r.try_get("grade")?,
+                    model: format!(
+                        "{} {}",
+                        r.try_get::<String, _>("model_id")?,
+                        r.try_get::<String, _>("model_version")?
+                    ),
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }

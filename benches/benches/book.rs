@@ -1,0 +1,130 @@
+//! The insurer's book at scale: 10,000 organisations, each with ten stored ratings (100,000
+//! rating rows) and a policy in force, written straight into a scratch SQLite database. Times
+//! the book's summary (store reads, then the polars tables: groups, percentiles, movers) and the
+//! Parquet export of the 100,000 rating rows, each the median of five runs; the reference,
+//! measured in the same run, is reading the same rows from the store alone.
+//!
+//! `cargo bench -p cyrisk-benches --bench book`
+
+use std::time::Instant;
+
+use cyrisk_app::App;
+use cyrisk_app::book::{BookTable, ExportFormat};
+use cyrisk_store::{Principal, Store};
+
+const ORGS: usize = 10_000;
+const RATINGS_PER_ORG: usize = 10;
+const INDUSTRIES: [&str; 6] = [
+    "manufacturing",
+    "retail",
+    "finance",
+    "healthcare",
+    "energy",
+    "telecom_internet",
+];
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = std::env::temp_dir().join(format!("cyrisk-book-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let url = format!("sqlite://{}", dir.join("book.db").display());
+    let store = Store::open(&url).await.expect("open store");
+    let insurer = store
+        .create_key("bench insurer", cyrisk_store::Role::Insurer, None, None)
+        .await
+        .expect("key");
+    // Rows straight into the tables (the book's reads are what is measured, not the loads).
+    let pool = sqlx::AnyPool::connect(&url).await.expect("pool");
+    let mut tx = pool.begin().await.expect("tx");
+    let today = chrono::Utc::now().date_naive();
+    for i in 0..ORGS {
+        let id = format!("org-{i:05}");
+        let industry = INDUSTRIES[i % INDUSTRIES.len()];
+        let revenue = 1e6 * (1 + (i * 7919) % 5000) as f64;
+        let profile = serde_json::json!({
+            "name": format!("Bench {i}"), "industry": industry, "annual_revenue": revenue,
+            "employees": 10 + (i % 900), "region": format!("CN-{}", ["HB", "JS", "GD", "BJ"][i % 4]),
+        });
+        sqlx::query("INSERT INTO organizations (id, name, industry, profile, scan_date, inputs_version, created_at, updated_at) VALUES ($1, $2, $3, $4, NULL, 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+            .bind(&id).bind(format!("Bench {i}")).bind(industry).bind(profile.to_string())
+            .execute(&mut *tx).await.expect("org");
+        for k in 0..RATINGS_PER_ORG {
+            let day = today - chrono::Duration::days(10 * (RATINGS_PER_ORG - k) as i64);
+            let score = 400 + ((i * 37 + k * 11) % 450) as i64;
+            sqlx::query("INSERT INTO ratings (id, org_id, computed_at, as_of, inputs_version, model_id, model_version, score, grade, rating) VALUES ($1, $2, $3, $4, 1, 'cyrisk-rating', '2.0.0', $5, 'C', '{}')")
+                .bind(format!("r-{i}-{k}")).bind(&id).bind(format!("{day}T00:00:00Z")).bind(day.to_string()).bind(score)
+                .execute(&mut *tx).await.expect("rating");
+        }
+        sqlx::query("INSERT INTO policies (id, org_id, insurer_key_id, quote_id, starts_on, ends_on, currency, deductible, limit_amount, premium, created_at, written_premium) VALUES ($1, $2, $3, NULL, $4, $5, 'CNY', 100000, 5000000, 40000, '2026-01-01T00:00:00Z', 40000)")
+            .bind(format!("p-{i}")).bind(&id).bind(&insurer.id)
+            .bind((today - chrono::Duration::days(30)).to_string()).bind((today + chrono::Duration::days(300)).to_string())
+            .execute(&mut *tx).await.expect("policy");
+    }
+    tx.commit().await.expect("commit");
+    let app = App::builtin(store.clone())
+        .expect("app")
+        .with_analytics(std::sync::Arc::new(cyrisk_analytics::Analytics));
+    let p = Principal {
+        key_id: insurer.id.clone(),
+        role: cyrisk_store::Role::Insurer,
+        org_id: None,
+    };
+
+    let mut reference = Vec::new();
+    let mut summary = Vec::new();
+    let mut export = Vec::new();
+    let mut size = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let o = store
+            .book_organizations(Some(&insurer.id))
+            .await
+            .expect("orgs");
+        let r = store
+            .book_ratings(Some(&insurer.id))
+            .await
+            .expect("ratings");
+        assert_eq!((o.len(), r.len()), (ORGS, ORGS * RATINGS_PER_ORG));
+        reference.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let s = app.book_summary(&p, None, 30).await.expect("summary");
+        summary.push(t.elapsed().as_secs_f64());
+        assert_eq!(
+            (s.organizations, s.rated, s.percentiles.len()),
+            (ORGS, ORGS, ORGS)
+        );
+        let t = Instant::now();
+        let bytes = app
+            .book_export(&p, None, BookTable::Ratings, ExportFormat::Parquet)
+            .await
+            .expect("export");
+        export.push(t.elapsed().as_secs_f64());
+        size = bytes.len();
+    }
+    let (reference, summary, export) = (median(reference), median(summary), median(export));
+    println!(
+        "book of {ORGS} organisations, {} rating rows (SQLite), median of 5:",
+        ORGS * RATINGS_PER_ORG
+    );
+    println!(
+        "  reference: the book's rows read from the store   {:>8.0} ms",
+        reference * 1e3
+    );
+    println!(
+        "  summary with percentiles (target < 1 s)          {:>8.0} ms  ({:.1}× the reference)",
+        summary * 1e3,
+        summary / reference
+    );
+    println!(
+        "  Parquet export of the ratings (target < 1 s)     {:>8.0} ms  ({:.1}× the reference; {} bytes)",
+        export * 1e3,
+        export / reference,
+        size
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
