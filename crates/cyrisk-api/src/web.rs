@@ -174,6 +174,16 @@ fn notice(status: StatusCode, en: &str, zh: &str) -> Response {
     )
 }
 
+/// The 404 page for an organisation the session may not see (or that does not exist: the two
+/// are never told apart).
+fn not_visible() -> Response {
+    notice(
+        StatusCode::NOT_FOUND,
+        "No such organisation is visible to this key.",
+        "此密钥看不到该组织。",
+    )
+}
+
 fn lang_of(s: Option<&str>) -> ReportLang {
     s.and_then(ReportLang::parse).unwrap_or(ReportLang::ZhCn)
 }
@@ -240,11 +250,7 @@ async fn page(
             p.csrf = s.csrf;
             Ok(html(StatusCode::OK, state.app.render_page(p, lang).await?))
         }
-        Err(cyrisk_app::error::AppError::NotFound { .. }) => Ok(notice(
-            StatusCode::NOT_FOUND,
-            "No such organisation is visible to this key.",
-            "此密钥看不到该组织。",
-        )),
+        Err(cyrisk_app::error::AppError::NotFound { .. }) => Ok(not_visible()),
         Err(e) => Err(e.into()),
     }
 }
@@ -445,11 +451,7 @@ async fn fixes(
     };
     match state.app.render_fixes(&s.principal, &q.org, lang).await {
         Ok(body) => Ok(html(StatusCode::OK, body)),
-        Err(cyrisk_app::error::AppError::NotFound { .. }) => Ok(notice(
-            StatusCode::NOT_FOUND,
-            "No such organisation is visible to this key.",
-            "此密钥看不到该组织。",
-        )),
+        Err(cyrisk_app::error::AppError::NotFound { .. }) => Ok(not_visible()),
         Err(e) => Err(e.into()),
     }
 }
