@@ -363,12 +363,22 @@ fn expected(method: &str, path: &str, role: Option<Role>, own_tenant: bool) -> S
                 StatusCode::NOT_FOUND
             }
         }
-        ("get", "/api/v1/loss-run" | "/api/v1/portfolio" | "/api/v1/portfolio/export") => {
-            match role {
-                Role::Admin | Role::Insurer => StatusCode::OK,
-                Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
-            }
-        }
+        (
+            "get",
+            "/api/v1/loss-run"
+            | "/api/v1/portfolio"
+            | "/api/v1/portfolio/export"
+            | "/api/v1/portfolio/simulations",
+        ) => match role {
+            Role::Admin | Role::Insurer => StatusCode::OK,
+            Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+        },
+        // Queued for the caller's own book; the simulation in the path does not exist.
+        ("post", "/api/v1/portfolio/simulations") => match role {
+            Role::Admin | Role::Insurer => StatusCode::ACCEPTED,
+            Role::Enterprise | Role::Assessor => StatusCode::FORBIDDEN,
+        },
+        ("get", "/api/v1/portfolio/simulations/{id}") => StatusCode::NOT_FOUND,
         other => panic!("no access rule for {other:?}: add one to tests/e2e/api.rs"),
     }
 }
@@ -456,6 +466,7 @@ fn access_matrix_covers_every_route_role_and_tenant() {
                         "post" if path == "/api/v1/webhooks" => {
                             Some(r#"{"url": "https://hooks.example.com/cyrisk"}"#.to_owned())
                         }
+                        "post" if path == "/api/v1/portfolio/simulations" => Some(r#"{"trials": 1000}"#.to_owned()),
                         "post" if path.ends_with("/ack") => None,
                         "post" if path == "/api/v1/claims" => Some(
                             r#"{"policy_id": "no-such-policy", "loss_on": "2026-03-01", "notified_on": "2026-03-02", "peril": "ransomware", "description": "encrypted"}"#.to_owned(),

@@ -181,7 +181,7 @@ fn an_insurer_sees_and_exports_only_its_own_book() {
                 "{table}: {text}"
             );
         }
-        let (s, _, _) = get_bytes(&w.app, "/api/v1/portfolio/export?table=claims", &insurer).await;
+        let (s, _, _) = get_bytes(&w.app, "/api/v1/portfolio/export?table=quotes", &insurer).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
     });
 }
@@ -216,9 +216,277 @@ fn the_cli_summarises_and_exports_the_stored_book() {
             .unwrap()
             .starts_with(&format!("{org},Jiangcheng Trading Co.,retail"))
     );
-    let bad = crate::support::cyrisk(&["export", "--table", "claims", "--database-url", &url]);
+    let bad = crate::support::cyrisk(&["export", "--table", "quotes", "--database-url", &url]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     // The simulation of a book file is still `portfolio --input`.
     let bad = crate::support::cyrisk(&["portfolio"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
+
+#[test]
+fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
+    runtime().block_on(async {
+        let w = world_for("book-sim").await;
+        let key = |r: Role| w.keys.iter().find(|(k, _)| *k == r).unwrap().1.clone();
+        let (admin, insurer, enterprise) =
+            (key(Role::Admin), key(Role::Insurer), key(Role::Enterprise));
+        let today = cyrisk_app::today();
+        let mut own_policy = String::new();
+        for (org, insurer_key, limit) in [
+            (&w.own, &w.insurer_id, 5_000_000.0),
+            (&w.other, &w.spare_insurer_id, 2_000_000.0),
+        ] {
+            let p = w
+                .store
+                .create_policy(
+                    &NewPolicy {
+                        org_id: org.clone(),
+                        insurer_key_id: insurer_key.clone(),
+                        quote_id: None,
+                        starts_on: today - chrono::Duration::days(10),
+                        ends_on: today + chrono::Duration::days(355),
+                        currency: "CNY".into(),
+                        deductible: 100_000.0,
+                        limit,
+                        premium: 40_000.0,
+                        inception: None,
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            if org == &w.own {
+                own_policy = p.id;
+            }
+        }
+        for org in [&w.own, &w.other] {
+            let (s, _, _) = call(
+                &w.app,
+                Method::GET,
+                &format!("/api/v1/organizations/{org}/rating"),
+                Some(&admin),
+                None,
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK);
+        }
+        // A book with no policy in force: the job runs, finds nothing, and fails for good.
+        let (s, _, j) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/portfolio/simulations",
+            Some(&admin),
+            Some(r#"{"trials": 1000, "insurer_key_id": "no-such-insurer"}"#.into()),
+        )
+        .await;
+        assert_eq!(
+            (s, j["state"].as_str()),
+            (StatusCode::ACCEPTED, Some("queued")),
+            "{j}"
+        );
+        crate::api::drain(&w.store).await;
+        let (s, _, j) = call(
+            &w.app,
+            Method::GET,
+            &format!(
+                "/api/v1/portfolio/simulations/{}",
+                j["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, j["state"].as_str()),
+            (StatusCode::OK, Some("failed")),
+            "{j}"
+        );
+        assert!(
+            j["error"].as_str().unwrap().contains("no rated policy"),
+            "{j}"
+        );
+        // Bad requests name the field.
+        for body in [r#"{"trials": 10}"#, r#"{"seed": -1}"#, r#"{"trails": 1000}"#] {
+            let (s, _, j) = call(
+                &w.app,
+                Method::POST,
+                "/api/v1/portfolio/simulations",
+                Some(&insurer),
+                Some(body.into()),
+            )
+            .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {j}");
+        }
+        let (s, _, j) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/portfolio/simulations",
+            Some(&insurer),
+            Some(format!(r#"{{"insurer_key_id": "{}"}}"#, w.spare_insurer_id)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{j}");
+
+        // The insurer's book: one policy.
+        let (s, _, queued) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/portfolio/simulations",
+            Some(&insurer),
+            Some(r#"{"trials": 2000, "seed": 7}"#.into()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{queued}");
+        let id = queued["id"].as_str().unwrap().to_owned();
+        assert_eq!(crate::api::drain(&w.store).await, 1);
+        let uri = format!("/api/v1/portfolio/simulations/{id}");
+        let (s, _, done) = call(&w.app, Method::GET, &uri, Some(&insurer), None).await;
+        assert_eq!((s, done["state"].as_str()), (StatusCode::OK, Some("done")), "{done}");
+        let sim = &done["simulation"];
+        assert_eq!(
+            (sim["policies"].as_i64(), sim["trials"].as_i64(), sim["seed"].as_i64()),
+            (Some(1), Some(2000), Some(7))
+        );
+        let (el, pml100, pml200, tvar) = (
+            sim["expected_loss"].as_f64().unwrap(),
+            sim["pml_100"].as_f64().unwrap(),
+            sim["pml_200"].as_f64().unwrap(),
+            sim["tvar_995"].as_f64().unwrap(),
+        );
+        assert!(el > 0.0 && pml100 <= pml200 && pml200 <= tvar, "{sim}");
+        assert!(tvar <= 5_000_000.0 * 20.0, "{sim}");
+        // The Fortinet appliance and the KEV-listed FortiOS flaw: one product, one vendor.
+        let acc = &done["outcome"]["accumulation"];
+        let keys = |dim: &str| -> Vec<String> {
+            acc[dim]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["key"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert!(keys("product").contains(&"fortinet fortios".to_owned()), "{acc}");
+        assert!(keys("vendor").contains(&"fortinet".to_owned()), "{acc}");
+        let fortinet = acc["vendor"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["key"] == "fortinet")
+            .unwrap();
+        assert_eq!(
+            (fortinet["policies"].as_u64(), fortinet["total_limit"].as_f64()),
+            (Some(1), Some(5_000_000.0))
+        );
+        assert!(done["outcome"]["left_out"].as_array().unwrap().is_empty());
+        // Another tenant cannot see it; an admin can; the list is per book.
+        let (s, _, _) = call(&w.app, Method::GET, &uri, Some(&enterprise), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _, _) = call(&w.app, Method::GET, &uri, Some(&admin), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _, list) = call(
+            &w.app,
+            Method::GET,
+            "/api/v1/portfolio/simulations",
+            Some(&insurer),
+            None,
+        )
+        .await;
+        assert_eq!((s, list.as_array().unwrap().len()), (StatusCode::OK, 1), "{list}");
+        assert_eq!(list[0]["id"], id.as_str());
+        let (_, _, list) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/portfolio/simulations?insurer_key_id={}", w.spare_insurer_id),
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+
+        // The per-policy export: the one policy holds the whole tail.
+        let (s, _, bytes) = get_bytes(
+            &w.app,
+            "/api/v1/portfolio/export?table=simulation&format=parquet",
+            &insurer,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let df = cyrisk_analytics::read_parquet(&bytes).unwrap();
+        assert_eq!(df.height(), 1);
+        let col = |name: &str| df.column(name).unwrap().f64().unwrap().get(0).unwrap();
+        assert!((col("co_tvar_share") - 1.0).abs() < 1e-9);
+        assert!((col("expected_loss") - el).abs() <= 1e-6 * el);
+        assert_eq!(
+            df.column("policy_id").unwrap().str().unwrap().get(0),
+            Some(own_policy.as_str())
+        );
+        let (s, _, _) = get_bytes(
+            &w.app,
+            "/api/v1/portfolio/export?table=simulation&simulation_id=no-such",
+            &insurer,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // The summary shows the accumulation and the loss ratio by underwriting year.
+        let (s, _, summary) =
+            call(&w.app, Method::GET, "/api/v1/portfolio", Some(&insurer), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(summary["accumulation"]["simulation_id"], id.as_str(), "{summary}");
+        let years = summary["loss_ratio_by_year"].as_array().unwrap();
+        assert_eq!(years.len(), 1, "{summary}");
+        assert_eq!(years[0]["policies"], 1);
+
+        // The insurer's quote on an organisation of its simulated book takes its capital
+        // from the book's co-TVaR; an admin's quote does not.
+        let quote = |k: String| {
+            let app = w.app.clone();
+            let body = serde_json::json!({
+                "organization_id": w.own, "deductible": 100000.0, "limit": 5000000.0, "trials": 5000
+            })
+            .to_string();
+            async move { call(&app, Method::POST, "/api/v1/quotes", Some(&k), Some(body)).await }
+        };
+        let (s, _, q) = quote(insurer.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{q}");
+        assert_eq!(q["quote"]["book_capital"]["simulation_id"], id.as_str(), "{q}");
+        assert_eq!(q["quote"]["premium"]["capital_method"], "book_co_tvar");
+        let multiple = q["quote"]["book_capital"]["co_tvar_multiple"].as_f64().unwrap();
+        let pure = q["quote"]["premium"]["pure_premium"].as_f64().unwrap();
+        let capital = q["quote"]["premium"]["capital"].as_f64().unwrap();
+        assert!(capital <= multiple * pure + 1e-6, "{q}");
+        let (s, _, q) = quote(admin.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{q}");
+        assert!(q["quote"].get("book_capital").is_none(), "{q}");
+        assert_ne!(q["quote"]["premium"]["capital_method"], "book_co_tvar");
+
+        // An admin's run over every policy in force: both.
+        let (s, _, j) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/portfolio/simulations",
+            Some(&admin),
+            Some(r#"{"trials": 1000}"#.into()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+        crate::api::drain(&w.store).await;
+        let (_, _, list) = call(
+            &w.app,
+            Method::GET,
+            "/api/v1/portfolio/simulations",
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(list[0]["policies"], 2, "{list}");
+        // Claims export: the header, no rows yet.
+        let (s, _, bytes) =
+            get_bytes(&w.app, "/api/v1/portfolio/export?table=claims", &insurer).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap().lines().next(),
+            Some("claim_id,policy_id,org_id,insurer_key_id,loss_on,notified_on,peril,status,closed_on,currency,paid,outstanding,incurred")
+        );
+    });
 }

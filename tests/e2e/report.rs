@@ -115,6 +115,28 @@ fn every_example_reports_in_both_languages_with_its_score_and_the_same_bytes_twi
                 assert_eq!(again, body, "{name} {lang}: the same bytes twice");
             }
         }
+        // Each report's peer percentile is the one the book summary gives the organisation
+        // among everything rated (an admin's book without an insurer is every organisation).
+        let (s, _, book) = call(&app, Method::GET, "/api/v1/portfolio", Some(&key), None).await;
+        assert_eq!(s, StatusCode::OK, "{book}");
+        let percentiles = book["percentiles"].as_array().unwrap();
+        assert_eq!(percentiles.len(), 3);
+        for p in percentiles {
+            let org = p["org_id"].as_str().unwrap();
+            let (_, _, body) = get(&app, &format!("/api/v1/organizations/{org}/report?lang=en"), &key).await;
+            let html = String::from_utf8(body).unwrap();
+            let group = match p["peer_group"].as_str().unwrap() {
+                "book" => "organisations rated by cyrisk",
+                "industry" => "rated organisations of its industry",
+                _ => "rated organisations of its industry and size",
+            };
+            let line = format!(
+                r#"id="peers">Peer percentile: {:.1} (0–100, higher is better) among {} {group}<"#,
+                p["percentile"].as_f64().unwrap(),
+                p["peers"]
+            );
+            assert!(html.contains(&line), "{line}\n{html}");
+        }
         // With a quote: its terms and the layer's loss exceedance curve.
         let orgs = store.list_organizations(10, 0).await.unwrap();
         let org = &orgs[0].id;

@@ -944,6 +944,136 @@ fn every_store_function_behaves_the_same_on_both_backends() {
                     .unwrap()
                     .is_empty()
             );
+            // Each organisation's latest rating and its score at a period's start: the latest
+            // computed, and the latest computed among those dated on or before the start.
+            let day = |d: chrono::NaiveDate| d.to_string();
+            let scores = s
+                .book_scores(None, &day(r.as_of - chrono::Duration::days(1)))
+                .await
+                .unwrap();
+            let me = scores.iter().find(|x| x.org_id == sme).unwrap();
+            assert_eq!(
+                (me.score, me.as_of.clone(), me.start_score),
+                (
+                    i64::from(r.score + 7),
+                    r.as_of.to_string(),
+                    Some(i64::from(earlier.score))
+                ),
+                "{be:?}"
+            );
+            assert_eq!(scores.iter().filter(|x| x.org_id == sme).count(), 1);
+            let me = s
+                .book_scores(None, &day(r.as_of - chrono::Duration::days(5)))
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|x| x.org_id == sme)
+                .unwrap();
+            assert_eq!((me.score, me.start_score), (i64::from(r.score + 7), None));
+            let me = s
+                .book_scores(None, &day(r.as_of))
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|x| x.org_id == sme)
+                .unwrap();
+            assert_eq!(me.start_score, Some(i64::from(r.score + 7)), "{be:?}");
+            assert!(
+                s.book_scores(Some("no-such-key"), &day(r.as_of))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            // A book's endorsements in one read equal the per-policy reads.
+            let mut each = Vec::new();
+            for p in s.policies_of(None).await.unwrap() {
+                each.extend(s.endorsements(&p.id).await.unwrap());
+            }
+            let mut all = s.endorsements_of(None).await.unwrap();
+            all.sort_by(|a, b| a.id.cmp(&b.id));
+            each.sort_by(|a, b| a.id.cmp(&b.id));
+            assert_eq!(all, each, "{be:?}");
+            assert!(
+                s.endorsements_of(Some("no-such-key"))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            // A book simulation: stored with its policies in one transaction, listed per
+            // book, read back; the capital it allocates to an organisation sums its policies.
+            let sim = cyrisk_store::BookSimulation {
+                id: format!("sim-{be:?}"),
+                insurer_key_id: Some("insurer-a".into()),
+                created_at: String::new(),
+                as_of: "2026-12-01".into(),
+                trials: 10_000,
+                seed: 3,
+                currency: "CNY".into(),
+                policies: 3,
+                expected_loss: 1234.5,
+                pml_100: 1e6,
+                pml_200: 2e6,
+                tvar_995: 3e6,
+                result: Some(r#"{"accumulation":{}}"#.into()),
+            };
+            let rows: Vec<cyrisk_store::BookSimulationPolicy> = (0..1200)
+                .map(|i| cyrisk_store::BookSimulationPolicy {
+                    policy_id: format!("pol-{i:04}"),
+                    org_id: if i < 2 {
+                        sme.clone()
+                    } else {
+                        format!("org-{i}")
+                    },
+                    expected_loss: 10.0,
+                    co_tvar: 25.0 + f64::from(i),
+                    co_tvar_share: 1.0 / 1200.0,
+                })
+                .collect();
+            let mut tx = s.write_tx().await.unwrap();
+            tx.insert_book_simulation(&sim, &rows).await.unwrap();
+            tx.commit().await.unwrap();
+            let listed = s.book_simulations(Some("insurer-a"), 10).await.unwrap();
+            assert_eq!(listed.len(), 1, "{be:?}");
+            assert_eq!(
+                (
+                    listed[0].id.as_str(),
+                    listed[0].pml_200,
+                    listed[0].result.as_deref()
+                ),
+                (sim.id.as_str(), 2e6, None)
+            );
+            assert!(s.book_simulations(None, 10).await.unwrap().is_empty());
+            assert!(
+                s.book_simulations(Some("insurer-b"), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let got = s.book_simulation(&sim.id).await.unwrap();
+            assert_eq!(got.result, sim.result);
+            assert_eq!(got.expected_loss, 1234.5);
+            assert!(matches!(
+                s.book_simulation("no-such").await,
+                Err(cyrisk_store::StoreError::NotFound { .. })
+            ));
+            let back = s.book_simulation_policies(&sim.id).await.unwrap();
+            assert_eq!(back, rows, "{be:?}: every row, by policy id");
+            let a = s
+                .allocated_capital("insurer-a", &sme)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (a.simulation_id.as_str(), a.expected_loss, a.co_tvar),
+                (sim.id.as_str(), 20.0, 25.0 + 26.0)
+            );
+            assert!(
+                s.allocated_capital("insurer-b", &sme)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
 
             // Page sessions: a key's principal and CSRF token while live; gone when expired,
             // deleted, or when the key is revoked.

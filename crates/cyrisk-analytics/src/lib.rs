@@ -189,6 +189,112 @@ pub fn policies(book: &BookTables) -> PolarsResult<DataFrame> {
     ])
 }
 
+/// The book's claims, by date of loss: `claim_id`, `policy_id`, `org_id`, `insurer_key_id`
+/// strings; `loss_on`, `notified_on` dates; `peril`, `status` (`open`, `closed`, `denied`)
+/// strings; `closed_on` date (null while open); `currency` string (the policy's); `paid`,
+/// `outstanding`, `incurred` f64 (in `currency`, from the claim's reserve and payment
+/// movements).
+pub fn claims(book: &BookTables) -> PolarsResult<DataFrame> {
+    let c = &book.claims;
+    let currency: std::collections::HashMap<&str, &str> = book
+        .policies
+        .iter()
+        .map(|p| (p.policy_id.as_str(), p.currency.as_str()))
+        .collect();
+    DataFrame::new_infer_height(vec![
+        Column::new(
+            "claim_id".into(),
+            c.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "policy_id".into(),
+            c.iter().map(|x| x.policy_id.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "org_id".into(),
+            c.iter().map(|x| x.org_id.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "insurer_key_id".into(),
+            c.iter()
+                .map(|x| x.insurer_key_id.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        date_column(
+            "loss_on",
+            c.iter().map(|x| Some(epoch_days(x.loss_on))).collect(),
+        )?,
+        date_column(
+            "notified_on",
+            c.iter().map(|x| Some(epoch_days(x.notified_on))).collect(),
+        )?,
+        Column::new(
+            "peril".into(),
+            c.iter().map(|x| x.peril.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "status".into(),
+            c.iter().map(|x| x.status.as_str()).collect::<Vec<_>>(),
+        ),
+        date_column(
+            "closed_on",
+            c.iter().map(|x| x.closed_on.map(epoch_days)).collect(),
+        )?,
+        Column::new(
+            "currency".into(),
+            c.iter()
+                .map(|x| currency.get(x.policy_id.as_str()).copied())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("paid".into(), c.iter().map(|x| x.paid).collect::<Vec<_>>()),
+        Column::new(
+            "outstanding".into(),
+            c.iter().map(|x| x.outstanding).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "incurred".into(),
+            c.iter().map(|x| x.incurred).collect::<Vec<_>>(),
+        ),
+    ])
+}
+
+/// A stored simulation's per-policy results: `simulation_id`, `policy_id`, `org_id`,
+/// `currency` strings (the run's currency); `expected_loss` (expected annual layer loss),
+/// `co_tvar` (mean layer loss in the book's worst 0.5 % of years), `co_tvar_share` (÷ the
+/// book's TVaR 99.5 %; the shares add to 1) f64. Empty without a simulation.
+pub fn simulation(book: &BookTables) -> PolarsResult<DataFrame> {
+    let (id, currency, rows) = match &book.simulation {
+        Some((s, rows)) => (s.id.as_str(), s.currency.as_str(), rows.as_slice()),
+        None => ("", "", &[][..]),
+    };
+    DataFrame::new_infer_height(vec![
+        Column::new("simulation_id".into(), vec![id; rows.len()]),
+        Column::new(
+            "policy_id".into(),
+            rows.iter()
+                .map(|x| x.policy_id.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "org_id".into(),
+            rows.iter().map(|x| x.org_id.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new("currency".into(), vec![currency; rows.len()]),
+        Column::new(
+            "expected_loss".into(),
+            rows.iter().map(|x| x.expected_loss).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "co_tvar".into(),
+            rows.iter().map(|x| x.co_tvar).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "co_tvar_share".into(),
+            rows.iter().map(|x| x.co_tvar_share).collect::<Vec<_>>(),
+        ),
+    ])
+}
+
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
     Ok(df
         .column(name)?
@@ -315,60 +421,32 @@ fn percentiles(orgs: &DataFrame) -> PolarsResult<Vec<PeerPercentile>> {
     Ok(out)
 }
 
-/// Score changes from the last rating on or before `since` to the latest.
-fn movers(book: &BookTables, since: NaiveDate) -> PolarsResult<Vec<Mover>> {
-    let r = ratings(book)?;
-    let since = lit(epoch_days(since)).cast(DataType::Date);
-    // Ratings come by organisation, as computed: `last` is the latest.
-    let latest = r
-        .clone()
-        .lazy()
-        .group_by([col("org_id")])
-        .agg([col("score").last().alias("to")]);
-    let base = r
-        .lazy()
-        .filter(col("as_of").lt_eq(since))
-        .group_by([col("org_id")])
-        .agg([col("score").last().alias("from")]);
-    let joined = latest
-        .join(
-            base,
-            [col("org_id")],
-            [col("org_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_column((col("to") - col("from")).alias("change"))
-        .filter(col("change").neq(lit(0)))
-        .sort(["org_id"], SortMultipleOptions::default())
-        .collect()?;
-    let ids = strings(&joined, "org_id")?;
-    let (from, to, change) = (
-        ints(&joined, "from")?,
-        ints(&joined, "to")?,
-        ints(&joined, "change")?,
-    );
-    let names: std::collections::HashMap<&str, &str> = book
-        .organizations
+/// Score changes from each organisation's score at the period's start to its latest, by
+/// organisation id (those unchanged left out).
+fn movers(book: &BookTables) -> Vec<Mover> {
+    let start: std::collections::HashMap<&str, i64> = book
+        .start_scores
         .iter()
-        .map(|o| (o.org_id.as_str(), o.name.as_str()))
+        .map(|(id, s)| (id.as_str(), *s))
         .collect();
-    Ok((0..joined.height())
-        .map(|i| Mover {
-            name: names
-                .get(ids[i].as_str())
-                .copied()
-                .unwrap_or_default()
-                .to_owned(),
-            org_id: ids[i].clone(),
-            from: from[i].unwrap_or(0),
-            to: to[i].unwrap_or(0),
-            change: change[i].unwrap_or(0),
+    book.organizations
+        .iter()
+        .filter_map(|o| {
+            let to = o.score?;
+            let from = *start.get(o.org_id.as_str())?;
+            (to != from).then(|| Mover {
+                org_id: o.org_id.clone(),
+                name: o.name.clone(),
+                from,
+                to,
+                change: to - from,
+            })
         })
-        .collect())
+        .collect()
 }
 
-/// The book's summary, movers measured since `since`.
-pub fn summary(book: &BookTables, since: NaiveDate) -> PolarsResult<BookSummary> {
+/// The book's summary, movers measured since its `movers_since`.
+pub fn summary(book: &BookTables) -> PolarsResult<BookSummary> {
     let orgs = organizations(book)?;
     let scores: Vec<i64> = ints(&orgs, "score")?.into_iter().flatten().collect();
     let score_distribution = (250..900)
@@ -385,7 +463,7 @@ pub fn summary(book: &BookTables, since: NaiveDate) -> PolarsResult<BookSummary>
             }
         })
         .collect();
-    let mut moved = movers(book, since)?;
+    let mut moved = movers(book);
     let mut top_risers: Vec<Mover> = moved.iter().filter(|m| m.change > 0).cloned().collect();
     top_risers.sort_by(|a, b| {
         b.change
@@ -412,9 +490,12 @@ pub fn summary(book: &BookTables, since: NaiveDate) -> PolarsResult<BookSummary>
         by_size_band: groups(&orgs, "size_band")?,
         score_distribution,
         percentiles: percentiles(&orgs)?,
-        movers_since: since,
+        movers_since: book.movers_since,
         top_risers,
         top_fallers: moved,
+        // Filled in by the application (the loss run and the stored simulation).
+        loss_ratio_by_year: Vec::new(),
+        accumulation: None,
     })
 }
 
@@ -424,6 +505,8 @@ pub fn export(book: &BookTables, table: BookTable, format: ExportFormat) -> Pola
         BookTable::Organizations => organizations(book)?,
         BookTable::Ratings => ratings(book)?,
         BookTable::Policies => policies(book)?,
+        BookTable::Claims => claims(book)?,
+        BookTable::Simulation => simulation(book)?,
     };
     let mut out = Vec::new();
     match format {
@@ -442,8 +525,8 @@ pub fn export(book: &BookTables, table: BookTable, format: ExportFormat) -> Pola
 pub struct Analytics;
 
 impl BookAnalytics for Analytics {
-    fn summary(&self, book: &BookTables, since: NaiveDate) -> Result<BookSummary, String> {
-        summary(book, since).map_err(|e| format!("book summary: {e}"))
+    fn summary(&self, book: &BookTables) -> Result<BookSummary, String> {
+        summary(book).map_err(|e| format!("book summary: {e}"))
     }
 
     fn export(
@@ -526,12 +609,17 @@ mod tests {
                 rating("d", 30, 800),
             ],
             policies: Vec::new(),
+            // At 15 November: a was 650, b 690; d was first rated after it.
+            movers_since: NaiveDate::from_ymd_opt(2026, 11, 15).unwrap(),
+            start_scores: vec![("a".into(), 650), ("b".into(), 690)],
+            claims: Vec::new(),
+            simulation: None,
         }
     }
 
     #[test]
     fn percentiles_share_ties_and_fall_back_to_wider_peer_groups() {
-        let s = summary(&book(), NaiveDate::from_ymd_opt(2026, 11, 15).unwrap()).unwrap();
+        let s = summary(&book()).unwrap();
         let p = |id: &str| {
             s.percentiles
                 .iter()

@@ -115,7 +115,7 @@ impl Default for Options {
         (name = "monitoring", description = "Mid-policy alerts, alert rules, and the webhooks alerts are delivered to"),
         (name = "tickets", description = "Remediation tickets, closed only when verified, and the remediation record that feeds the rating"),
         (name = "claims", description = "Claims, loss runs and renewal packs"),
-        (name = "portfolio", description = "The insurer's book: summary, peer percentiles, exports"),
+        (name = "portfolio", description = "The insurer's book: summary, peer percentiles, accumulation, simulation, exports"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -204,6 +204,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(claims::get_renewal_pack))
         .routes(routes!(portfolio::get_portfolio))
         .routes(routes!(portfolio::export_portfolio))
+        .routes(routes!(
+            portfolio::simulate_portfolio,
+            portfolio::list_portfolio_simulations
+        ))
+        .routes(routes!(portfolio::get_portfolio_simulation))
 }
 
 /// The OpenAPI document (3.1), as served at `/api/openapi.json` and committed at

@@ -100,6 +100,61 @@ pub struct BookSummaryDoc {
     pub movers_since: String,
     pub top_risers: Vec<MoverDoc>,
     pub top_fallers: Vec<MoverDoc>,
+    /// The book's loss run today, totalled by underwriting year and currency.
+    pub loss_ratio_by_year: Vec<LossRatioYearDoc>,
+    /// Accumulation from the newest stored simulation of this book; null before one has run
+    /// (`POST /api/v1/portfolio/simulations`).
+    pub accumulation: Option<BookAccumulationDoc>,
+}
+
+/// The loss run's totals for one underwriting year in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LossRatioYear)]
+pub struct LossRatioYearDoc {
+    pub currency: String,
+    pub underwriting_year: i32,
+    pub policies: usize,
+    pub written_premium: f64,
+    /// Earned by today (the premium accrued day by day).
+    pub earned_premium: f64,
+    pub claims: usize,
+    pub paid: f64,
+    pub outstanding: f64,
+    /// Paid plus outstanding.
+    pub incurred: f64,
+    /// Incurred ÷ earned; null before any premium is earned.
+    pub loss_ratio: Option<f64>,
+}
+
+/// The book's exposure to one shared product, vendor, provider, industry or region.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Accumulation)]
+pub struct AccumulationDoc {
+    /// `vendor product` (lowercased), the vendor, the provider (`aliyun`, `tencent_cloud`,
+    /// `huawei_cloud`, `aws`, `azure`, `gcp`, or the vendor's name), the industry or region.
+    pub key: String,
+    /// Policies exposed.
+    pub policies: usize,
+    /// Their per-occurrence limits, summed.
+    pub total_limit: f64,
+    /// Their expected annual layer loss, summed.
+    pub expected_loss: f64,
+    /// Their share of the book's tail capital (co-TVaR 99.5 % ÷ TVaR 99.5 %), 0–1.
+    pub co_tvar_share: f64,
+}
+
+/// The book's accumulation as its newest simulation found it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BookAccumulation)]
+pub struct BookAccumulationDoc {
+    pub simulation_id: String,
+    /// RFC 3339 UTC.
+    pub simulated_at: String,
+    /// ISO 4217 code of the amounts (the severity model's currency).
+    pub currency: String,
+    /// By `product`, `vendor`, `provider`, `industry`, `region`: the groups with the largest
+    /// share of tail capital (at most 25 each).
+    pub groups: std::collections::BTreeMap<String, Vec<AccumulationDoc>>,
 }
 
 /// The summary of an insurer's book (its own for an insurer key; any insurer's, or every
@@ -146,6 +201,8 @@ pub enum BookTableDoc {
     Organizations,
     Ratings,
     Policies,
+    Claims,
+    Simulation,
 }
 
 /// An export's format.
@@ -160,9 +217,12 @@ pub enum ExportFormatDoc {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `organizations` (one row each, with the latest rating and the limits in force),
-    /// `ratings` (every stored rating) or `policies`.
+    /// `ratings` (every stored rating), `policies`, `claims`, or `simulation` (a stored
+    /// simulation's per-policy expected loss and co-TVaR).
     #[param(inline)]
     pub table: BookTableDoc,
+    /// `table=simulation`: this simulation (default: the book's newest).
+    pub simulation_id: Option<String>,
     /// `csv` (default) or `parquet`.
     #[param(inline)]
     pub format: Option<ExportFormatDoc>,
@@ -188,6 +248,7 @@ pub struct ExportFile(#[allow(dead_code)] Vec<u8>);
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admin and insurer keys; an insurer only its own book", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "table=simulation: no such simulation of the caller's book, or none yet", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -200,6 +261,8 @@ pub async fn export_portfolio(
         BookTableDoc::Organizations => BookTable::Organizations,
         BookTableDoc::Ratings => BookTable::Ratings,
         BookTableDoc::Policies => BookTable::Policies,
+        BookTableDoc::Claims => BookTable::Claims,
+        BookTableDoc::Simulation => BookTable::Simulation,
     };
     let format = match q.format.unwrap_or(ExportFormatDoc::Csv) {
         ExportFormatDoc::Csv => ExportFormat::Csv,
@@ -207,7 +270,13 @@ pub async fn export_portfolio(
     };
     let body = state
         .app
-        .book_export(&p, q.insurer_key_id.as_deref(), table, format)
+        .book_export(
+            &p,
+            q.insurer_key_id.as_deref(),
+            table,
+            format,
+            q.simulation_id.as_deref(),
+        )
         .await?;
     let mut res = body.into_response();
     let h = res.headers_mut();
@@ -227,4 +296,228 @@ pub async fn export_portfolio(
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
+}
+
+// ---------------------------------------------------------------------------------------
+// The stored book's simulation.
+
+/// What to simulate.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationRequestDoc {
+    /// Admin keys: one insurer's book (default: every policy in force). An insurer key may
+    /// give only its own id.
+    #[serde(default)]
+    pub insurer_key_id: Option<String>,
+    /// Simulated years (default 10,000).
+    #[serde(default)]
+    #[schema(minimum = 1000, maximum = 1_000_000)]
+    pub trials: Option<u64>,
+    /// Random seed (default 1): the same book and seed give the same result.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    pub seed: Option<u64>,
+}
+
+/// A simulation's request as queued.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SimulationRequestRecord)]
+pub struct SimulationRequestRecordDoc {
+    /// Whose book; null: every policy in force.
+    pub insurer_key_id: Option<String>,
+    pub trials: u64,
+    pub seed: u64,
+    /// The key that asked (empty once the job record is pruned).
+    pub requested_by: String,
+}
+
+/// A finished simulation's headline figures.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BookSimulation)]
+pub struct BookSimulationDoc {
+    pub id: String,
+    pub insurer_key_id: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The day whose policies in force were simulated.
+    #[schema(value_type = String, format = Date)]
+    pub as_of: String,
+    pub trials: i64,
+    pub seed: i64,
+    /// ISO 4217 code of every amount (the severity model's currency).
+    pub currency: String,
+    /// Policies simulated.
+    pub policies: i64,
+    /// Expected annual loss to the book's layers.
+    pub expected_loss: f64,
+    /// Probable maximum loss, 1-in-100 years (VaR 99 % of the annual book loss).
+    pub pml_100: f64,
+    /// Probable maximum loss, 1-in-200 years (VaR 99.5 %).
+    pub pml_200: f64,
+    /// Mean annual loss in the worst 0.5 % of years.
+    pub tvar_995: f64,
+}
+
+/// A point of the book's aggregate exceedance (AEP) curve.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ExceedancePoint)]
+pub struct ExceedancePointDoc {
+    pub return_period: f64,
+    pub probability: f64,
+    pub loss: f64,
+}
+
+/// A catastrophe scenario's part of the book's loss.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ScenarioOutcome)]
+pub struct ScenarioOutcomeDoc {
+    pub id: String,
+    pub name: String,
+    pub exposed_policies: usize,
+    pub annual_probability: f64,
+    pub expected_loss: f64,
+}
+
+/// A policy in force the simulation left out.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LeftOutPolicy)]
+pub struct LeftOutDoc {
+    pub policy_id: String,
+    pub org_id: String,
+    pub reason: String,
+}
+
+/// A finished simulation's full result.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SimulationOutcome)]
+pub struct SimulationOutcomeDoc {
+    pub scenario_catalogue: String,
+    pub gross_expected_loss: f64,
+    pub std_dev: f64,
+    pub attritional_expected_loss: f64,
+    pub catastrophe_expected_loss: f64,
+    /// By level: `"95"`, `"99"`, `"99.5"`.
+    pub var: std::collections::BTreeMap<String, f64>,
+    pub tvar: std::collections::BTreeMap<String, f64>,
+    pub ep_curve: Vec<ExceedancePointDoc>,
+    pub scenarios: Vec<ScenarioOutcomeDoc>,
+    /// By `product`, `vendor`, `provider`, `industry`, `region`.
+    pub accumulation: std::collections::BTreeMap<String, Vec<AccumulationDoc>>,
+    pub left_out: Vec<LeftOutDoc>,
+}
+
+/// A book simulation: queued, running or failed, or done with its figures.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BookSimulationStatus)]
+pub struct SimulationStatusDoc {
+    pub id: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    pub request: SimulationRequestRecordDoc,
+    pub error: Option<String>,
+    pub simulation: Option<BookSimulationDoc>,
+    pub outcome: Option<SimulationOutcomeDoc>,
+}
+
+/// Simulate the stored book (admin and insurer keys; an insurer its own): every rated policy
+/// in force, with its organisation's latest rating and inventory — attritional losses,
+/// catastrophe scenarios (KEV-listed products exploited at scale, cloud outages, sector
+/// campaigns), PML 1-in-100 and 1-in-200, TVaR, each policy's co-TVaR and the accumulation by
+/// product, vendor and provider. Runs as a background job; poll the returned simulation. The
+/// insurer's later quotes on organisations in the book take their capital from it.
+#[utoipa::path(
+    post, path = "/api/v1/portfolio/simulations", operation_id = "simulate_portfolio", tag = "portfolio",
+    request_body(content = SimulationRequestDoc, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued (or joined the same queued request)", body = SimulationStatusDoc,
+         headers(("location" = String, description = "The simulation"))),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys; an insurer only its own book", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request; the detail names the field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn simulate_portfolio(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: SimulationRequestDoc = if body.iter().all(u8::is_ascii_whitespace) {
+        SimulationRequestDoc::default()
+    } else {
+        crate::inputs::parse_json(&body, "")?
+    };
+    let status = state
+        .app
+        .queue_book_simulation(
+            &p,
+            req.insurer_key_id.as_deref(),
+            req.trials.unwrap_or(cyrisk_app::book_sim::DEFAULT_TRIALS),
+            req.seed.unwrap_or(1),
+        )
+        .await?;
+    let location = format!("/api/v1/portfolio/simulations/{}", status.id);
+    let mut res = (
+        axum::http::StatusCode::ACCEPTED,
+        Json(serde_json::to_value(&status).map_err(ApiError::internal)?),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SimulationsQuery {
+    /// Admin keys: one insurer's book (default: the runs over every policy).
+    pub insurer_key_id: Option<String>,
+}
+
+/// The finished simulations of the caller's book (an insurer its own; an admin any
+/// insurer's), newest first, at most 100.
+#[utoipa::path(
+    get, path = "/api/v1/portfolio/simulations", operation_id = "list_portfolio_simulations", tag = "portfolio",
+    params(SimulationsQuery),
+    responses(
+        (status = 200, description = "Finished simulations, newest first", body = [BookSimulationDoc]),
+        (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admin and insurer keys; an insurer only its own book", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list_portfolio_simulations(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<SimulationsQuery>,
+) -> Result<Json<Vec<cyrisk_store::BookSimulation>>, ApiError> {
+    Ok(Json(
+        state
+            .app
+            .book_simulations(&p, q.insurer_key_id.as_deref())
+            .await?,
+    ))
+}
+
+/// One simulation of the caller's book: its state and, once done, its figures (AEP curve,
+/// PML, TVaR, scenarios, accumulation, the policies left out). Per-policy co-TVaR:
+/// `GET /api/v1/portfolio/export?table=simulation&simulation_id=…`.
+#[utoipa::path(
+    get, path = "/api/v1/portfolio/simulations/{id}", operation_id = "get_portfolio_simulation", tag = "portfolio",
+    params(("id" = String, Path, description = "Simulation id")),
+    responses(
+        (status = 200, description = "The simulation", body = SimulationStatusDoc),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such simulation of the caller's book", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get_portfolio_simulation(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<cyrisk_app::book_sim::SimulationStatus>, ApiError> {
+    Ok(Json(state.app.book_simulation(&p, &id).await?))
 }

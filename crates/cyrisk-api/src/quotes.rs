@@ -75,6 +75,24 @@ pub struct QuoteDocument {
     /// line.
     #[schema(value_type = Object)]
     pub premium: serde_json::Value,
+    /// Present when an insurer quoted an organisation its simulated book holds: the capital is
+    /// `co_tvar_multiple` × the layer's expected loss (at most its stand-alone TVaR 99.5 % −
+    /// mean), and `premium.capital_method` is `book_co_tvar`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub book_capital: Option<BookCapitalDoc>,
+}
+
+/// The capital a quote took from the insurer's simulated book.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BookCapital)]
+pub struct BookCapitalDoc {
+    /// The book simulation (`GET /api/v1/portfolio/simulations/{id}`).
+    pub simulation_id: String,
+    /// When it ran (RFC 3339 UTC).
+    pub simulated_at: String,
+    /// (co-TVaR 99.5 % − expected loss) ÷ expected loss of the organisation's policies in it.
+    #[schema(minimum = 0)]
+    pub co_tvar_multiple: f64,
 }
 
 /// The stored rating a quote was priced on.

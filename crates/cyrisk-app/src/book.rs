@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use cyrisk_store::{BookRating, PolicyPhase, Principal, Role};
+use cyrisk_store::{
+    BookRating, BookScore, BookSimulation, BookSimulationPolicy, PolicyPhase, Principal,
+};
 use serde::Serialize;
 
 use crate::error::{AppError, Result};
@@ -65,9 +67,19 @@ pub struct BookTables {
     /// The insurer whose book it is; `None`: every organisation (an admin's view).
     pub insurer_key_id: Option<String>,
     pub organizations: Vec<BookOrgRow>,
-    /// Every stored rating of the book's organisations.
+    /// Every stored rating of the book's organisations, by organisation then as computed —
+    /// read only for the ratings export (empty otherwise).
     pub ratings: Vec<BookRating>,
     pub policies: Vec<BookPolicyRow>,
+    /// The movers' period start.
+    pub movers_since: NaiveDate,
+    /// Each rated organisation's score at `movers_since` (its latest rating dated on or
+    /// before it), by organisation id; absent if first rated after it.
+    pub start_scores: Vec<(String, i64)>,
+    /// The book's claims by date of loss — read only for the claims export (empty otherwise).
+    pub claims: Vec<cyrisk_store::InsuranceClaim>,
+    /// A stored simulation and its per-policy results — only for the simulation export.
+    pub simulation: Option<(BookSimulation, Vec<BookSimulationPolicy>)>,
 }
 
 /// Totals of one group of the book (one grade, industry, region or size band, in one currency).
@@ -142,6 +154,24 @@ pub struct BookSummary {
     /// The largest rises, then the largest falls (at most [`TOP_MOVERS`] each).
     pub top_risers: Vec<Mover>,
     pub top_fallers: Vec<Mover>,
+    /// The loss ratio by underwriting year and currency (the book's loss run today; empty
+    /// before any policy).
+    pub loss_ratio_by_year: Vec<crate::claims::LossRunTotal>,
+    /// Accumulation by shared product, vendor, provider, industry and region, from the
+    /// newest stored simulation of this book; `None` before one has run.
+    pub accumulation: Option<BookAccumulation>,
+}
+
+/// The book's accumulation as its newest simulation found it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BookAccumulation {
+    pub simulation_id: String,
+    /// RFC 3339 UTC.
+    pub simulated_at: String,
+    /// ISO 4217 code of its amounts (the severity model's currency).
+    pub currency: String,
+    /// By `product`, `vendor`, `provider`, `industry`, `region`.
+    pub groups: std::collections::BTreeMap<String, Vec<crate::book_sim::Accumulation>>,
 }
 
 /// Width of the score distribution's bins, in points.
@@ -157,15 +187,19 @@ pub enum BookTable {
     Organizations,
     Ratings,
     Policies,
+    Claims,
+    Simulation,
 }
 
 impl BookTable {
-    /// `organizations`, `ratings` or `policies`.
+    /// `organizations`, `ratings`, `policies`, `claims` or `simulation`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "organizations" => Some(Self::Organizations),
             "ratings" => Some(Self::Ratings),
             "policies" => Some(Self::Policies),
+            "claims" => Some(Self::Claims),
+            "simulation" => Some(Self::Simulation),
             _ => None,
         }
     }
@@ -175,6 +209,8 @@ impl BookTable {
             Self::Organizations => "organizations",
             Self::Ratings => "ratings",
             Self::Policies => "policies",
+            Self::Claims => "claims",
+            Self::Simulation => "simulation",
         }
     }
 }
@@ -206,12 +242,8 @@ impl ExportFormat {
 
 /// Summarises and exports the book (supplied by the binary: `cyrisk-analytics`).
 pub trait BookAnalytics: Send + Sync + std::fmt::Debug {
-    /// The summary of `book`, movers measured since `since`.
-    fn summary(
-        &self,
-        book: &BookTables,
-        since: NaiveDate,
-    ) -> std::result::Result<BookSummary, String>;
+    /// The summary of `book` (movers measured since its `movers_since`).
+    fn summary(&self, book: &BookTables) -> std::result::Result<BookSummary, String>;
 
     /// One table of `book` as a file.
     fn export(
@@ -224,25 +256,28 @@ pub trait BookAnalytics: Send + Sync + std::fmt::Debug {
 
 impl App {
     /// The book `p` may see: an insurer its own (`insurer_key_id` must be absent or its own),
-    /// an admin any insurer's or everything; `Forbidden` for the other roles.
-    pub async fn book(&self, p: &Principal, insurer_key_id: Option<&str>) -> Result<BookTables> {
-        let insurer = match p.role {
-            Role::Insurer => {
-                if insurer_key_id.is_some_and(|k| k != p.key_id) {
-                    return Err(AppError::forbidden("an insurer key sees only its own book"));
-                }
-                Some(p.key_id.clone())
-            }
-            Role::Admin => insurer_key_id.map(str::to_owned),
-            Role::Enterprise | Role::Assessor => {
-                return Err(AppError::forbidden(
-                    "only insurers and admins have a book of policies",
-                ));
-            }
-        };
+    /// an admin any insurer's or everything; `Forbidden` for the other roles. Scores at
+    /// `since` for the movers; every rating row only for `table` `Ratings`, the claims only
+    /// for `Claims` (the exports that need them).
+    pub async fn book(
+        &self,
+        p: &Principal,
+        insurer_key_id: Option<&str>,
+        since: NaiveDate,
+        table: Option<BookTable>,
+    ) -> Result<BookTables> {
+        let insurer = self.book_owner(p, insurer_key_id)?;
         let as_of = today();
         let orgs = self.store.book_organizations(insurer.as_deref()).await?;
-        let ratings = self.store.book_ratings(insurer.as_deref()).await?;
+        let scores = self
+            .store
+            .book_scores(insurer.as_deref(), &since.to_string())
+            .await?;
+        let ratings = if table == Some(BookTable::Ratings) {
+            self.store.book_ratings(insurer.as_deref()).await?
+        } else {
+            Vec::new()
+        };
         let policies: Vec<BookPolicyRow> = self
             .store
             .policies_of(insurer.as_deref())
@@ -268,11 +303,8 @@ impl App {
                 written_premium: p.written_premium,
             })
             .collect();
-        // The latest rating of each organisation (ratings come by organisation, as computed).
-        let mut latest: std::collections::HashMap<&str, &BookRating> = Default::default();
-        for r in &ratings {
-            latest.insert(r.org_id.as_str(), r);
-        }
+        let latest: std::collections::HashMap<&str, &BookScore> =
+            scores.iter().map(|s| (s.org_id.as_str(), s)).collect();
         let mut in_force: std::collections::HashMap<&str, (usize, f64, f64)> = Default::default();
         for p in policies.iter().filter(|p| p.phase == "active") {
             let e = in_force.entry(p.org_id.as_str()).or_default();
@@ -309,10 +341,21 @@ impl App {
         }
         Ok(BookTables {
             as_of,
-            insurer_key_id: insurer,
+            insurer_key_id: insurer.clone(),
             organizations,
             ratings,
             policies,
+            movers_since: since,
+            start_scores: scores
+                .iter()
+                .filter_map(|s| s.start_score.map(|v| (s.org_id.clone(), v)))
+                .collect(),
+            claims: if table == Some(BookTable::Claims) {
+                self.store.claims(None, insurer.as_deref(), None).await?
+            } else {
+                Vec::new()
+            },
+            simulation: None,
         })
     }
 
@@ -330,26 +373,151 @@ impl App {
         insurer_key_id: Option<&str>,
         period_days: u32,
     ) -> Result<BookSummary> {
-        let book = self.book(p, insurer_key_id).await?;
+        let since = today() - chrono::Duration::days(i64::from(period_days));
+        let book = self.book(p, insurer_key_id, since, None).await?;
+        let owner = book.insurer_key_id.clone();
         let analytics = self.analytics()?;
-        let since = book.as_of - chrono::Duration::days(i64::from(period_days));
-        tokio::task::spawn_blocking(move || analytics.summary(&book, since))
+        let mut summary = tokio::task::spawn_blocking(move || analytics.summary(&book))
             .await?
-            .map_err(AppError::internal)
+            .map_err(AppError::internal)?;
+        summary.loss_ratio_by_year = self
+            .book_loss_run(p, owner.as_deref(), summary.as_of)
+            .await?
+            .totals;
+        if let Some(newest) = self
+            .store
+            .book_simulations(owner.as_deref(), 1)
+            .await?
+            .into_iter()
+            .next()
+        {
+            let sim = self.store.book_simulation(&newest.id).await?;
+            let outcome: crate::book_sim::SimulationOutcome =
+                serde_json::from_str(sim.result.as_deref().unwrap_or("{}"))
+                    .map_err(AppError::internal)?;
+            summary.accumulation = Some(BookAccumulation {
+                simulation_id: sim.id,
+                simulated_at: sim.created_at,
+                currency: sim.currency,
+                groups: outcome.accumulation,
+            });
+        }
+        Ok(summary)
     }
 
-    /// One table of the book `p` may see, as a file.
+    /// One table of the book `p` may see, as a file; for `Simulation`, the per-policy results
+    /// of `simulation_id` (default: the book's newest simulation; `NotFound` before one).
     pub async fn book_export(
         &self,
         p: &Principal,
         insurer_key_id: Option<&str>,
         table: BookTable,
         format: ExportFormat,
+        simulation_id: Option<&str>,
     ) -> Result<Vec<u8>> {
-        let book = self.book(p, insurer_key_id).await?;
+        let mut book = self.book(p, insurer_key_id, today(), Some(table)).await?;
+        if table == BookTable::Simulation {
+            book.simulation = Some(
+                self.book_simulation_policies(p, insurer_key_id, simulation_id)
+                    .await?,
+            );
+        }
         let analytics = self.analytics()?;
         tokio::task::spawn_blocking(move || analytics.export(&book, table, format))
             .await?
             .map_err(AppError::internal)
+    }
+}
+
+/// The mid-rank percentile of `score` among `scores` (which include it): 100 × (the scores
+/// lower plus half of those equal, itself included) ÷ all, on 0–100, one decimal — the book
+/// summary's [`PeerPercentile`] formula (which polars ranks in `cyrisk-analytics`). `None`
+/// for no scores.
+pub fn mid_rank_percentile(scores: &[i64], score: i64) -> Option<f64> {
+    if scores.is_empty() {
+        return None;
+    }
+    let lower = scores.iter().filter(|s| **s < score).count() as f64;
+    let equal = scores.iter().filter(|s| **s == score).count() as f64;
+    let p = 100.0 * (lower + equal / 2.0) / scores.len() as f64;
+    Some((p * 10.0).round() / 10.0)
+}
+
+impl App {
+    /// `org_id`'s percentile among every organisation rated in cyrisk, by latest stored score:
+    /// among its industry and size band, else (under [`MIN_PEERS`] rated members) its
+    /// industry, else all — what the report and the live page show. `None` if it was never
+    /// rated. Reads every organisation's latest score and profile: two queries.
+    pub async fn peer_percentile(&self, org_id: &str) -> Result<Option<PeerPercentile>> {
+        let scores = self.store.book_scores(None, &today().to_string()).await?;
+        let Some(mine) = scores.iter().find(|s| s.org_id == org_id).map(|s| s.score) else {
+            return Ok(None);
+        };
+        let latest: std::collections::HashMap<&str, i64> = scores
+            .iter()
+            .map(|s| (s.org_id.as_str(), s.score))
+            .collect();
+        let model = &self.models.rating;
+        let mut rated: Vec<(String, String, i64)> = Vec::with_capacity(scores.len());
+        let mut me: Option<(String, String)> = None;
+        for o in self.store.book_organizations(None).await? {
+            let Some(score) = latest.get(o.id.as_str()).copied() else {
+                continue;
+            };
+            let profile: cyrisk_core::profile::Profile =
+                serde_json::from_str(&o.profile).map_err(AppError::internal)?;
+            let band = model
+                .size_band(profile.annual_revenue.get(), profile.employees)
+                .as_str()
+                .to_owned();
+            if o.id == org_id {
+                me = Some((o.industry.clone(), band.clone()));
+            }
+            rated.push((o.industry, band, score));
+        }
+        let Some((industry, band)) = me else {
+            return Ok(None);
+        };
+        let same_band: Vec<i64> = rated
+            .iter()
+            .filter(|(i, b, _)| *i == industry && *b == band)
+            .map(|(_, _, s)| *s)
+            .collect();
+        let same_industry: Vec<i64> = rated
+            .iter()
+            .filter(|(i, _, _)| *i == industry)
+            .map(|(_, _, s)| *s)
+            .collect();
+        let (group, peers) = if same_band.len() >= MIN_PEERS {
+            ("industry_size", same_band)
+        } else if same_industry.len() >= MIN_PEERS {
+            ("industry", same_industry)
+        } else {
+            ("book", rated.iter().map(|(_, _, s)| *s).collect())
+        };
+        Ok(
+            mid_rank_percentile(&peers, mine).map(|percentile| PeerPercentile {
+                org_id: org_id.to_owned(),
+                score: mine,
+                percentile,
+                peer_group: group.to_owned(),
+                peers: peers.len(),
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mid_rank_percentile;
+
+    #[test]
+    fn mid_rank_percentiles_share_ties() {
+        let s = [600, 700, 700, 800, 850];
+        assert_eq!(mid_rank_percentile(&s, 600), Some(10.0));
+        assert_eq!(mid_rank_percentile(&s, 700), Some(40.0));
+        assert_eq!(mid_rank_percentile(&s, 850), Some(90.0));
+        assert_eq!(mid_rank_percentile(&[500], 500), Some(50.0));
+        assert_eq!(mid_rank_percentile(&[], 500), None);
     }
 }

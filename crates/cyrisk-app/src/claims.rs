@@ -307,11 +307,21 @@ impl App {
             }
             _ => insurer_key_id,
         };
-        let mut policies = Vec::new();
-        for p in self.store.policies_of(insurer).await? {
-            let e = self.store.endorsements(&p.id).await?;
-            policies.push((p, e));
+        let mut endorsements: std::collections::HashMap<String, Vec<Endorsement>> =
+            Default::default();
+        for e in self.store.endorsements_of(insurer).await? {
+            endorsements.entry(e.policy_id.clone()).or_default().push(e);
         }
+        let policies: Vec<_> = self
+            .store
+            .policies_of(insurer)
+            .await?
+            .into_iter()
+            .map(|p| {
+                let e = endorsements.remove(&p.id).unwrap_or_default();
+                (p, e)
+            })
+            .collect();
         let claims = self.store.claims(None, insurer, None).await?;
         Ok(loss_run(&policies, claims, as_of))
     }

@@ -19,6 +19,7 @@ use cyrisk_store::{Claim, ClaimFilter, JobState, StoreError, jobs::RERATE};
 use serde::Serialize;
 
 use crate::App;
+use crate::book_sim::BOOK_SIMULATION;
 use crate::error::AppError;
 
 /// How a worker runs.
@@ -118,7 +119,7 @@ impl Worker {
     }
 
     /// The kinds this build runs: a worker claims only these.
-    pub const KINDS: [&'static str; 2] = [RERATE, WEBHOOK];
+    pub const KINDS: [&'static str; 3] = [RERATE, WEBHOOK, BOOK_SIMULATION];
 
     /// Claims one due job and runs it; `None` when no job is due.
     pub async fn run_one(&self) -> Result<Option<Ran>, AppError> {
@@ -218,6 +219,10 @@ impl Worker {
             }
             WEBHOOK => {
                 self.app.deliver_webhook(claim).await?;
+                Ok(())
+            }
+            BOOK_SIMULATION => {
+                self.app.run_book_simulation(claim).await?;
                 Ok(())
             }
             other => Err(JobFailure {

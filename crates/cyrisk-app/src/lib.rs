@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod book;
+pub mod book_sim;
 pub mod claims;
 pub mod error;
 pub mod feeds;

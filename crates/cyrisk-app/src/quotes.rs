@@ -73,6 +73,27 @@ pub struct QuoteDocument {
     pub simulation: serde_json::Value,
     /// The premium and its parts.
     pub premium: serde_json::Value,
+    /// Where the capital came from when the quote was priced into the insurer's simulated
+    /// book (`premium.capital_method` is then `book_co_tvar`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub book_capital: Option<BookCapital>,
+}
+
+/// The capital a quote takes from the insurer's simulated book: the organisation's policies'
+/// co-TVaR 99.5 % less their expected loss, per unit of expected loss, in the newest stored
+/// simulation of the book that holds them. Capital allocated by co-TVaR (Euler allocation) is
+/// homogeneous of degree one — scaling a risk's losses scales its allocation (Tasche,
+/// "Risk contributions and performance measurement", 1999) — so the quoted layer takes this
+/// multiple of its own expected loss, never more than it would need alone (TVaR 99.5 % less its
+/// mean, which bounds a co-TVaR by subadditivity).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BookCapital {
+    /// The book simulation's id.
+    pub simulation_id: String,
+    /// When it ran (RFC 3339 UTC).
+    pub simulated_at: String,
+    /// (co-TVaR − expected loss) ÷ expected loss of the organisation's policies in it.
+    pub co_tvar_multiple: f64,
 }
 
 /// The stored rating a quote was priced on.
@@ -107,8 +128,29 @@ impl App {
         let risk = RatedRisk::from_stored_json(&rating.rating).map_err(AppError::internal)?;
         let lambda = risk.expected_incident_rate;
         let profile = self.store.bundle(id).await?.profile;
+        // An insurer quoting an organisation its simulated book holds: capital by co-TVaR.
+        let book_capital = match p.role {
+            cyrisk_store::Role::Insurer => self
+                .store
+                .allocated_capital(&p.key_id, id)
+                .await?
+                .filter(|a| a.expected_loss > 0.0 && a.co_tvar.is_finite())
+                .map(|a| BookCapital {
+                    co_tvar_multiple: ((a.co_tvar - a.expected_loss) / a.expected_loss).max(0.0),
+                    simulation_id: a.simulation_id,
+                    simulated_at: a.created_at,
+                }),
+            _ => None,
+        };
         let priced = self
-            .price(&risk, &profile, &layer, req.trials, req.seed)
+            .price_with(
+                &risk,
+                &profile,
+                &layer,
+                req.trials,
+                req.seed,
+                book_capital.as_ref().map(|b| b.co_tvar_multiple),
+            )
             .await?;
         let (result, prem) = (priced.simulation, priced.premium);
         let doc = QuoteDocument {
@@ -128,6 +170,7 @@ impl App {
             layer: to_json(&layer)?,
             simulation: to_json(&result)?,
             premium: to_json(&prem)?,
+            book_capital,
         };
         Ok(self
             .store
@@ -155,11 +198,27 @@ impl App {
         trials: u64,
         seed: u64,
     ) -> Result<Priced> {
+        self.price_with(risk, profile, layer, trials, seed, None)
+            .await
+    }
+
+    /// [`App::price`], the capital `co_tvar_multiple` × the layer's expected loss when given
+    /// (from the insurer's simulated book, [`BookCapital`]), capped at the layer's stand-alone
+    /// capital (TVaR 99.5 % − mean).
+    pub async fn price_with(
+        &self,
+        risk: &RatedRisk,
+        profile: &cyrisk_core::profile::Profile,
+        layer: &Layer,
+        trials: u64,
+        seed: u64,
+        co_tvar_multiple: Option<f64>,
+    ) -> Result<Priced> {
         let severity = &self.models.severity;
         let lm = loss_model(risk, profile, severity, false)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let pricing = self.models.pricing.clone();
-        let ctx = PricingContext {
+        let mut ctx = PricingContext {
             log_rate_sigma: risk.log_rate_sigma,
             currency: Some(lm.currency.clone()),
             to_model_currency: severity.rate_to_model(&lm.currency).unwrap_or(1.0),
@@ -177,6 +236,10 @@ impl App {
                 },
                 &|_| {},
             )?;
+            if let Some(k) = co_tvar_multiple {
+                let alone = (r.tvar["99.5"] - r.layer.expected_loss).max(0.0);
+                ctx.allocated_capital = Some((k * r.layer.expected_loss).min(alone));
+            }
             let prem = premium_in(&r, &pricing, &ctx);
             Ok::<_, cyrisk_sim::error::SimError>((r, prem))
         })

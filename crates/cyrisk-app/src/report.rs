@@ -279,6 +279,9 @@ pub struct ReportData {
     pub quote: Option<ReportQuote>,
     /// Regulatory duties that apply, as message keys (`reg-…`).
     pub regulatory: Vec<String>,
+    /// The organisation's percentile among the organisations rated in cyrisk (its industry
+    /// and size band, falling back to its industry, then all); `None` if never stored.
+    pub peers: Option<crate::book::PeerPercentile>,
 }
 
 /// How many organisations' priced report plans are kept in memory.
@@ -624,7 +627,9 @@ impl App {
             status: status.to_owned(),
         });
         let date = |k: &str| doc["inputs"][k].as_str().and_then(|d| d.parse().ok());
+        let peers = self.peer_percentile(org_id).await?;
         Ok(ReportData {
+            peers,
             risky,
             mlps,
             newest_evidence: date("newest_control_evidence"),

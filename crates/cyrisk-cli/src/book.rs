@@ -19,6 +19,9 @@ pub(crate) enum TableArg {
     Organizations,
     Ratings,
     Policies,
+    Claims,
+    /// A stored simulation's per-policy results (`cyrisk portfolio simulate`).
+    Simulation,
 }
 
 /// An export's format.
@@ -95,6 +98,46 @@ fn summary_text(s: &BookSummary) -> String {
     for m in s.top_risers.iter().chain(&s.top_fallers) {
         let _ = writeln!(t, "  {:+5}  {} → {}  {}", m.change, m.from, m.to, m.name);
     }
+    if !s.loss_ratio_by_year.is_empty() {
+        let _ = writeln!(t, "\nLoss ratio by underwriting year:");
+        for y in &s.loss_ratio_by_year {
+            let _ = writeln!(
+                t,
+                "  {} {}  {:>5} policies  earned {:>14.0}  incurred {:>14.0}  {}",
+                y.underwriting_year,
+                y.currency,
+                y.policies,
+                y.earned_premium,
+                y.incurred,
+                y.loss_ratio
+                    .map_or_else(|| "-".to_owned(), |r| format!("{:.1} %", r * 100.0))
+            );
+        }
+    }
+    match &s.accumulation {
+        None => {
+            let _ = writeln!(
+                t,
+                "\nAccumulation: no stored simulation of this book yet (cyrisk portfolio simulate)"
+            );
+        }
+        Some(a) => {
+            for dim in ["product", "vendor", "provider"] {
+                let _ = writeln!(
+                    t,
+                    "\nAccumulation by {dim} (simulation {} of {}):",
+                    a.simulation_id, a.simulated_at
+                );
+                for g in a.groups.get(dim).into_iter().flatten().take(5) {
+                    let _ = writeln!(
+                        t,
+                        "  {:<40} {:>6} policies  limit {:>16.0} {}  EL {:>12.0}",
+                        g.key, g.policies, g.total_limit, a.currency, g.expected_loss
+                    );
+                }
+            }
+        }
+    }
     t
 }
 
@@ -103,6 +146,7 @@ pub(crate) fn export(
     table: TableArg,
     format: ExportArg,
     insurer: Option<&str>,
+    simulation: Option<&str>,
     output: Option<&Path>,
     db: &Db,
     out: &mut dyn Write,
@@ -123,11 +167,13 @@ pub(crate) fn export(
         TableArg::Organizations => BookTable::Organizations,
         TableArg::Ratings => BookTable::Ratings,
         TableArg::Policies => BookTable::Policies,
+        TableArg::Claims => BookTable::Claims,
+        TableArg::Simulation => BookTable::Simulation,
     };
     let bytes = runtime()?.block_on(async {
         let app = with_analytics(app(db).await?);
         let r = app
-            .book_export(&Principal::operator(), insurer, table, format)
+            .book_export(&Principal::operator(), insurer, table, format, simulation)
             .await;
         app.store.close().await;
         r.map_err(|e| cli_error(e, "export"))
@@ -137,4 +183,101 @@ pub(crate) fn export(
         writeln!(out, "wrote {} ({} bytes)", p.display(), bytes.len())?;
     }
     Ok(())
+}
+
+/// `cyrisk portfolio simulate`: queues the stored book's simulation and runs it here.
+pub(crate) fn simulate(
+    insurer: Option<&str>,
+    trials: u64,
+    seed: u64,
+    format: Format,
+    db: &Db,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let status = runtime()?.block_on(async {
+        let app = app(db).await?;
+        let r = async {
+            let p = Principal::operator();
+            let queued = app.queue_book_simulation(&p, insurer, trials, seed).await?;
+            let spinner = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                let s = indicatif::ProgressBar::new_spinner();
+                s.set_message(format!("simulating the book, {trials} years"));
+                s.enable_steady_tick(std::time::Duration::from_millis(120));
+                s
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            let ran = crate::jobs::drain(&app, std::slice::from_ref(&queued.id), "simulate").await;
+            spinner.finish_and_clear();
+            ran?;
+            app.book_simulation(&p, &queued.id).await
+        }
+        .await;
+        app.store.close().await;
+        r.map_err(|e| cli_error(e, "portfolio simulate"))
+    })?;
+    if status.state != "done" {
+        anyhow::bail!(
+            "the book's simulation {} did not finish: {}",
+            status.id,
+            status.error.as_deref().unwrap_or(status.state)
+        );
+    }
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&status)? + "\n",
+        Format::Text => simulation_text(&status),
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn simulation_text(s: &cyrisk_app::book_sim::SimulationStatus) -> String {
+    let mut t = String::new();
+    let (Some(sim), Some(o)) = (&s.simulation, &s.outcome) else {
+        return format!("simulation {}: {}\n", s.id, s.state);
+    };
+    let c = &sim.currency;
+    let whose = sim.insurer_key_id.as_deref().unwrap_or("every insurer");
+    let _ = writeln!(
+        t,
+        "Simulation {} of the book of {whose} as of {}: {} policies, {} years (seed {})",
+        sim.id, sim.as_of, sim.policies, sim.trials, sim.seed
+    );
+    let _ = writeln!(
+        t,
+        "  expected annual loss   {:>16.0} {c}",
+        sim.expected_loss
+    );
+    let _ = writeln!(
+        t,
+        "    attritional          {:>16.0} {c}\n    catastrophe          {:>16.0} {c}",
+        o.attritional_expected_loss, o.catastrophe_expected_loss
+    );
+    let _ = writeln!(t, "  PML 1-in-100           {:>16.0} {c}", sim.pml_100);
+    let _ = writeln!(t, "  PML 1-in-200           {:>16.0} {c}", sim.pml_200);
+    let _ = writeln!(t, "  TVaR 99.5 %            {:>16.0} {c}", sim.tvar_995);
+    for (dim, groups) in &o.accumulation {
+        let _ = writeln!(
+            t,
+            "\nAccumulation by {dim} (largest share of tail capital):"
+        );
+        for g in groups.iter().take(5) {
+            let _ = writeln!(
+                t,
+                "  {:<40} {:>6} policies  limit {:>16.0}  EL {:>12.0}  {:>5.1} % of TVaR",
+                g.key,
+                g.policies,
+                g.total_limit,
+                g.expected_loss,
+                g.co_tvar_share * 100.0
+            );
+        }
+    }
+    if !o.left_out.is_empty() {
+        let _ = writeln!(t, "\nLeft out: {} policies", o.left_out.len());
+        for l in o.left_out.iter().take(10) {
+            let _ = writeln!(t, "  {} ({}): {}", l.policy_id, l.org_id, l.reason);
+        }
+    }
+    t
 }

@@ -104,6 +104,9 @@ enum Command {
         /// One insurer's book (its key id); default everything.
         #[arg(long, value_name = "KEY_ID")]
         insurer: Option<String>,
+        /// `--table simulation`: this simulation's results [default: the book's newest].
+        #[arg(long, value_name = "ID")]
+        simulation: Option<String>,
         /// The file to write (default: standard output).
         #[arg(short, long)]
         output: Option<std::path::PathBuf>,
@@ -299,12 +302,14 @@ pub(crate) fn dispatch(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> an
             table,
             format,
             insurer,
+            simulation,
             output,
             db,
         } => crate::book::export(
             table,
             format,
             insurer.as_deref(),
+            simulation.as_deref(),
             output.as_deref(),
             &db,
             out,

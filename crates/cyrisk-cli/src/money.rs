@@ -192,6 +192,24 @@ pub(crate) enum PortfolioCommand {
         #[command(flatten)]
         db: crate::db::Db,
     },
+    /// Simulate the stored book: every rated policy in force, with its organisation's latest
+    /// rating and inventory (catastrophe scenarios, PML 1-in-100/200, TVaR, co-TVaR per
+    /// policy, accumulation by product, vendor and provider). The result is stored; the
+    /// insurer's later quotes take their capital from it.
+    Simulate {
+        /// One insurer's book (its key id); default every policy in force.
+        #[arg(long, value_name = "KEY_ID")]
+        insurer: Option<String>,
+        /// Years to simulate.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1000..=1_000_000))]
+        trials: u64,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        db: crate::db::Db,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -749,6 +767,16 @@ pub(crate) fn portfolio_cmd(a: &PortfolioArgs, out: &mut dyn Write) -> anyhow::R
     }) = &a.command
     {
         return crate::book::summary(insurer.as_deref(), *period_days, *format, db, out);
+    }
+    if let Some(PortfolioCommand::Simulate {
+        insurer,
+        trials,
+        seed,
+        format,
+        db,
+    }) = &a.command
+    {
+        return crate::book::simulate(insurer.as_deref(), *trials, *seed, *format, db, out);
     }
     let input = a
         .input

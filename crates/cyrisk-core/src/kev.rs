@@ -29,6 +29,9 @@ pub struct KevCatalog {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct KevEntry {
+    /// The vendor and product as the catalogue names them (`vendorProject`, `product`).
+    pub vendor: String,
+    pub product: String,
     pub date_added: Option<NaiveDate>,
     pub due_date: Option<NaiveDate>,
     pub ransomware: bool,
@@ -85,6 +88,8 @@ impl KevCatalog {
                 .transpose()
             };
             let entry = KevEntry {
+                vendor: v.vendor_project.clone(),
+                product: v.product.clone(),
                 date_added: date(v.date_added, "dateAdded")?,
                 due_date: date(v.due_date, "dueDate")?,
                 ransomware: v.known_ransomware_campaign_use.as_deref() == Some("Known"),

@@ -106,6 +106,8 @@ struct Page<'a> {
     model: String,
     band: String,
     probability: String,
+    /// The peer percentile line (empty if the organisation has none).
+    peers: String,
     open_findings: String,
     chart: String,
     /// The score by rating date (SVG), from two dates on.
@@ -398,6 +400,16 @@ fn page<'a>(d: &'a ReportData, lang: ReportLang, m: &'a Messages) -> Page<'a> {
                 format!("{:.1}", d.annual_incident_probability * 100.0),
             )],
         ),
+        peers: d.peers.as_ref().map_or_else(String::new, |p| {
+            m.get(
+                "peers",
+                &[
+                    arg("pct", format!("{:.1}", p.percentile)),
+                    arg("count", p.peers.to_string()),
+                    arg("group", m.get(&format!("peers-{}", p.peer_group), &[])),
+                ],
+            )
+        }),
         open_findings: m.get(
             "open-findings",
             &[
@@ -517,6 +529,7 @@ struct LiveView<'a> {
     model: String,
     band: String,
     probability: String,
+    peers: String,
     open_findings: String,
     chart: String,
     trend: Option<String>,
@@ -617,6 +630,7 @@ pub fn live_page(p: &cyrisk_app::web::LivePage, lang: ReportLang) -> Result<Stri
         model: v.model,
         band: v.band,
         probability: v.probability,
+        peers: v.peers,
         open_findings: v.open_findings,
         chart: v.chart,
         trend: v.trend,

@@ -931,12 +931,18 @@ impl Portfolio {
                 ("industry", ins.industry.as_str().to_owned()),
                 ("region", ins.region.clone()),
             ];
-            keys.extend(
-                ins.products
-                    .iter()
-                    .map(|p| ("product", format!("{} {}", p.vendor, p.product))),
-            );
-            keys.extend(ins.providers.iter().map(|p| ("provider", p.clone())));
+            // Each group counts an insured once, however many of its products it shares.
+            let products: std::collections::BTreeSet<String> = ins
+                .products
+                .iter()
+                .map(|p| format!("{} {}", p.vendor, p.product))
+                .collect();
+            let vendors: std::collections::BTreeSet<String> =
+                ins.products.iter().map(|p| p.vendor.clone()).collect();
+            let providers: std::collections::BTreeSet<&String> = ins.providers.iter().collect();
+            keys.extend(products.into_iter().map(|p| ("product", p)));
+            keys.extend(vendors.into_iter().map(|v| ("vendor", v)));
+            keys.extend(providers.into_iter().map(|p| ("provider", p.clone())));
             for (dim, key) in keys {
                 let e = dims
                     .entry(dim)

@@ -100,3 +100,65 @@ impl Store {
             .collect()
     }
 }
+
+/// An organisation's latest stored rating and its score at the start of a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookScore {
+    pub org_id: String,
+    /// The latest rating (by `computed_at`, then id): score 250–900, grade, date `YYYY-MM-DD`.
+    pub score: i64,
+    pub grade: String,
+    pub as_of: String,
+    /// The score of the latest rating dated on or before the period's start; `None` if the
+    /// organisation was first rated after it.
+    pub start_score: Option<i64>,
+}
+
+impl Store {
+    /// Each book organisation's latest rating and its score at `since` (`YYYY-MM-DD`), by
+    /// organisation id; organisations never rated are absent. One query with two window
+    /// functions, so only two rows per organisation leave the database, however many ratings
+    /// it has.
+    pub async fn book_scores(&self, insurer: Option<&str>, since: &str) -> Result<Vec<BookScore>> {
+        let from = match insurer {
+            Some(_) => format!(
+                "ratings r JOIN ({}) b ON b.org_id = r.org_id",
+                BOOK.replace("$1", "$2")
+            ),
+            None => "ratings r".to_owned(),
+        };
+        let sql = format!(
+            "SELECT org_id, score, grade, as_of, rn, rb FROM (\
+               SELECT r.org_id, r.score, r.grade, r.as_of, \
+                 ROW_NUMBER() OVER (PARTITION BY r.org_id ORDER BY r.computed_at DESC, r.id DESC) AS rn, \
+                 CASE WHEN r.as_of <= $1 THEN ROW_NUMBER() OVER (PARTITION BY r.org_id, r.as_of <= $1 \
+                   ORDER BY r.computed_at DESC, r.id DESC) END AS rb \
+               FROM {from}) x \
+             WHERE rn = 1 OR rb = 1 ORDER BY org_id, rn"
+        );
+        let mut q = sqlx::query(&sql).bind(since);
+        if let Some(k) = insurer {
+            q = q.bind(k);
+        }
+        let mut out: Vec<BookScore> = Vec::new();
+        for r in q.fetch_all(&self.pool).await? {
+            let org_id: String = r.try_get("org_id")?;
+            let score: i64 = r.try_get("score")?;
+            let rn: i64 = r.try_get("rn")?;
+            let rb: Option<i64> = r.try_get("rb")?;
+            if rn == 1 {
+                out.push(BookScore {
+                    org_id,
+                    score,
+                    grade: r.try_get("grade")?,
+                    as_of: r.try_get("as_of")?,
+                    start_score: (rb == Some(1)).then_some(score),
+                });
+            } else if let Some(last) = out.last_mut().filter(|l| l.org_id == org_id) {
+                // Ordered by organisation, then rn: the latest row came first.
+                last.start_score = Some(score);
+            }
+        }
+        Ok(out)
+    }
+}

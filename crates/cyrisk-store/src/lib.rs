@@ -22,6 +22,7 @@ mod orgs;
 mod policies;
 mod ratings;
 mod sessions;
+mod simulations;
 pub mod tickets;
 mod timeline;
 mod underwriting;
@@ -31,7 +32,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
-pub use book::{BookOrganization, BookRating};
+pub use book::{BookOrganization, BookRating, BookScore};
 pub use claims::{ClaimMovement, ClaimStatus, InsuranceClaim, MovementKind, NewClaim};
 pub use feeds::{FeedKind, FeedSnapshot, NewFeed};
 pub use imports::ImportOutcome;
@@ -46,6 +47,7 @@ pub use orgs::{LoadSummary, LoadTarget, OrgSummary, StateChange};
 pub use policies::{Endorsement, Inception, NewEndorsement, NewPolicy, Policy, PolicyPhase};
 pub use ratings::{CurrentRating, RawRating, StoredQuote, StoredRating};
 pub use sessions::{NewSession, Session};
+pub use simulations::{AllocatedCapital, BookSimulation, BookSimulationPolicy};
 pub use tickets::{
     ClosedTicket, NewTicket, Ticket, TicketEvent, TicketSource, TicketStatus, TicketUpdate,
 };

@@ -91,6 +91,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("../migrations/sqlite/0016_sessions.sql"),
     ),
+    (
+        17,
+        "book_simulations",
+        include_str!("../migrations/sqlite/0017_book_simulations.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -172,6 +177,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         16,
         "sessions",
         include_str!("../migrations/postgres/0016_sessions.sql"),
+    ),
+    (
+        17,
+        "book_simulations",
+        include_str!("../migrations/postgres/0017_book_simulations.sql"),
     ),
 ];
 

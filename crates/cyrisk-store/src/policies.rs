@@ -556,35 +556,55 @@ impl Store {
 
     /// A policy's endorsements, oldest first.
     pub async fn endorsements(&self, policy_id: &str) -> Result<Vec<Endorsement>> {
-        let rows = sqlx::query(
-            "SELECT id, policy_id, effective_on, previous_deductible, previous_limit, previous_premium, \
-             deductible, limit_amount, annual_premium, premium_change, reason, created_at, created_by \
-             FROM endorsements WHERE policy_id = $1 ORDER BY created_at, id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {ENDORSEMENT_COLUMNS} FROM endorsements WHERE policy_id = $1 ORDER BY created_at, id"
+        ))
         .bind(policy_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let d: String = r.try_get("effective_on")?;
-                Ok(Endorsement {
-                    id: r.try_get("id")?,
-                    policy_id: r.try_get("policy_id")?,
-                    effective_on: d
-                        .parse()
-                        .map_err(|e| StoreError::Corrupt(format!("endorsement date {d:?}: {e}")))?,
-                    previous_deductible: r.try_get("previous_deductible")?,
-                    previous_limit: r.try_get("previous_limit")?,
-                    previous_premium: r.try_get("previous_premium")?,
-                    deductible: r.try_get("deductible")?,
-                    limit: r.try_get("limit_amount")?,
-                    annual_premium: r.try_get("annual_premium")?,
-                    premium_change: r.try_get("premium_change")?,
-                    reason: r.try_get("reason")?,
-                    created_at: r.try_get("created_at")?,
-                    created_by: r.try_get("created_by")?,
-                })
-            })
-            .collect()
+        endorsement_rows(&rows)
     }
+
+    /// Every endorsement of `insurer_key_id`'s policies (`None`: of every policy), by policy,
+    /// then as made — one query for a whole book's loss run.
+    pub async fn endorsements_of(&self, insurer_key_id: Option<&str>) -> Result<Vec<Endorsement>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENDORSEMENT_COLUMNS} FROM endorsements e WHERE $1 IS NULL OR EXISTS \
+             (SELECT 1 FROM policies p WHERE p.id = e.policy_id AND p.insurer_key_id = $1) \
+             ORDER BY policy_id, created_at, id"
+        ))
+        .bind(insurer_key_id)
+        .fetch_all(&self.pool)
+        .await?;
+        endorsement_rows(&rows)
+    }
+}
+
+const ENDORSEMENT_COLUMNS: &str = "id, policy_id, effective_on, previous_deductible, \
+    previous_limit, previous_premium, deductible, limit_amount, annual_premium, premium_change, \
+    reason, created_at, created_by";
+
+fn endorsement_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Endorsement>> {
+    rows.iter()
+        .map(|r| {
+            let d: String = r.try_get("effective_on")?;
+            Ok(Endorsement {
+                id: r.try_get("id")?,
+                policy_id: r.try_get("policy_id")?,
+                effective_on: d
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("endorsement date {d:?}: {e}")))?,
+                previous_deductible: r.try_get("previous_deductible")?,
+                previous_limit: r.try_get("previous_limit")?,
+                previous_premium: r.try_get("previous_premium")?,
+                deductible: r.try_get("deductible")?,
+                limit: r.try_get("limit_amount")?,
+                annual_premium: r.try_get("annual_premium")?,
+                premium_change: r.try_get("premium_change")?,
+                reason: r.try_get("reason")?,
+                created_at: r.try_get("created_at")?,
+                created_by: r.try_get("created_by")?,
+            })
+        })
+        .collect()
 }
