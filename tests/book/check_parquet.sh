@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The book's Parquet export read by Python: starts `cyrisk serve --demo` on a scratch SQLite
-# database, exports the organisations and the ratings as Parquet over HTTP, reads them with
-# Python polars and pandas (installed here into target/book-venv, never a product dependency),
-# and checks they give the same totals as the API's summary.
+# The book's Parquet exports read by Python: starts `cyrisk serve --demo` on a scratch SQLite
+# database (three organisations, a demo insurer with a policy on each), simulates the insurer's
+# book, exports its organisations, ratings, policies and the simulation's per-policy results as
+# Parquet over HTTP, reads them with Python polars and pandas (installed here into
+# target/book-venv, never a product dependency), and checks they give the API's totals.
 #
 #   bash tests/book/check_parquet.sh            # uses target/release/cyrisk (builds it)
 set -euo pipefail
@@ -19,15 +20,24 @@ target/release/cyrisk serve --demo --database-url "sqlite://$dir/cyrisk.db" --ad
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 100); do grep -q listening "$dir/serve.log" 2>/dev/null && break; sleep 0.2; done
-key=$(grep -o 'cyk_[0-9a-f]*' "$dir/serve.log" | head -n1)
+grep -q listening "$dir/serve.log" || { cat "$dir/serve.log"; exit 1; }
+# The demo prints the admin key, then the demo insurer's.
+key=$(grep -o 'cyk_[0-9a-f]*' "$dir/serve.log" | sed -n 2p)
 base="http://127.0.0.1:$port/api/v1"
-# Rate every organisation (stores the ratings), then the summary and the exports.
-for org in $(curl -sf -H "Authorization: Bearer $key" "$base/organizations" | python3 -c 'import json,sys; print(" ".join(o["id"] for o in json.load(sys.stdin)))'); do
-  curl -sf -o /dev/null -H "Authorization: Bearer $key" "$base/organizations/$org/rating"
+auth=(-H "Authorization: Bearer $key")
+# Simulate the insurer's book and wait for the job.
+sim=$(curl -sf "${auth[@]}" -H 'content-type: application/json' -d '{"trials": 20000}' "$base/portfolio/simulations" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+for _ in $(seq 1 150); do
+  curl -sf "${auth[@]}" "$base/portfolio/simulations/$sim" > "$dir/simulation.json"
+  state=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"])' "$dir/simulation.json")
+  [ "$state" = done ] && break
+  [ "$state" = failed ] && { cat "$dir/simulation.json"; exit 1; }
+  sleep 0.2
 done
-curl -sf -H "Authorization: Bearer $key" "$base/portfolio" > "$dir/summary.json"
-for t in organizations ratings; do
-  curl -sf -H "Authorization: Bearer $key" "$base/portfolio/export?table=$t&format=parquet" > "$dir/$t.parquet"
+[ "$state" = done ] || { echo "the simulation did not finish in 30 s: $state" >&2; exit 1; }
+curl -sf "${auth[@]}" "$base/portfolio" > "$dir/summary.json"
+for t in organizations ratings policies simulation; do
+  curl -sf "${auth[@]}" "$base/portfolio/export?table=$t&format=parquet" > "$dir/$t.parquet"
 done
 "$venv/bin/python" - "$dir" <<'PY'
 import json, sys
@@ -35,15 +45,28 @@ import pandas as pd
 import polars as pl
 d = sys.argv[1]
 s = json.load(open(f"{d}/summary.json"))
+sim = json.load(open(f"{d}/simulation.json"))["simulation"]
 orgs_pl = pl.read_parquet(f"{d}/organizations.parquet")
 orgs_pd = pd.read_parquet(f"{d}/organizations.parquet")
 ratings = pl.read_parquet(f"{d}/ratings.parquet")
+policies = pd.read_parquet(f"{d}/policies.parquet")
+per_policy_pl = pl.read_parquet(f"{d}/simulation.parquet")
+per_policy_pd = pd.read_parquet(f"{d}/simulation.parquet")
 api_limit = sum(g["limit_in_force"] for g in s["by_grade"])
 api_mean = {g["key"]: g["mean_score"] for g in s["by_industry"]}
 checks = {
     "organizations": (s["organizations"], orgs_pl.height, len(orgs_pd)),
     "rated": (s["rated"], orgs_pl["score"].drop_nulls().len(), int(orgs_pd["score"].notna().sum())),
     "limit in force": (api_limit, orgs_pl["limit_in_force"].sum(), float(orgs_pd["limit_in_force"].sum())),
+    "policies in force": (s["policies_in_force"], int((policies["phase"] == "active").sum()), len(policies)),
+    "simulated policies": (sim["policies"], per_policy_pl.height, len(per_policy_pd)),
+    # Per-policy expected losses add up to the book's (to the cent: rounding of the sums).
+    "simulated expected loss": (
+        round(sim["expected_loss"], 2),
+        round(per_policy_pl["expected_loss"].sum(), 2),
+        round(float(per_policy_pd["expected_loss"].sum()), 2),
+    ),
+    "co-TVaR shares add to 1": (1.0, round(per_policy_pl["co_tvar_share"].sum(), 9), round(float(per_policy_pd["co_tvar_share"].sum()), 9)),
 }
 for industry, mean in api_mean.items():
     if mean is not None:

@@ -333,7 +333,7 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
             Method::POST,
             "/api/v1/portfolio/simulations",
             Some(&insurer),
-            Some(r#"{"trials": 2000, "seed": 7}"#.into()),
+            Some(r#"{"trials": 10000, "seed": 7}"#.into()),
         )
         .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{queued}");
@@ -345,7 +345,7 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         let sim = &done["simulation"];
         assert_eq!(
             (sim["policies"].as_i64(), sim["trials"].as_i64(), sim["seed"].as_i64()),
-            (Some(1), Some(2000), Some(7))
+            (Some(1), Some(10000), Some(7))
         );
         let (el, pml100, pml200, tvar) = (
             sim["expected_loss"].as_f64().unwrap(),
@@ -378,9 +378,34 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
             (Some(1), Some(5_000_000.0))
         );
         assert!(done["outcome"]["left_out"].as_array().unwrap().is_empty());
-        // Another tenant cannot see it; an admin can; the list is per book.
-        let (s, _, _) = call(&w.app, Method::GET, &uri, Some(&enterprise), None).await;
-        assert_eq!(s, StatusCode::NOT_FOUND);
+        // Another tenant cannot see it (another insurer, the insured); an admin can; the list
+        // is per book.
+        let rival = w
+            .store
+            .create_key("rival insurer", Role::Insurer, None, None)
+            .await
+            .unwrap()
+            .key;
+        for k in [&rival, &enterprise] {
+            let (s, _, j) = call(&w.app, Method::GET, &uri, Some(k), None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{j}");
+        }
+        let (s, _, j) = get_bytes(
+            &w.app,
+            &format!("/api/v1/portfolio/export?table=simulation&simulation_id={id}"),
+            &rival,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{j:?}");
+        let (s, _, list) = call(
+            &w.app,
+            Method::GET,
+            "/api/v1/portfolio/simulations",
+            Some(&rival),
+            None,
+        )
+        .await;
+        assert_eq!((s, list.as_array().unwrap().len()), (StatusCode::OK, 0));
         let (s, _, _) = call(&w.app, Method::GET, &uri, Some(&admin), None).await;
         assert_eq!(s, StatusCode::OK);
         let (s, _, list) = call(
@@ -451,10 +476,43 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         assert_eq!(s, StatusCode::OK, "{q}");
         assert_eq!(q["quote"]["book_capital"]["simulation_id"], id.as_str(), "{q}");
         assert_eq!(q["quote"]["premium"]["capital_method"], "book_co_tvar");
-        let multiple = q["quote"]["book_capital"]["co_tvar_multiple"].as_f64().unwrap();
+        // Capital = the multiple × the layer's expected loss, at most its stand-alone need.
+        let multiple = q["quote"]["book_capital"]["co_tvar_multiple"]
+            .as_f64()
+            .unwrap();
         let pure = q["quote"]["premium"]["pure_premium"].as_f64().unwrap();
         let capital = q["quote"]["premium"]["capital"].as_f64().unwrap();
-        assert!(capital <= multiple * pure + 1e-6, "{q}");
+        let alone = q["quote"]["simulation"]["tvar"]["99.5"].as_f64().unwrap() - pure;
+        assert!(multiple > 0.0, "{q}");
+        let want = (multiple * pure).min(alone);
+        assert!((capital - want).abs() <= 1e-9 * want.max(1.0), "{capital} vs {want}: {q}");
+        // The insured sees the quote, not the insurer's book capital.
+        let (s, _, listed) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/organizations/{}/quotes", w.own),
+            Some(&enterprise),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|q| q["quote"].get("book_capital").is_none()),
+            "{listed}"
+        );
+        let (_, _, listed) = call(
+            &w.app,
+            Method::GET,
+            &format!("/api/v1/organizations/{}/quotes", w.own),
+            Some(&insurer),
+            None,
+        )
+        .await;
+        assert!(listed[0]["quote"].get("book_capital").is_some(), "{listed}");
         let (s, _, q) = quote(admin.clone()).await;
         assert_eq!(s, StatusCode::OK, "{q}");
         assert!(q["quote"].get("book_capital").is_none(), "{q}");
@@ -480,6 +538,14 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         )
         .await;
         assert_eq!(list[0]["policies"], 2, "{list}");
+        // A simulation id applies only to the simulation table.
+        let (s, _, _) = get_bytes(
+            &w.app,
+            &format!("/api/v1/portfolio/export?table=organizations&simulation_id={id}"),
+            &insurer,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
         // Claims export: the header, no rows yet.
         let (s, _, bytes) =
             get_bytes(&w.app, "/api/v1/portfolio/export?table=claims", &insurer).await;

@@ -92,6 +92,8 @@ fn every_example_reports_in_both_languages_with_its_score_and_the_same_bytes_twi
                     html.contains("<svg") && !html.contains("<script"),
                     "{name} {lang}"
                 );
+                // Under five rated organisations in all: no peer percentile to show.
+                assert!(!html.contains(r#"id="peers""#), "{name} {lang}");
                 if lang == "en" {
                     assert!(
                         html.contains("What to fix first") && html.contains("Regulatory duties"),
@@ -115,12 +117,35 @@ fn every_example_reports_in_both_languages_with_its_score_and_the_same_bytes_twi
                 assert_eq!(again, body, "{name} {lang}: the same bytes twice");
             }
         }
-        // Each report's peer percentile is the one the book summary gives the organisation
-        // among everything rated (an admin's book without an insurer is every organisation).
+        // Two more organisations (renamed copies of the SME) make five rated: each report's
+        // peer percentile is then the one the book summary gives it among everything rated
+        // (an admin's book without an insurer is every organisation).
+        for copy in ["Copy One Trading Co.", "Copy Two Trading Co."] {
+            let mut v: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(root().join("examples/sme-external-scan.json")).unwrap(),
+            )
+            .unwrap();
+            v["profile"]["name"] = copy.into();
+            let b = Bundle::from_json(&v.to_string()).unwrap();
+            let org = store
+                .load_bundle(LoadTarget::ByName, &b, &Principal::operator())
+                .await
+                .unwrap()
+                .org_id;
+            let (s, _, _) = call(
+                &app,
+                Method::GET,
+                &format!("/api/v1/organizations/{org}/rating"),
+                Some(&key),
+                None,
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK);
+        }
         let (s, _, book) = call(&app, Method::GET, "/api/v1/portfolio", Some(&key), None).await;
         assert_eq!(s, StatusCode::OK, "{book}");
         let percentiles = book["percentiles"].as_array().unwrap();
-        assert_eq!(percentiles.len(), 3);
+        assert_eq!(percentiles.len(), 5);
         for p in percentiles {
             let org = p["org_id"].as_str().unwrap();
             let (_, _, body) = get(&app, &format!("/api/v1/organizations/{org}/report?lang=en"), &key).await;

@@ -984,7 +984,58 @@ fn every_store_function_behaves_the_same_on_both_backends() {
                     .unwrap()
                     .is_empty()
             );
-            // A book's endorsements in one read equal the per-policy reads.
+            // A book's endorsements in one read equal the per-policy reads, and only the
+            // insurer's.
+            let mut insurers = Vec::new();
+            for name in ["insurer a", "insurer b"] {
+                insurers.push(
+                    s.create_key(name, Role::Insurer, None, None)
+                        .await
+                        .unwrap()
+                        .id,
+                );
+            }
+            for (insurer, limit) in [(&insurers[0], 2e6), (&insurers[1], 3e6)] {
+                let pol = s
+                    .create_policy(
+                        &cyrisk_store::NewPolicy {
+                            org_id: sme.clone(),
+                            insurer_key_id: insurer.clone(),
+                            quote_id: None,
+                            starts_on: r.as_of,
+                            ends_on: r.as_of + chrono::Duration::days(364),
+                            currency: "CNY".into(),
+                            deductible: 1e5,
+                            limit: 1e6,
+                            premium: 1e4,
+                            inception: None,
+                        },
+                        None,
+                    )
+                    .await
+                    .unwrap();
+                s.endorse_policy(
+                    &pol.id,
+                    &cyrisk_store::NewEndorsement {
+                        priced_on: (1e4, 1e6, 1e5),
+                        effective_on: r.as_of + chrono::Duration::days(100),
+                        deductible: 1e5,
+                        limit,
+                        annual_premium: 2e4,
+                        premium_change: 7e3,
+                        reason: "more cover".into(),
+                    },
+                    "tester",
+                )
+                .await
+                .unwrap();
+            }
+            let of_a = s.endorsements_of(Some(&insurers[0])).await.unwrap();
+            assert_eq!(
+                of_a.iter().map(|e| e.limit).collect::<Vec<_>>(),
+                vec![2e6],
+                "{be:?}"
+            );
             let mut each = Vec::new();
             for p in s.policies_of(None).await.unwrap() {
                 each.extend(s.endorsements(&p.id).await.unwrap());
@@ -993,6 +1044,7 @@ fn every_store_function_behaves_the_same_on_both_backends() {
             all.sort_by(|a, b| a.id.cmp(&b.id));
             each.sort_by(|a, b| a.id.cmp(&b.id));
             assert_eq!(all, each, "{be:?}");
+            assert!(all.len() >= 2);
             assert!(
                 s.endorsements_of(Some("no-such-key"))
                     .await
@@ -1060,7 +1112,7 @@ fn every_store_function_behaves_the_same_on_both_backends() {
             let back = s.book_simulation_policies(&sim.id).await.unwrap();
             assert_eq!(back, rows, "{be:?}: every row, by policy id");
             let a = s
-                .allocated_capital("insurer-a", &sme)
+                .allocated_capital("insurer-a", &sme, 10_000, "2026-11-01")
                 .await
                 .unwrap()
                 .unwrap();
@@ -1068,11 +1120,41 @@ fn every_store_function_behaves_the_same_on_both_backends() {
                 (a.simulation_id.as_str(), a.expected_loss, a.co_tvar),
                 (sim.id.as_str(), 20.0, 25.0 + 26.0)
             );
+            // Too few years, too old, another insurer's: none.
+            for (insurer, min_trials, since) in [
+                ("insurer-a", 20_000, "2026-11-01"),
+                ("insurer-a", 10_000, "2026-12-02"),
+                ("insurer-b", 10_000, "2026-11-01"),
+            ] {
+                assert!(
+                    s.allocated_capital(insurer, &sme, min_trials, since)
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "{be:?} {insurer} {min_trials} {since}"
+                );
+            }
+            // A newer run of the book without the organisation: its older allocation is not
+            // used any more.
+            let newer = cyrisk_store::BookSimulation {
+                id: format!("sim-newer-{be:?}"),
+                ..sim.clone()
+            };
+            let mut tx = s.write_tx().await.unwrap();
+            tx.insert_book_simulation(&newer, &rows[2..10])
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
             assert!(
-                s.allocated_capital("insurer-b", &sme)
+                s.allocated_capital("insurer-a", &sme, 10_000, "2026-11-01")
                     .await
                     .unwrap()
-                    .is_none()
+                    .is_none(),
+                "{be:?}"
+            );
+            assert_eq!(
+                s.book_simulations(Some("insurer-a"), 10).await.unwrap()[0].id,
+                newer.id
             );
 
             // Page sessions: a key's principal and CSRF token while live; gone when expired,

@@ -264,6 +264,13 @@ pub async fn export_portfolio(
         BookTableDoc::Claims => BookTable::Claims,
         BookTableDoc::Simulation => BookTable::Simulation,
     };
+    if q.simulation_id.is_some() && table != BookTable::Simulation {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "bad_request",
+            "simulation_id: applies only to table=simulation",
+        ));
+    }
     let format = match q.format.unwrap_or(ExportFormatDoc::Csv) {
         ExportFormatDoc::Csv => ExportFormat::Csv,
         ExportFormatDoc::Parquet => ExportFormat::Parquet,
@@ -311,7 +318,7 @@ pub struct SimulationRequestDoc {
     pub insurer_key_id: Option<String>,
     /// Simulated years (default 10,000).
     #[serde(default)]
-    #[schema(minimum = 1000, maximum = 1_000_000)]
+    #[schema(minimum = 1000, maximum = 200_000)]
     pub trials: Option<u64>,
     /// Random seed (default 1): the same book and seed give the same result.
     #[serde(default)]

@@ -188,7 +188,22 @@ pub async fn list_quotes(
     authorize(&state, &p, &id, Action::Read).await?;
     // An insurer sees its own quotes, not its competitors' on a shared organisation.
     let own = (p.role == cyrisk_store::Role::Insurer).then_some(p.key_id.as_str());
-    let quotes = state.store.quotes(&id, own, limit, offset).await?;
+    let mut quotes = state.store.quotes(&id, own, limit, offset).await?;
+    // The capital an insurer's book allocated is the insurer's business, not the insured's.
+    if matches!(
+        p.role,
+        cyrisk_store::Role::Enterprise | cyrisk_store::Role::Assessor
+    ) {
+        for q in &mut quotes {
+            let mut doc: serde_json::Value =
+                serde_json::from_str(&q.quote).map_err(ApiError::internal)?;
+            if let Some(o) = doc.as_object_mut()
+                && o.remove("book_capital").is_some()
+            {
+                q.quote = doc.to_string();
+            }
+        }
+    }
     Ok(Json(
         quotes
             .into_iter()

@@ -415,6 +415,11 @@ impl App {
         format: ExportFormat,
         simulation_id: Option<&str>,
     ) -> Result<Vec<u8>> {
+        if simulation_id.is_some() && table != BookTable::Simulation {
+            return Err(AppError::Invalid(
+                "simulation_id: applies only to table=simulation".into(),
+            ));
+        }
         let mut book = self.book(p, insurer_key_id, today(), Some(table)).await?;
         if table == BookTable::Simulation {
             book.simulation = Some(
@@ -447,7 +452,7 @@ impl App {
     /// `org_id`'s percentile among every organisation rated in cyrisk, by latest stored score:
     /// among its industry and size band, else (under [`MIN_PEERS`] rated members) its
     /// industry, else all — what the report and the live page show. `None` if it was never
-    /// rated. Reads every organisation's latest score and profile: two queries.
+    /// rated, or fewer than [`MIN_PEERS`] organisations are. Reads every organisation's latest score and profile: two queries.
     pub async fn peer_percentile(&self, org_id: &str) -> Result<Option<PeerPercentile>> {
         let scores = self.store.book_scores(None, &today().to_string()).await?;
         let Some(mine) = scores.iter().find(|s| s.org_id == org_id).map(|s| s.score) else {
@@ -488,6 +493,11 @@ impl App {
             .filter(|(i, _, _)| *i == industry)
             .map(|(_, _, s)| *s)
             .collect();
+        // Fewer rated organisations than a peer group needs: a percentile would show where
+        // the few others' scores sit.
+        if rated.len() < MIN_PEERS {
+            return Ok(None);
+        }
         let (group, peers) = if same_band.len() >= MIN_PEERS {
             ("industry_size", same_band)
         } else if same_industry.len() >= MIN_PEERS {

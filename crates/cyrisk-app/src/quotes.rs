@@ -79,9 +79,16 @@ pub struct QuoteDocument {
     pub book_capital: Option<BookCapital>,
 }
 
+/// The fewest simulated years of a book simulation quotes take capital from: its co-TVaR
+/// averages the worst 0.5 % of years, 50 of them at 10,000.
+pub const CAPITAL_RUN_MIN_TRIALS: i64 = 10_000;
+/// The oldest book simulation quotes take capital from, in days: a quarter (the book moves).
+pub const CAPITAL_RUN_MAX_AGE_DAYS: i64 = 92;
+
 /// The capital a quote takes from the insurer's simulated book: the organisation's policies'
 /// co-TVaR 99.5 % less their expected loss, per unit of expected loss, in the newest stored
-/// simulation of the book that holds them. Capital allocated by co-TVaR (Euler allocation) is
+/// simulation of the book (of at least [`CAPITAL_RUN_MIN_TRIALS`] years, at most
+/// [`CAPITAL_RUN_MAX_AGE_DAYS`] old), if it holds them. Capital allocated by co-TVaR (Euler allocation) is
 /// homogeneous of degree one — scaling a risk's losses scales its allocation (Tasche,
 /// "Risk contributions and performance measurement", 1999) — so the quoted layer takes this
 /// multiple of its own expected loss, never more than it would need alone (TVaR 99.5 % less its
@@ -128,11 +135,13 @@ impl App {
         let risk = RatedRisk::from_stored_json(&rating.rating).map_err(AppError::internal)?;
         let lambda = risk.expected_incident_rate;
         let profile = self.store.bundle(id).await?.profile;
-        // An insurer quoting an organisation its simulated book holds: capital by co-TVaR.
+        // An insurer quoting an organisation its simulated book holds: capital by co-TVaR,
+        // from the book's newest run of enough years in the last quarter.
+        let since = (crate::today() - chrono::Duration::days(CAPITAL_RUN_MAX_AGE_DAYS)).to_string();
         let book_capital = match p.role {
             cyrisk_store::Role::Insurer => self
                 .store
-                .allocated_capital(&p.key_id, id)
+                .allocated_capital(&p.key_id, id, CAPITAL_RUN_MIN_TRIALS, &since)
                 .await?
                 .filter(|a| a.expected_loss > 0.0 && a.co_tvar.is_finite())
                 .map(|a| BookCapital {
@@ -236,11 +245,16 @@ impl App {
                 },
                 &|_| {},
             )?;
+            let alone = (r.tvar["99.5"] - r.layer.expected_loss).max(0.0);
+            let capped = co_tvar_multiple.is_some_and(|k| k * r.layer.expected_loss > alone);
             if let Some(k) = co_tvar_multiple {
-                let alone = (r.tvar["99.5"] - r.layer.expected_loss).max(0.0);
                 ctx.allocated_capital = Some((k * r.layer.expected_loss).min(alone));
             }
-            let prem = premium_in(&r, &pricing, &ctx);
+            let mut prem = premium_in(&r, &pricing, &ctx);
+            if capped {
+                // The book's allocation would exceed what the layer needs alone.
+                prem.capital_method = "stand_alone";
+            }
             Ok::<_, cyrisk_sim::error::SimError>((r, prem))
         })
         .await?

@@ -201,7 +201,7 @@ pub(crate) enum PortfolioCommand {
         #[arg(long, value_name = "KEY_ID")]
         insurer: Option<String>,
         /// Years to simulate.
-        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1000..=1_000_000))]
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1000..=200_000))]
         trials: u64,
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
         seed: u64,

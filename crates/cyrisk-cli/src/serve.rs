@@ -38,7 +38,8 @@ pub(crate) struct ServeArgs {
     addr: SocketAddr,
     #[command(flatten)]
     db: Db,
-    /// On an empty database, load the example organisations and print an admin key.
+    /// On an empty database, load the example organisations, give a demo insurer a book of
+    /// policies on them (each priced by a quote), and print an admin and an insurer key.
     #[arg(long)]
     demo: bool,
     /// Background workers running jobs in this process (0: none; run `cyrisk worker`
@@ -86,6 +87,7 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                  (create one: cyrisk keys create --role admin --name me)"
             )?;
         }
+        let seed_book = a.demo && empty;
         if a.demo && empty {
             for (name, text) in DEMO {
                 let b =
@@ -109,6 +111,13 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_reports(std::sync::Arc::new(cyrisk_report::Renderer))
             .with_analytics(std::sync::Arc::new(cyrisk_analytics::Analytics));
+        if seed_book {
+            let (insurer, bound) = demo_book(&app).await?;
+            writeln!(
+                out,
+                "demo: a book of {bound} policies for the demo insurer; its key (shown once):\n  {insurer}"
+            )?;
+        }
         let options = Options {
             body_limit: (a.body_limit_mib * 1024 * 1024) as usize,
         };
@@ -167,4 +176,75 @@ pub(crate) fn serve(a: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         store.close().await;
         Ok(())
     })
+}
+
+/// Layers of the demo book, by example: (deductible, per-occurrence limit), in the
+/// organisation's currency.
+const DEMO_LAYERS: [(&str, f64, f64); 3] = [
+    ("sme-external-scan", 50_000.0, 1_000_000.0),
+    ("manufacturer", 250_000.0, 5_000_000.0),
+    ("power-utility", 500_000.0, 10_000_000.0),
+];
+
+/// The demo insurer's book: a key, and on each example organisation a one-year policy that
+/// began 30 days ago, bound at the premium its quote priced. Returns the insurer's key and
+/// the policies bound.
+async fn demo_book(app: &App) -> anyhow::Result<(String, usize)> {
+    let store = &app.store;
+    let key = store
+        .create_key("demo insurer", Role::Insurer, None, Some("demo"))
+        .await?;
+    let operator = Principal::operator();
+    let today = cyrisk_app::today();
+    let orgs = store.list_organizations(100, 0).await?;
+    let mut bound = 0;
+    for (example, deductible, limit) in DEMO_LAYERS {
+        let Some((_, text)) = DEMO.iter().find(|(n, _)| *n == example) else {
+            continue;
+        };
+        let name = Bundle::from_json(text)
+            .map_err(|e| anyhow::anyhow!("example {example}: {e}"))?
+            .profile()
+            .name
+            .clone();
+        let Some(org) = orgs.iter().find(|o| o.name == name) else {
+            continue;
+        };
+        let quote = app
+            .quote(
+                &operator,
+                &cyrisk_app::quotes::QuoteRequest {
+                    organization_id: org.id.clone(),
+                    deductible,
+                    limit,
+                    aggregate_limit: None,
+                    trials: 20_000,
+                    seed: 1,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("demo quote for {example}: {e}"))?;
+        let doc: serde_json::Value = serde_json::from_str(&quote.quote)?;
+        let premium = doc["premium"]["premium"]
+            .as_f64()
+            .ok_or_else(|| anyhow::anyhow!("demo quote for {example} has no premium"))?;
+        app.bind_policy(
+            &operator,
+            cyrisk_app::policies::BindRequest {
+                organization_id: org.id.clone(),
+                insurer_key_id: Some(key.id.clone()),
+                quote_id: Some(quote.id.clone()),
+                starts_on: today - chrono::Duration::days(30),
+                ends_on: today + chrono::Duration::days(334),
+                currency: None,
+                deductible,
+                limit,
+                premium: premium.round(),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo policy for {example}: {e}"))?;
+        bound += 1;
+    }
+    Ok((key.key, bound))
 }

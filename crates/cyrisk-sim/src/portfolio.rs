@@ -25,6 +25,9 @@ use crate::terms::Layer;
 
 /// Years per parallel batch.
 const BATCH_YEARS: u64 = 64;
+/// Per-insured sums held at once while batches run (4 Mi × 8 bytes = 32 MiB): batches are
+/// simulated a group at a time and their sums folded in, so memory does not grow with years.
+const GROUP_SUMS: usize = 4 << 20;
 /// Largest book accepted.
 pub const MAX_INSUREDS: usize = 1_000_000;
 pub const MAX_TRIALS: u64 = 10_000_000;
@@ -302,16 +305,20 @@ fn norm(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
-/// Whether an insured's product is the scenario's (case-insensitive; either name may be the
-/// more specific, e.g. "NetScaler ADC" and "NetScaler ADC and NetScaler Gateway").
+/// Whether an insured's product is the scenario's (case-insensitive, vendors also without
+/// spaces and punctuation; either product name may be the more specific, e.g. "NetScaler
+/// ADC" and "NetScaler ADC and NetScaler Gateway").
 fn product_matches(p: &ProductRef, vendor: &str, product: &str) -> bool {
-    let (pv, pp, v, q) = (
-        norm(&p.vendor),
-        norm(&p.product),
-        norm(vendor),
-        norm(product),
-    );
-    pv == v && (pp == q || pp.contains(&q) || q.contains(&pp))
+    // Vendors compare without spaces and punctuation: a CPE's `paloaltonetworks` or
+    // `palo_alto_networks` is the KEV catalogue's "Palo Alto Networks".
+    let compact = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let (pp, q) = (norm(&p.product), norm(product));
+    compact(&p.vendor) == compact(vendor) && (pp == q || pp.contains(&q) || q.contains(&pp))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -762,66 +769,73 @@ impl Portfolio {
         }
         let n = self.insureds.len();
         let batches = trials.div_ceil(BATCH_YEARS);
-        let outs: Vec<BatchOut> = (0..batches)
-            .into_par_iter()
-            .map_init(
-                || self.scratch(),
-                |s, b| {
-                    let first = b * BATCH_YEARS;
-                    let last = (first + BATCH_YEARS).min(trials);
-                    let mut out = BatchOut {
-                        totals: Vec::with_capacity((last - first) as usize),
-                        per_insured: vec![0.0; n],
-                        per_scenario: vec![0.0; self.scenarios.len()],
-                        scenario_years: vec![0; self.scenarios.len()],
-                        ..Default::default()
-                    };
-                    for y in first..last {
-                        let o = self.simulate_year(seed, y, s);
-                        out.totals.push(o.layer);
-                        out.gross += o.gross;
-                        out.catastrophe += o.catastrophe;
-                        for &i in &s.touched {
-                            out.per_insured[i as usize] += s.layer[i as usize];
-                        }
-                        let mut happened = vec![false; self.scenarios.len()];
-                        for &(si, i, occ) in &s.cat_hits {
-                            out.per_scenario[si as usize] +=
-                                occ * Self::after_aggregate(s, i as usize);
-                            happened[si as usize] = true;
-                        }
-                        for (k, h) in happened.iter().enumerate() {
-                            out.scenario_years[k] += u64::from(*h);
-                        }
-                        self.clear(s);
-                    }
-                    progress(last - first);
-                    out
-                },
-            )
-            .collect();
-
-        // Reduce in batch order.
         let mut totals = Vec::with_capacity(trials as usize);
         let mut per_insured = vec![0.0; n];
         let mut per_scenario = vec![0.0; self.scenarios.len()];
         let mut scenario_years = vec![0u64; self.scenarios.len()];
         let (mut gross, mut cat) = (0.0, 0.0);
-        for o in &outs {
-            totals.extend_from_slice(&o.totals);
-            gross += o.gross;
-            cat += o.catastrophe;
-            for (a, b) in per_insured.iter_mut().zip(&o.per_insured) {
-                *a += b;
+        // Batches run in parallel a group at a time and are reduced in batch order (the same
+        // sums, bit for bit, however the threads interleave); a group bounds the memory of the
+        // per-batch, per-insured sums to about GROUP_SUMS, whatever the years.
+        let threads = rayon::current_num_threads() as u64;
+        let group = ((GROUP_SUMS / n.max(1)) as u64).clamp(2 * threads, 256);
+        let mut first_batch = 0;
+        while first_batch < batches {
+            let last_batch = (first_batch + group).min(batches);
+            let outs: Vec<BatchOut> = (first_batch..last_batch)
+                .into_par_iter()
+                .map_init(
+                    || self.scratch(),
+                    |s, b| {
+                        let first = b * BATCH_YEARS;
+                        let last = (first + BATCH_YEARS).min(trials);
+                        let mut out = BatchOut {
+                            totals: Vec::with_capacity((last - first) as usize),
+                            per_insured: vec![0.0; n],
+                            per_scenario: vec![0.0; self.scenarios.len()],
+                            scenario_years: vec![0; self.scenarios.len()],
+                            ..Default::default()
+                        };
+                        for y in first..last {
+                            let o = self.simulate_year(seed, y, s);
+                            out.totals.push(o.layer);
+                            out.gross += o.gross;
+                            out.catastrophe += o.catastrophe;
+                            for &i in &s.touched {
+                                out.per_insured[i as usize] += s.layer[i as usize];
+                            }
+                            let mut happened = vec![false; self.scenarios.len()];
+                            for &(si, i, occ) in &s.cat_hits {
+                                out.per_scenario[si as usize] +=
+                                    occ * Self::after_aggregate(s, i as usize);
+                                happened[si as usize] = true;
+                            }
+                            for (k, h) in happened.iter().enumerate() {
+                                out.scenario_years[k] += u64::from(*h);
+                            }
+                            self.clear(s);
+                        }
+                        progress(last - first);
+                        out
+                    },
+                )
+                .collect();
+            for o in &outs {
+                totals.extend_from_slice(&o.totals);
+                gross += o.gross;
+                cat += o.catastrophe;
+                for (a, b) in per_insured.iter_mut().zip(&o.per_insured) {
+                    *a += b;
+                }
+                for (a, b) in per_scenario.iter_mut().zip(&o.per_scenario) {
+                    *a += b;
+                }
+                for (a, b) in scenario_years.iter_mut().zip(&o.scenario_years) {
+                    *a += b;
+                }
             }
-            for (a, b) in per_scenario.iter_mut().zip(&o.per_scenario) {
-                *a += b;
-            }
-            for (a, b) in scenario_years.iter_mut().zip(&o.scenario_years) {
-                *a += b;
-            }
+            first_batch = last_batch;
         }
-        drop(outs);
         let tf = trials as f64;
         let sum: f64 = totals.iter().sum();
         let mean = sum / tf;

@@ -213,23 +213,30 @@ impl Store {
         .collect()
     }
 
-    /// What the newest simulation of `insurer`'s book that holds a policy on `org_id`
-    /// allocates to that organisation's policies (summed); `None` if no simulation of the
-    /// insurer's book holds one.
+    /// What the newest simulation of `insurer`'s book with at least `min_trials` years, dated
+    /// on or after `since` (`YYYY-MM-DD`), allocates to `org_id`'s policies (summed); `None`
+    /// if there is no such simulation or it holds no policy on the organisation (an older run
+    /// that did is not used: the book has changed since).
     pub async fn allocated_capital(
         &self,
         insurer: &str,
         org_id: &str,
+        min_trials: i64,
+        since: &str,
     ) -> Result<Option<AllocatedCapital>> {
         let row = sqlx::query(
             "SELECT s.id, s.created_at, SUM(p.expected_loss) AS expected_loss, \
              SUM(p.co_tvar) AS co_tvar \
              FROM book_simulation_policies p JOIN book_simulations s ON s.id = p.simulation_id \
-             WHERE p.org_id = $1 AND s.insurer_key_id = $2 \
-             GROUP BY s.id, s.created_at ORDER BY s.created_at DESC, s.id DESC LIMIT 1",
+             WHERE p.org_id = $1 AND s.id = (SELECT id FROM book_simulations \
+               WHERE insurer_key_id = $2 AND trials >= $3 AND as_of >= $4 \
+               ORDER BY created_at DESC, id DESC LIMIT 1) \
+             GROUP BY s.id, s.created_at",
         )
         .bind(org_id)
         .bind(insurer)
+        .bind(min_trials)
+        .bind(since)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
