@@ -1156,6 +1156,11 @@ fn every_store_function_behaves_the_same_on_both_backends() {
                 s.book_simulations(Some("insurer-a"), 10).await.unwrap()[0].id,
                 newer.id
             );
+            // The ratings watermark moves when a rating is stored, not otherwise.
+            let mark = s.ratings_watermark().await.unwrap();
+            assert_eq!(s.ratings_watermark().await.unwrap(), mark);
+            s.insert_rating(&sme, &r, 1, None).await.unwrap();
+            assert_ne!(s.ratings_watermark().await.unwrap(), mark, "{be:?}");
 
             // Page sessions: a key's principal and CSRF token while live; gone when expired,
             // deleted, or when the key is revoked.

@@ -448,23 +448,35 @@ pub fn mid_rank_percentile(scores: &[i64], score: i64) -> Option<f64> {
     Some((p * 10.0).round() / 10.0)
 }
 
+/// Every rated organisation's (id, industry, size band, latest score), by id: the population
+/// the report's peer percentile is taken in.
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    rows: Vec<(String, String, String, i64)>,
+}
+
 impl App {
-    /// `org_id`'s percentile among every organisation rated in cyrisk, by latest stored score:
-    /// among its industry and size band, else (under [`MIN_PEERS`] rated members) its
-    /// industry, else all — what the report and the live page show. `None` if it was never
-    /// rated, or fewer than [`MIN_PEERS`] organisations are. Reads every organisation's latest score and profile: two queries.
-    pub async fn peer_percentile(&self, org_id: &str) -> Result<Option<PeerPercentile>> {
+    /// The [`PeerTable`], read again only when the store's ratings watermark moved (a rating
+    /// stored, an organisation changed): a report or a live page costs one small query, not a
+    /// read of every organisation.
+    async fn peer_table(&self) -> Result<Arc<PeerTable>> {
+        let mark = self.store.ratings_watermark().await?;
+        if let Some((m, t)) = self
+            .peers
+            .lock()
+            .map_err(|_| AppError::internal("the peer table's lock is poisoned"))?
+            .as_ref()
+            && *m == mark
+        {
+            return Ok(t.clone());
+        }
         let scores = self.store.book_scores(None, &today().to_string()).await?;
-        let Some(mine) = scores.iter().find(|s| s.org_id == org_id).map(|s| s.score) else {
-            return Ok(None);
-        };
         let latest: std::collections::HashMap<&str, i64> = scores
             .iter()
             .map(|s| (s.org_id.as_str(), s.score))
             .collect();
         let model = &self.models.rating;
-        let mut rated: Vec<(String, String, i64)> = Vec::with_capacity(scores.len());
-        let mut me: Option<(String, String)> = None;
+        let mut rows = Vec::with_capacity(scores.len());
         for o in self.store.book_organizations(None).await? {
             let Some(score) = latest.get(o.id.as_str()).copied() else {
                 continue;
@@ -475,40 +487,51 @@ impl App {
                 .size_band(profile.annual_revenue.get(), profile.employees)
                 .as_str()
                 .to_owned();
-            if o.id == org_id {
-                me = Some((o.industry.clone(), band.clone()));
-            }
-            rated.push((o.industry, band, score));
+            rows.push((o.id, o.industry, band, score));
         }
-        let Some((industry, band)) = me else {
+        let table = Arc::new(PeerTable { rows });
+        if let Ok(mut cache) = self.peers.lock() {
+            *cache = Some((mark, table.clone()));
+        }
+        Ok(table)
+    }
+
+    /// `org_id`'s percentile among every organisation rated in cyrisk, by latest stored score:
+    /// among its industry and size band, else (under [`MIN_PEERS`] rated members) its
+    /// industry, else all — what the report and the live page show. `None` if it was never
+    /// rated, or fewer than [`MIN_PEERS`] organisations are.
+    pub async fn peer_percentile(&self, org_id: &str) -> Result<Option<PeerPercentile>> {
+        let table = self.peer_table().await?;
+        let rated = &table.rows;
+        let Some((_, industry, band, mine)) = rated.iter().find(|r| r.0 == org_id) else {
             return Ok(None);
         };
-        let same_band: Vec<i64> = rated
-            .iter()
-            .filter(|(i, b, _)| *i == industry && *b == band)
-            .map(|(_, _, s)| *s)
-            .collect();
-        let same_industry: Vec<i64> = rated
-            .iter()
-            .filter(|(i, _, _)| *i == industry)
-            .map(|(_, _, s)| *s)
-            .collect();
         // Fewer rated organisations than a peer group needs: a percentile would show where
         // the few others' scores sit.
         if rated.len() < MIN_PEERS {
             return Ok(None);
         }
+        let same_band: Vec<i64> = rated
+            .iter()
+            .filter(|r| r.1 == *industry && r.2 == *band)
+            .map(|r| r.3)
+            .collect();
+        let same_industry: Vec<i64> = rated
+            .iter()
+            .filter(|r| r.1 == *industry)
+            .map(|r| r.3)
+            .collect();
         let (group, peers) = if same_band.len() >= MIN_PEERS {
             ("industry_size", same_band)
         } else if same_industry.len() >= MIN_PEERS {
             ("industry", same_industry)
         } else {
-            ("book", rated.iter().map(|(_, _, s)| *s).collect())
+            ("book", rated.iter().map(|r| r.3).collect())
         };
         Ok(
-            mid_rank_percentile(&peers, mine).map(|percentile| PeerPercentile {
+            mid_rank_percentile(&peers, *mine).map(|percentile| PeerPercentile {
                 org_id: org_id.to_owned(),
-                score: mine,
+                score: *mine,
                 percentile,
                 peer_group: group.to_owned(),
                 peers: peers.len(),

@@ -96,6 +96,9 @@ pub struct App {
     renders: Arc<tokio::sync::Semaphore>,
     /// The report's priced plans by rating id (see [`report::ReportPlan`]).
     report_plans: Arc<std::sync::Mutex<lru::LruCache<String, report::KeptPlan>>>,
+    /// Every rated organisation's industry, size band and latest score, with the store's
+    /// ratings watermark it was read at (see [`App::peer_percentile`]).
+    peers: Arc<std::sync::Mutex<Option<(String, Arc<book::PeerTable>)>>>,
 }
 
 impl App {
@@ -115,6 +118,7 @@ impl App {
             report_plans: Arc::new(std::sync::Mutex::new(lru::LruCache::new(
                 report::PLAN_CACHE,
             ))),
+            peers: Arc::default(),
             renders: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),

@@ -162,3 +162,26 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// A value that changes whenever a rating is stored or an organisation changes (the
+    /// count and newest time of ratings, the newest organisation update): what a cache of
+    /// every organisation's latest score checks before it is used. One query.
+    pub async fn ratings_watermark(&self) -> Result<String> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM ratings) AS n, \
+             (SELECT MAX(computed_at) FROM ratings) AS rated, \
+             (SELECT MAX(updated_at) FROM organizations) AS updated",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = r.try_get("n")?;
+        let rated: Option<String> = r.try_get("rated")?;
+        let updated: Option<String> = r.try_get("updated")?;
+        Ok(format!(
+            "{n}|{}|{}",
+            rated.unwrap_or_default(),
+            updated.unwrap_or_default()
+        ))
+    }
+}
