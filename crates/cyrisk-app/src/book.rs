@@ -455,6 +455,9 @@ pub struct PeerTable {
     rows: Vec<(String, String, String, i64)>,
 }
 
+/// The [`PeerTable`] with the ratings watermark it was read at.
+pub(crate) type KeptPeers = std::sync::Mutex<Option<(String, Arc<PeerTable>)>>;
+
 impl App {
     /// The [`PeerTable`], read again only when the store's ratings watermark moved (a rating
     /// stored, an organisation changed): a report or a live page costs one small query, not a

@@ -98,7 +98,7 @@ pub struct App {
     report_plans: Arc<std::sync::Mutex<lru::LruCache<String, report::KeptPlan>>>,
     /// Every rated organisation's industry, size band and latest score, with the store's
     /// ratings watermark it was read at (see [`App::peer_percentile`]).
-    peers: Arc<std::sync::Mutex<Option<(String, Arc<book::PeerTable>)>>>,
+    peers: Arc<book::KeptPeers>,
 }
 
 impl App {
