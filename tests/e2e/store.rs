@@ -984,6 +984,38 @@ fn every_store_function_behaves_the_same_on_both_backends() {
                     .unwrap()
                     .is_empty()
             );
+            // The book's inventories in four reads: what the organisation's bundle holds, its
+            // retired findings left out, with its latest rating.
+            let inv = s.book_inventories(None).await.unwrap();
+            let mine = inv.iter().find(|v| v.org_id == sme).unwrap();
+            let bundle = s.bundle(&sme).await.unwrap();
+            assert_eq!(mine.profile, bundle.profile, "{be:?}");
+            assert_eq!(mine.assets, bundle.assets, "{be:?}");
+            let open: Vec<_> = bundle
+                .findings
+                .iter()
+                .filter(|f| !FindingState::RETIRED.contains(&f.state))
+                .cloned()
+                .collect();
+            assert_eq!(mine.open_findings, open, "{be:?}");
+            assert!(!open.is_empty());
+            let latest = s
+                .current_rating_raw(&sme)
+                .await
+                .unwrap()
+                .unwrap()
+                .latest
+                .unwrap();
+            assert_eq!(
+                mine.rating.clone(),
+                Some((latest.rating.clone(), latest.score, latest.grade.clone()))
+            );
+            assert!(
+                s.book_inventories(Some("no-such-key"))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
             // A book's endorsements in one read equal the per-policy reads, and only the
             // insurer's.
             let mut insurers = Vec::new();

@@ -13,9 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use cyrisk_core::asset::Asset;
 use cyrisk_core::asset::AssetKind;
-use cyrisk_core::bundle::AssessmentBundle;
-use cyrisk_core::finding::FindingState;
+use cyrisk_core::finding::{Finding, FindingState};
 use cyrisk_core::kev::KevCatalog;
 use cyrisk_sim::bridge::RatedRisk;
 use cyrisk_sim::portfolio::{
@@ -199,16 +199,20 @@ pub fn cpe_product(cpe: &str) -> Option<ProductRef> {
     (real(&vendor) && real(&product)).then_some(ProductRef { vendor, product })
 }
 
-/// The products (vendor and product lowercased) and providers `bundle` exposes (sorted,
-/// without repeats).
-pub fn exposures(bundle: &AssessmentBundle, kev: &KevCatalog) -> (Vec<ProductRef>, Vec<String>) {
+/// The products (vendor and product lowercased) and providers an organisation's `assets` and
+/// `findings` expose (sorted, without repeats).
+pub fn exposures(
+    assets: &[Asset],
+    findings: &[Finding],
+    kev: &KevCatalog,
+) -> (Vec<ProductRef>, Vec<String>) {
     let mut products: BTreeSet<(String, String)> = BTreeSet::new();
     let mut providers: BTreeSet<String> = BTreeSet::new();
     // Lowercased, so a CPE's `fortinet` and the KEV catalogue's `Fortinet` are one vendor.
     let mut add = |p: ProductRef| {
         products.insert((p.vendor.to_lowercase(), p.product.to_lowercase()));
     };
-    for a in &bundle.assets {
+    for a in assets {
         match (&a.vendor, &a.product) {
             (Some(v), Some(p)) if !v.trim().is_empty() && !p.trim().is_empty() => add(ProductRef {
                 vendor: v.trim().to_owned(),
@@ -236,7 +240,7 @@ pub fn exposures(bundle: &AssessmentBundle, kev: &KevCatalog) -> (Vec<ProductRef
             }
         }
     }
-    for f in &bundle.findings {
+    for f in findings {
         if FindingState::RETIRED.contains(&f.state) {
             continue;
         }
@@ -465,6 +469,9 @@ impl App {
             .into_iter()
             .filter(|p| p.phase(as_of) == PolicyPhase::Active)
             .collect();
+        let inventories = self.store.book_inventories(insurer).await?;
+        let by_org: std::collections::HashMap<&str, &cyrisk_store::BookInventory> =
+            inventories.iter().map(|v| (v.org_id.as_str(), v)).collect();
         let mut insureds = Vec::with_capacity(policies.len());
         let mut ids = Vec::with_capacity(policies.len());
         let mut left_out = Vec::new();
@@ -473,10 +480,11 @@ impl App {
         sorted.sort_by(|a, b| a.org_id.cmp(&b.org_id).then(a.id.cmp(&b.id)));
         for pol in sorted {
             if org.as_ref().is_none_or(|(id, _)| *id != pol.org_id) {
-                org = Some((
-                    pol.org_id.clone(),
-                    self.insured_of(&pol.org_id, &kev).await?,
-                ));
+                let insured = match by_org.get(pol.org_id.as_str()) {
+                    Some(v) => self.insured_of(v, &kev),
+                    None => Err("the organisation's inputs were not found".into()),
+                };
+                org = Some((pol.org_id.clone(), insured));
             }
             let leave = |reason: String| LeftOut {
                 policy_id: pol.id.clone(),
@@ -521,37 +529,29 @@ impl App {
     /// An organisation as an insured (its policy still to set); `Err(reason)` if it cannot be
     /// simulated: no stored rating, a stored rating without a rate, a currency the severity
     /// model cannot convert.
-    async fn insured_of(
+    fn insured_of(
         &self,
-        org_id: &str,
+        v: &cyrisk_store::BookInventory,
         kev: &KevCatalog,
-    ) -> Result<std::result::Result<Insured, String>> {
-        let Some(latest) = self
-            .store
-            .current_rating_raw(org_id)
-            .await?
-            .and_then(|c| c.latest)
-        else {
-            return Ok(Err("the organisation has no stored rating".into()));
+    ) -> std::result::Result<Insured, String> {
+        let Some((doc, score, grade)) = &v.rating else {
+            return Err("the organisation has no stored rating".into());
         };
-        let risk = match RatedRisk::from_stored_json(&latest.rating) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(format!("its latest stored rating: {e}"))),
-        };
-        let bundle = self.store.bundle(org_id).await?;
-        let profile = &bundle.profile;
+        let risk = RatedRisk::from_stored_json(doc)
+            .map_err(|e| format!("its latest stored rating: {e}"))?;
+        let profile = &v.profile;
         let Some(fx) = self
             .models
             .severity
             .rate_to_model(profile.currency.as_str())
         else {
-            return Ok(Err(format!(
+            return Err(format!(
                 "the severity model cannot convert {}",
                 profile.currency.as_str()
-            )));
+            ));
         };
-        let (products, providers) = exposures(&bundle, kev);
-        Ok(Ok(Insured {
+        let (products, providers) = exposures(&v.assets, &v.open_findings, kev);
+        Ok(Insured {
             id: String::new(),
             name: profile.name.clone(),
             industry: profile.industry,
@@ -559,8 +559,8 @@ impl App {
             annual_revenue: profile.annual_revenue.get() * fx,
             personal_records: profile.data.as_ref().map_or(0, |d| d.personal_records),
             expected_incident_rate: risk.expected_incident_rate,
-            score: i32::try_from(latest.score).ok(),
-            grade: Some(latest.grade.clone()),
+            score: i32::try_from(*score).ok(),
+            grade: Some(grade.clone()),
             products,
             providers,
             policy: SimPolicy {
@@ -568,7 +568,7 @@ impl App {
                 limit: 1.0,
                 aggregate_limit: None,
             },
-        }))
+        })
     }
 
     /// Runs a claimed book simulation job: builds the book from the store, simulates it on the

@@ -185,3 +185,114 @@ impl Store {
         ))
     }
 }
+
+/// What a book simulation needs of one organisation: its profile, its latest stored rating's
+/// document, its assets and its findings still counted (not closed, not false positive).
+#[derive(Debug, Clone)]
+pub struct BookInventory {
+    pub org_id: String,
+    pub profile: cyrisk_core::profile::Profile,
+    /// The latest stored rating: its document (JSON), score and grade; `None` if never rated.
+    pub rating: Option<(String, i64, String)>,
+    pub assets: Vec<cyrisk_core::asset::Asset>,
+    pub open_findings: Vec<cyrisk_core::finding::Finding>,
+}
+
+impl Store {
+    /// The inventories of the book's organisations (`Some(key)`: those the insurer holds a
+    /// policy on; `None`: every organisation), by id — four queries however large the book,
+    /// where reading each organisation's bundle would take several per organisation.
+    pub async fn book_inventories(&self, insurer: Option<&str>) -> Result<Vec<BookInventory>> {
+        let join = |alias: &str| match insurer {
+            Some(_) => format!("JOIN ({BOOK}) b ON b.org_id = {alias}.org_id"),
+            None => String::new(),
+        };
+        let orgs_sql = match insurer {
+            Some(_) => format!(
+                "SELECT o.id, o.profile FROM organizations o JOIN ({BOOK}) b ON b.org_id = o.id \
+                 ORDER BY o.id"
+            ),
+            None => "SELECT id, profile FROM organizations ORDER BY id".to_owned(),
+        };
+        let mut out: Vec<BookInventory> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = Default::default();
+        for r in book_query(&orgs_sql, insurer).fetch_all(&self.pool).await? {
+            let id: String = r.try_get("id")?;
+            let profile =
+                crate::orgs::parse("organization profile", &r.try_get::<String, _>("profile")?)?;
+            index.insert(id.clone(), out.len());
+            out.push(BookInventory {
+                org_id: id,
+                profile,
+                rating: None,
+                assets: Vec::new(),
+                open_findings: Vec::new(),
+            });
+        }
+        let ratings_sql = format!(
+            "SELECT org_id, rating, score, grade FROM (\
+               SELECT r.org_id, r.rating, r.score, r.grade, ROW_NUMBER() OVER \
+                 (PARTITION BY r.org_id ORDER BY r.computed_at DESC, r.id DESC) AS rn \
+               FROM ratings r {}) x WHERE rn = 1",
+            join("r")
+        );
+        for r in book_query(&ratings_sql, insurer)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let id: String = r.try_get("org_id")?;
+            if let Some(&i) = index.get(&id) {
+                out[i].rating = Some((
+                    r.try_get("rating")?,
+                    r.try_get("score")?,
+                    r.try_get("grade")?,
+                ));
+            }
+        }
+        let assets_sql = format!(
+            "SELECT a.org_id, a.data FROM assets a {} ORDER BY a.org_id, a.id",
+            join("a")
+        );
+        for r in book_query(&assets_sql, insurer)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let id: String = r.try_get("org_id")?;
+            if let Some(&i) = index.get(&id) {
+                out[i].assets.push(crate::orgs::parse(
+                    "asset",
+                    &r.try_get::<String, _>("data")?,
+                )?);
+            }
+        }
+        let findings_sql = format!(
+            "SELECT f.org_id, f.data, f.state, f.counts_as FROM findings f {} \
+             WHERE f.state NOT IN ('closed', 'false_positive') ORDER BY f.org_id, f.id",
+            join("f")
+        );
+        for r in book_query(&findings_sql, insurer)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let id: String = r.try_get("org_id")?;
+            if let Some(&i) = index.get(&id) {
+                out[i]
+                    .open_findings
+                    .push(crate::orgs::finding_from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `sql` with the insurer bound as `$1` when there is one.
+fn book_query<'q>(
+    sql: &'q str,
+    insurer: Option<&str>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let q = sqlx::query(sql);
+    match insurer {
+        Some(k) => q.bind(k.to_owned()),
+        None => q,
+    }
+}

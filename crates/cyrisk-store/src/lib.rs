@@ -32,7 +32,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
-pub use book::{BookOrganization, BookRating, BookScore};
+pub use book::{BookInventory, BookOrganization, BookRating, BookScore};
 pub use claims::{ClaimMovement, ClaimStatus, InsuranceClaim, MovementKind, NewClaim};
 pub use feeds::{FeedKind, FeedSnapshot, NewFeed};
 pub use imports::ImportOutcome;

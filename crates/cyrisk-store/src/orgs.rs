@@ -783,7 +783,7 @@ impl Store {
 }
 
 /// A finding from its stored JSON, with the state column (authoritative) applied.
-fn finding_from_row(r: &sqlx::any::AnyRow) -> Result<Finding> {
+pub(crate) fn finding_from_row(r: &sqlx::any::AnyRow) -> Result<Finding> {
     let mut f: Finding = parse("finding", &r.try_get::<String, _>("data")?)?;
     f.state = state_of(&r.try_get::<String, _>("state")?)?;
     f.counts_as = r
