@@ -420,13 +420,32 @@ impl App {
                 "simulation_id: applies only to table=simulation".into(),
             ));
         }
-        let mut book = self.book(p, insurer_key_id, today(), Some(table)).await?;
-        if table == BookTable::Simulation {
-            book.simulation = Some(
-                self.book_simulation_policies(p, insurer_key_id, simulation_id)
-                    .await?,
-            );
-        }
+        // The ratings and the simulation's rows stand alone: nothing else of the book is read.
+        let book = match table {
+            BookTable::Ratings | BookTable::Simulation => {
+                let insurer = self.book_owner(p, insurer_key_id)?;
+                let (ratings, simulation) = if table == BookTable::Ratings {
+                    (self.store.book_ratings(insurer.as_deref()).await?, None)
+                } else {
+                    let rows = self
+                        .book_simulation_policies(p, insurer_key_id, simulation_id)
+                        .await?;
+                    (Vec::new(), Some(rows))
+                };
+                BookTables {
+                    as_of: today(),
+                    insurer_key_id: insurer,
+                    organizations: Vec::new(),
+                    ratings,
+                    policies: Vec::new(),
+                    movers_since: today(),
+                    start_scores: Vec::new(),
+                    claims: Vec::new(),
+                    simulation,
+                }
+            }
+            _ => self.book(p, insurer_key_id, today(), Some(table)).await?,
+        };
         let analytics = self.analytics()?;
         tokio::task::spawn_blocking(move || analytics.export(&book, table, format))
             .await?
