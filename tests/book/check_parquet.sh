@@ -5,18 +5,28 @@
 # Parquet over HTTP, reads them with Python polars and pandas (installed here into
 # target/book-venv, never a product dependency), and checks they give the API's totals.
 #
-#   bash tests/book/check_parquet.sh            # uses target/release/cyrisk (builds it)
+#   bash tests/book/check_parquet.sh              # target/debug/cyrisk (builds it; CI runs this)
+#   PROFILE=release bash tests/book/check_parquet.sh
+#
+# The Python packages are pinned in tests/book/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -q -p cyrisk-cli
+profile=${PROFILE:-debug}
+if [ "$profile" = release ]; then
+  cargo build --release -q -p cyrisk-cli
+else
+  cargo build -q -p cyrisk-cli
+fi
+bin=target/$profile/cyrisk
 venv=target/book-venv
-if [ ! -x "$venv/bin/python" ]; then
+if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/book/requirements.txt "$venv/requirements.txt"; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "polars==1.*" "pandas==2.*" "pyarrow>=15"
+  "$venv/bin/pip" install -q -r tests/book/requirements.txt
+  cp tests/book/requirements.txt "$venv/requirements.txt"
 fi
 dir=$(mktemp -d)
 port=${PORT:-18197}
-target/release/cyrisk serve --demo --database-url "sqlite://$dir/cyrisk.db" --addr "127.0.0.1:$port" > "$dir/serve.log" 2>&1 &
+$bin serve --demo --database-url "sqlite://$dir/cyrisk.db" --addr "127.0.0.1:$port" > "$dir/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 100); do grep -q listening "$dir/serve.log" 2>/dev/null && break; sleep 0.2; done

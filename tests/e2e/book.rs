@@ -270,41 +270,44 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
             .await;
             assert_eq!(s, StatusCode::OK);
         }
-        // A book with no policy in force: the job runs, finds nothing, and fails for good.
-        let (s, _, j) = call(
-            &w.app,
-            Method::POST,
-            "/api/v1/portfolio/simulations",
-            Some(&admin),
-            Some(r#"{"trials": 1000, "insurer_key_id": "no-such-insurer"}"#.into()),
-        )
-        .await;
-        assert_eq!(
-            (s, j["state"].as_str()),
-            (StatusCode::ACCEPTED, Some("queued")),
-            "{j}"
-        );
-        crate::api::drain(&w.store).await;
-        let (s, _, j) = call(
+        // A key that is not an insurer's: 404; a book with no policy in force: 422.
+        let spare_empty = w
+            .store
+            .create_key("empty insurer", Role::Insurer, None, None)
+            .await
+            .unwrap();
+        for (body, key, want) in [
+            (
+                r#"{"insurer_key_id": "no-such-insurer"}"#.to_owned(),
+                &admin,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                format!(r#"{{"insurer_key_id": "{}"}}"#, spare_empty.id),
+                &admin,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (String::new(), &spare_empty.key, StatusCode::UNPROCESSABLE_ENTITY),
+        ] {
+            let (s, _, j) = call(
+                &w.app,
+                Method::POST,
+                "/api/v1/portfolio/simulations",
+                Some(key),
+                Some(body.clone()),
+            )
+            .await;
+            assert_eq!(s, want, "{body}: {j}");
+        }
+        let (s, _, _) = call(
             &w.app,
             Method::GET,
-            &format!(
-                "/api/v1/portfolio/simulations/{}",
-                j["id"].as_str().unwrap()
-            ),
+            "/api/v1/portfolio?insurer_key_id=no-such-insurer",
             Some(&admin),
             None,
         )
         .await;
-        assert_eq!(
-            (s, j["state"].as_str()),
-            (StatusCode::OK, Some("failed")),
-            "{j}"
-        );
-        assert!(
-            j["error"].as_str().unwrap().contains("no rated policy"),
-            "{j}"
-        );
+        assert_eq!(s, StatusCode::NOT_FOUND);
         // Bad requests name the field.
         for body in [r#"{"trials": 10}"#, r#"{"seed": -1}"#, r#"{"trails": 1000}"#] {
             let (s, _, j) = call(
@@ -338,7 +341,27 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{queued}");
         let id = queued["id"].as_str().unwrap().to_owned();
-        assert_eq!(crate::api::drain(&w.store).await, 1);
+        // While it is queued: the same request joins it, another is refused.
+        let (s, _, again) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/portfolio/simulations",
+            Some(&insurer),
+            Some(r#"{"seed": 7, "trials": 10000}"#.into()),
+        )
+        .await;
+        assert_eq!((s, again["id"].as_str()), (StatusCode::ACCEPTED, Some(id.as_str())));
+        let (s, _, j) = call(
+            &w.app,
+            Method::POST,
+            "/api/v1/portfolio/simulations",
+            Some(&insurer),
+            Some(r#"{"trials": 20000}"#.into()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{j}");
+        assert!(j["detail"].as_str().unwrap().contains(&id), "{j}");
+        assert!(crate::api::drain(&w.store).await >= 1);
         let uri = format!("/api/v1/portfolio/simulations/{id}");
         let (s, _, done) = call(&w.app, Method::GET, &uri, Some(&insurer), None).await;
         assert_eq!((s, done["state"].as_str()), (StatusCode::OK, Some("done")), "{done}");
@@ -545,7 +568,7 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
             &insurer,
         )
         .await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         // Claims export: the header, no rows yet.
         let (s, _, bytes) =
             get_bytes(&w.app, "/api/v1/portfolio/export?table=claims", &insurer).await;

@@ -152,8 +152,10 @@ pub struct BookAccumulationDoc {
     pub simulated_at: String,
     /// ISO 4217 code of the amounts (the severity model's currency).
     pub currency: String,
-    /// By `product`, `vendor`, `provider`, `industry`, `region`: the groups with the largest
-    /// share of tail capital (at most 25 each).
+    /// The simulation's years.
+    pub trials: i64,
+    /// By `product`, `vendor`, `provider`, `industry`, `region` (each present, possibly
+    /// empty): the groups with the largest share of tail capital (at most 25 each).
     pub groups: std::collections::BTreeMap<String, Vec<AccumulationDoc>>,
 }
 
@@ -170,6 +172,7 @@ pub struct BookAccumulationDoc {
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admin and insurer keys; an insurer only its own book", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such insurer key (admin keys naming one)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -248,7 +251,8 @@ pub struct ExportFile(#[allow(dead_code)] Vec<u8>);
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admin and insurer keys; an insurer only its own book", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "table=simulation: no such simulation of the caller's book, or none yet", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such insurer key (admin); table=simulation: no such simulation of the caller's book, or none yet", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "simulation_id given for a table other than simulation", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -265,9 +269,7 @@ pub async fn export_portfolio(
         BookTableDoc::Simulation => BookTable::Simulation,
     };
     if q.simulation_id.is_some() && table != BookTable::Simulation {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "bad_request",
+        return Err(ApiError::invalid(
             "simulation_id: applies only to table=simulation",
         ));
     }
@@ -434,13 +436,16 @@ pub struct SimulationStatusDoc {
 /// insurer's later quotes on organisations in the book take their capital from it.
 #[utoipa::path(
     post, path = "/api/v1/portfolio/simulations", operation_id = "simulate_portfolio", tag = "portfolio",
-    request_body(content = SimulationRequestDoc, content_type = "application/json"),
+    request_body(content = Option<SimulationRequestDoc>, content_type = "application/json",
+                 description = "Optional: without a body, 10,000 years from seed 1 of the caller's book"),
     responses(
         (status = 202, description = "Queued (or joined the same queued request)", body = SimulationStatusDoc,
          headers(("location" = String, description = "The simulation"))),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admin and insurer keys; an insurer only its own book", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request; the detail names the field", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such insurer key (admin keys naming one)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A simulation of this book with other years or seed is queued", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request (the detail names the field), a key that is not an insurer's, or a book with no policy in force", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -449,11 +454,13 @@ pub async fn simulate_portfolio(
     Caller(p): Caller,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let req: SimulationRequestDoc = if body.iter().all(u8::is_ascii_whitespace) {
-        SimulationRequestDoc::default()
+    // No body (or JSON null): every default.
+    let req: Option<SimulationRequestDoc> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
     } else {
         crate::inputs::parse_json(&body, "")?
     };
+    let req = req.unwrap_or_default();
     let status = state
         .app
         .queue_book_simulation(
@@ -492,6 +499,7 @@ pub struct SimulationsQuery {
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admin and insurer keys; an insurer only its own book", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such insurer key (admin keys naming one)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

@@ -170,6 +170,8 @@ pub struct BookAccumulation {
     pub simulated_at: String,
     /// ISO 4217 code of its amounts (the severity model's currency).
     pub currency: String,
+    /// The simulation's years.
+    pub trials: i64,
     /// By `product`, `vendor`, `provider`, `industry`, `region`.
     pub groups: std::collections::BTreeMap<String, Vec<crate::book_sim::Accumulation>>,
 }
@@ -266,7 +268,7 @@ impl App {
         since: NaiveDate,
         table: Option<BookTable>,
     ) -> Result<BookTables> {
-        let insurer = self.book_owner(p, insurer_key_id)?;
+        let insurer = self.book_owner(p, insurer_key_id).await?;
         let as_of = today();
         let orgs = self.store.book_organizations(insurer.as_deref()).await?;
         let scores = self
@@ -399,6 +401,7 @@ impl App {
                 simulation_id: sim.id,
                 simulated_at: sim.created_at,
                 currency: sim.currency,
+                trials: sim.trials,
                 groups: outcome.accumulation,
             });
         }
@@ -423,7 +426,7 @@ impl App {
         // The ratings and the simulation's rows stand alone: nothing else of the book is read.
         let book = match table {
             BookTable::Ratings | BookTable::Simulation => {
-                let insurer = self.book_owner(p, insurer_key_id)?;
+                let insurer = self.book_owner(p, insurer_key_id).await?;
                 let (ratings, simulation) = if table == BookTable::Ratings {
                     (self.store.book_ratings(insurer.as_deref()).await?, None)
                 } else {

@@ -273,8 +273,9 @@ fn state_name(s: JobState) -> &'static str {
 
 impl App {
     /// Whose book `p` may simulate or read: an insurer its own (`insurer_key_id` absent or its
-    /// own), an admin any insurer's or every policy (`None`).
-    pub(crate) fn book_owner(
+    /// own), an admin any insurer's or every policy (`None`). `NotFound` when an admin names
+    /// a key that is not an insurer's.
+    pub(crate) async fn book_owner(
         &self,
         p: &Principal,
         insurer_key_id: Option<&str>,
@@ -286,7 +287,12 @@ impl App {
                 }
                 Ok(Some(p.key_id.clone()))
             }
-            Role::Admin => Ok(insurer_key_id.map(str::to_owned)),
+            Role::Admin => match insurer_key_id {
+                Some(k) if !self.store.is_insurer_key(k).await? => Err(AppError::NotFound {
+                    what: "insurer key",
+                }),
+                k => Ok(k.map(str::to_owned)),
+            },
             Role::Enterprise | Role::Assessor => Err(AppError::forbidden(
                 "only insurers and admins have a book of policies",
             )),
@@ -295,8 +301,9 @@ impl App {
 
     /// Queues a simulation of the book `p` may see (an insurer its own; an admin any
     /// insurer's, or every policy in force): `trials` years ([`MIN_TRIALS`] to
-    /// [`MAX_BOOK_TRIALS`]) from `seed`. While a simulation of the same book is queued, the
-    /// request joins it (its own years and seed are then not used): one book, one queued run.
+    /// [`MAX_BOOK_TRIALS`]) from `seed`. One queued run per book: the same request while one
+    /// is queued joins it; another (other years or seed) is a `Conflict`. `Invalid` for a book
+    /// with no policy in force.
     pub async fn queue_book_simulation(
         &self,
         p: &Principal,
@@ -304,7 +311,7 @@ impl App {
         trials: u64,
         seed: u64,
     ) -> Result<SimulationStatus> {
-        let owner = self.book_owner(p, insurer_key_id)?;
+        let owner = self.book_owner(p, insurer_key_id).await?;
         if !(MIN_TRIALS..=MAX_BOOK_TRIALS).contains(&trials) {
             return Err(AppError::Invalid(format!(
                 "trials: {MIN_TRIALS} to {MAX_BOOK_TRIALS}, got {trials}"
@@ -315,6 +322,18 @@ impl App {
                 "seed: 0 to {}, got {seed}",
                 i64::MAX
             )));
+        }
+        let in_force = self
+            .store
+            .policies_of(owner.as_deref())
+            .await?
+            .iter()
+            .filter(|p| p.phase(today()) == PolicyPhase::Active)
+            .count();
+        if in_force == 0 {
+            return Err(AppError::Invalid(
+                "insurer_key_id: the book has no policy in force to simulate".into(),
+            ));
         }
         let request = SimulationRequest {
             insurer_key_id: owner.clone(),
@@ -333,7 +352,14 @@ impl App {
             max_attempts: 3,
         };
         let e = self.store.enqueue(&job).await?;
-        self.book_simulation(p, &e.id).await
+        let status = self.book_simulation(p, &e.id).await?;
+        if !e.created && (status.request.trials, status.request.seed) != (trials, seed) {
+            return Err(AppError::Conflict(format!(
+                "a simulation of this book with other years or seed is queued ({}, {} years, seed {}): wait for it, then ask again",
+                status.id, status.request.trials, status.request.seed
+            )));
+        }
+        Ok(status)
     }
 
     /// A simulation `p` may see, by id (the job's): its state and, once done, its figures.
@@ -411,7 +437,7 @@ impl App {
         p: &Principal,
         insurer_key_id: Option<&str>,
     ) -> Result<Vec<BookSimulation>> {
-        let owner = self.book_owner(p, insurer_key_id)?;
+        let owner = self.book_owner(p, insurer_key_id).await?;
         Ok(self.store.book_simulations(owner.as_deref(), 100).await?)
     }
 
@@ -425,7 +451,7 @@ impl App {
     ) -> Result<(BookSimulation, Vec<BookSimulationPolicy>)> {
         let sim = match simulation_id {
             Some(id) => {
-                let owner = self.book_owner(p, insurer_key_id)?;
+                let owner = self.book_owner(p, insurer_key_id).await?;
                 let s = self.book_simulation(p, id).await?;
                 // An admin naming a book gets only that book's runs.
                 s.simulation
@@ -435,7 +461,7 @@ impl App {
                     })?
             }
             None => {
-                let owner = self.book_owner(p, insurer_key_id)?;
+                let owner = self.book_owner(p, insurer_key_id).await?;
                 self.store
                     .book_simulations(owner.as_deref(), 1)
                     .await?
@@ -644,8 +670,12 @@ impl App {
                     expected_loss: s.expected_loss,
                 })
                 .collect(),
-            accumulation: result
-                .concentrations
+            // Every dimension, empty when no policy shares one (no provider known, say).
+            accumulation: ["product", "vendor", "provider", "industry", "region"]
+                .into_iter()
+                .map(|d| (d, Vec::new()))
+                .chain(result.concentrations.iter().map(|(d, g)| (*d, g.clone())))
+                .collect::<BTreeMap<_, _>>()
                 .iter()
                 .map(|(dim, groups)| {
                     (

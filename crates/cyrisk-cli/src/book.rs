@@ -95,6 +95,9 @@ fn summary_text(s: &BookSummary) -> String {
         let _ = writeln!(t, "  {}–{}  {}", b.from, b.to, b.organizations);
     }
     let _ = writeln!(t, "\nLargest moves since {}:", s.movers_since);
+    if s.top_risers.is_empty() && s.top_fallers.is_empty() {
+        let _ = writeln!(t, "  none");
+    }
     for m in s.top_risers.iter().chain(&s.top_fallers) {
         let _ = writeln!(t, "  {:+5}  {} → {}  {}", m.change, m.from, m.to, m.name);
     }
@@ -125,14 +128,23 @@ fn summary_text(s: &BookSummary) -> String {
             for dim in ["product", "vendor", "provider"] {
                 let _ = writeln!(
                     t,
-                    "\nAccumulation by {dim} (simulation {} of {}):",
-                    a.simulation_id, a.simulated_at
+                    "\nAccumulation by {dim} (simulation {}, {} years, of {}):",
+                    a.simulation_id, a.trials, a.simulated_at
                 );
-                for g in a.groups.get(dim).into_iter().flatten().take(5) {
+                let groups: Vec<_> = a.groups.get(dim).into_iter().flatten().take(5).collect();
+                if groups.is_empty() {
+                    let _ = writeln!(t, "  none known in this book");
+                }
+                for g in groups {
                     let _ = writeln!(
                         t,
-                        "  {:<40} {:>6} policies  limit {:>16.0} {}  EL {:>12.0}",
-                        g.key, g.policies, g.total_limit, a.currency, g.expected_loss
+                        "  {:<40} policies {:>6}  limit {:>16.0} {}  expected loss {:>12.0}  {:>5.1} % of TVaR 99.5 %",
+                        g.key,
+                        g.policies,
+                        g.total_limit,
+                        a.currency,
+                        g.expected_loss,
+                        g.co_tvar_share * 100.0
                     );
                 }
             }
@@ -259,12 +271,15 @@ fn simulation_text(s: &cyrisk_app::book_sim::SimulationStatus) -> String {
     for (dim, groups) in &o.accumulation {
         let _ = writeln!(
             t,
-            "\nAccumulation by {dim} (largest share of tail capital):"
+            "\nAccumulation by {dim} (largest share of the book's TVaR 99.5 % first):"
         );
+        if groups.is_empty() {
+            let _ = writeln!(t, "  none known in this book");
+        }
         for g in groups.iter().take(5) {
             let _ = writeln!(
                 t,
-                "  {:<40} {:>6} policies  limit {:>16.0}  EL {:>12.0}  {:>5.1} % of TVaR",
+                "  {:<40} policies {:>6}  limit {:>16.0}  expected loss {:>12.0}  {:>5.1} % of TVaR 99.5 %",
                 g.key,
                 g.policies,
                 g.total_limit,

@@ -368,3 +368,16 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Whether `id` is an insurer key (active or revoked: a revoked insurer's book is still
+    /// its book).
+    pub async fn is_insurer_key(&self, id: &str) -> Result<bool> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE id = $1 AND role = 'insurer'")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n > 0)
+    }
+}
