@@ -181,7 +181,7 @@ fn an_insurer_sees_and_exports_only_its_own_book() {
                 "{table}: {text}"
             );
         }
-        let (s, _, _) = get_bytes(&w.app, "/api/v1/portfolio/export?table=quotes", &insurer).await;
+        let (s, _, _) = get_bytes(&w.app, "/api/v1/portfolio/export?table=nope", &insurer).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
     });
 }
@@ -216,7 +216,7 @@ fn the_cli_summarises_and_exports_the_stored_book() {
             .unwrap()
             .starts_with(&format!("{org},Jiangcheng Trading Co.,retail"))
     );
-    let bad = crate::support::cyrisk(&["export", "--table", "quotes", "--database-url", &url]);
+    let bad = crate::support::cyrisk(&["export", "--table", "nope", "--database-url", &url]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     // The simulation of a book file is still `portfolio --input`.
     let bad = crate::support::cyrisk(&["portfolio"]);
@@ -561,6 +561,32 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         )
         .await;
         assert_eq!(list[0]["policies"], 2, "{list}");
+        // The quotes export: the insurer's quote only (not the admin's), with its terms.
+        let (s, _, bytes) = get_bytes(
+            &w.app,
+            "/api/v1/portfolio/export?table=quotes&format=parquet",
+            &insurer,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let df = cyrisk_analytics::read_parquet(&bytes).unwrap();
+        assert_eq!(df.height(), 1, "one quote by the insurer");
+        let method = df.column("capital_method").unwrap().str().unwrap().get(0);
+        assert_eq!(method, Some("book_co_tvar"));
+        let limit = df.column("limit").unwrap().f64().unwrap().get(0);
+        assert_eq!(limit, Some(5_000_000.0));
+        let (_, _, bytes) = get_bytes(
+            &w.app,
+            "/api/v1/portfolio/export?table=quotes&format=csv",
+            &admin,
+        )
+        .await;
+        let csv = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            csv.lines().next(),
+            Some("quote_id,org_id,key_id,created_at,rating_id,score,grade,currency,deductible,limit,aggregate_limit,trials,layer_expected_loss,premium,rate_on_line,capital_method,capital")
+        );
+        assert_eq!(csv.lines().count(), 3, "the admin sees both quotes: {csv}");
         // A simulation id applies only to the simulation table.
         let (s, _, _) = get_bytes(
             &w.app,

@@ -1027,6 +1027,13 @@ fn every_store_function_behaves_the_same_on_both_backends() {
                         .id,
                 );
             }
+            assert!(s.is_insurer_key(&insurers[0]).await.unwrap(), "{be:?}");
+            assert!(!s.is_insurer_key("no-such-key").await.unwrap());
+            let not_insurer = s
+                .create_key("an enterprise", Role::Enterprise, Some(&sme), None)
+                .await
+                .unwrap();
+            assert!(!s.is_insurer_key(&not_insurer.id).await.unwrap());
             for (insurer, limit) in [(&insurers[0], 2e6), (&insurers[1], 3e6)] {
                 let pol = s
                     .create_policy(
@@ -1398,6 +1405,16 @@ fn every_store_function_behaves_the_same_on_both_backends() {
             let own = s.quotes(&sme, Some(&insurer.id), 10, 0).await.unwrap();
             assert_eq!(own.len(), 1);
             assert_eq!(own[0].id, q.id);
+            // The book's quotes: the insurer key's own, or every one.
+            let book_own = s.book_quotes(Some(&insurer.id)).await.unwrap();
+            assert_eq!(
+                book_own.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+                vec![q.id.as_str()],
+                "{be:?}"
+            );
+            assert_eq!(book_own[0], own[0]);
+            assert_eq!(s.book_quotes(None).await.unwrap().len(), 2, "{be:?}");
+            assert!(s.book_quotes(Some("no-such-key")).await.unwrap().is_empty());
 
             // A multi-call write transaction: a feed snapshot under its lock, the jobs it
             // queues and the inputs version, committed together.

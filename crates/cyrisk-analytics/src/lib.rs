@@ -258,6 +258,64 @@ pub fn claims(book: &BookTables) -> PolarsResult<DataFrame> {
     ])
 }
 
+/// The book's quotes, oldest first: `quote_id`, `org_id` strings; `key_id` string (null:
+/// priced by the operator); `created_at` string (RFC 3339 UTC); `rating_id` string; `score`
+/// i64; `grade`, `currency` strings; `deductible`, `limit`, `aggregate_limit` f64 (null: none);
+/// `trials` i64; `layer_expected_loss`, `premium`, `rate_on_line` f64; `capital_method`
+/// string; `capital` f64.
+pub fn quotes(book: &BookTables) -> PolarsResult<DataFrame> {
+    let q = &book.quotes;
+    let s = |f: fn(&cyrisk_app::book::BookQuoteRow) -> Option<&str>| -> Vec<Option<&str>> {
+        q.iter().map(f).collect()
+    };
+    DataFrame::new_infer_height(vec![
+        Column::new("quote_id".into(), s(|x| Some(x.quote_id.as_str()))),
+        Column::new("org_id".into(), s(|x| Some(x.org_id.as_str()))),
+        Column::new("key_id".into(), s(|x| x.key_id.as_deref())),
+        Column::new("created_at".into(), s(|x| Some(x.created_at.as_str()))),
+        Column::new("rating_id".into(), s(|x| Some(x.rating_id.as_str()))),
+        Column::new(
+            "score".into(),
+            q.iter().map(|x| x.score).collect::<Vec<_>>(),
+        ),
+        Column::new("grade".into(), s(|x| x.grade.as_deref())),
+        Column::new("currency".into(), s(|x| Some(x.currency.as_str()))),
+        Column::new(
+            "deductible".into(),
+            q.iter().map(|x| x.deductible).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "limit".into(),
+            q.iter().map(|x| x.limit).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "aggregate_limit".into(),
+            q.iter().map(|x| x.aggregate_limit).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "trials".into(),
+            q.iter().map(|x| x.trials).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "layer_expected_loss".into(),
+            q.iter().map(|x| x.layer_expected_loss).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "premium".into(),
+            q.iter().map(|x| x.premium).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "rate_on_line".into(),
+            q.iter().map(|x| x.rate_on_line).collect::<Vec<_>>(),
+        ),
+        Column::new("capital_method".into(), s(|x| x.capital_method.as_deref())),
+        Column::new(
+            "capital".into(),
+            q.iter().map(|x| x.capital).collect::<Vec<_>>(),
+        ),
+    ])
+}
+
 /// A stored simulation's per-policy results: `simulation_id`, `policy_id`, `org_id`,
 /// `currency` strings (the run's currency); `expected_loss` (expected annual layer loss),
 /// `co_tvar` (mean layer loss in the book's worst 0.5 % of years), `co_tvar_share` (÷ the
@@ -506,6 +564,7 @@ pub fn export(book: &BookTables, table: BookTable, format: ExportFormat) -> Pola
         BookTable::Ratings => ratings(book)?,
         BookTable::Policies => policies(book)?,
         BookTable::Claims => claims(book)?,
+        BookTable::Quotes => quotes(book)?,
         BookTable::Simulation => simulation(book)?,
     };
     let mut out = Vec::new();
@@ -613,6 +672,7 @@ mod tests {
             movers_since: NaiveDate::from_ymd_opt(2026, 11, 15).unwrap(),
             start_scores: vec![("a".into(), 650), ("b".into(), 690)],
             claims: Vec::new(),
+            quotes: Vec::new(),
             simulation: None,
         }
     }

@@ -205,6 +205,7 @@ pub enum BookTableDoc {
     Ratings,
     Policies,
     Claims,
+    Quotes,
     Simulation,
 }
 
@@ -220,7 +221,8 @@ pub enum ExportFormatDoc {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `organizations` (one row each, with the latest rating and the limits in force),
-    /// `ratings` (every stored rating), `policies`, `claims`, or `simulation` (a stored
+    /// `ratings` (every stored rating), `policies`, `claims`, `quotes` (an insurer's own), or
+    /// `simulation` (a stored
     /// simulation's per-policy expected loss and co-TVaR).
     #[param(inline)]
     pub table: BookTableDoc,
@@ -266,6 +268,7 @@ pub async fn export_portfolio(
         BookTableDoc::Ratings => BookTable::Ratings,
         BookTableDoc::Policies => BookTable::Policies,
         BookTableDoc::Claims => BookTable::Claims,
+        BookTableDoc::Quotes => BookTable::Quotes,
         BookTableDoc::Simulation => BookTable::Simulation,
     };
     if q.simulation_id.is_some() && table != BookTable::Simulation {

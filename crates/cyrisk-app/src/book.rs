@@ -60,6 +60,63 @@ pub struct BookPolicyRow {
     pub phase: String,
 }
 
+/// A quote of the book, its terms and price read from the stored quote document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BookQuoteRow {
+    pub quote_id: String,
+    pub org_id: String,
+    /// The key that priced it (`None`: the operator, from the command line).
+    pub key_id: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    pub rating_id: String,
+    /// The rating it was priced on (250–900) and its grade.
+    pub score: Option<i64>,
+    pub grade: Option<String>,
+    /// ISO 4217 code of its amounts.
+    pub currency: String,
+    pub deductible: Option<f64>,
+    pub limit: Option<f64>,
+    pub aggregate_limit: Option<f64>,
+    /// Simulated years.
+    pub trials: Option<i64>,
+    /// Expected annual loss to the layer (the pure premium).
+    pub layer_expected_loss: Option<f64>,
+    /// The annual premium quoted.
+    pub premium: Option<f64>,
+    pub rate_on_line: Option<f64>,
+    /// `book_co_tvar`, `book_covariance` or `stand_alone`.
+    pub capital_method: Option<String>,
+    pub capital: Option<f64>,
+}
+
+impl BookQuoteRow {
+    /// From a stored quote: the figures its document holds (absent ones `None`).
+    pub fn from_stored(q: &cyrisk_store::StoredQuote) -> Self {
+        let d: serde_json::Value = serde_json::from_str(&q.quote).unwrap_or_default();
+        let f = |v: &serde_json::Value| v.as_f64();
+        Self {
+            quote_id: q.id.clone(),
+            org_id: q.org_id.clone(),
+            key_id: q.key_id.clone(),
+            created_at: q.created_at.clone(),
+            rating_id: q.rating_id.clone(),
+            score: d["rating"]["score"].as_i64(),
+            grade: d["rating"]["grade"].as_str().map(str::to_owned),
+            currency: d["currency"].as_str().unwrap_or_default().to_owned(),
+            deductible: f(&d["layer"]["deductible"]),
+            limit: f(&d["layer"]["limit"]),
+            aggregate_limit: f(&d["layer"]["aggregate_limit"]),
+            trials: d["simulation"]["trials"].as_i64(),
+            layer_expected_loss: f(&d["simulation"]["layer"]["expected_loss"]),
+            premium: f(&d["premium"]["premium"]),
+            rate_on_line: f(&d["premium"]["rate_on_line"]),
+            capital_method: d["premium"]["capital_method"].as_str().map(str::to_owned),
+            capital: f(&d["premium"]["capital"]),
+        }
+    }
+}
+
 /// The book as rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BookTables {
@@ -78,6 +135,8 @@ pub struct BookTables {
     pub start_scores: Vec<(String, i64)>,
     /// The book's claims by date of loss — read only for the claims export (empty otherwise).
     pub claims: Vec<cyrisk_store::InsuranceClaim>,
+    /// The book's quotes (an insurer's own), oldest first — only for the quotes export.
+    pub quotes: Vec<BookQuoteRow>,
     /// A stored simulation and its per-policy results — only for the simulation export.
     pub simulation: Option<(BookSimulation, Vec<BookSimulationPolicy>)>,
 }
@@ -190,17 +249,19 @@ pub enum BookTable {
     Ratings,
     Policies,
     Claims,
+    Quotes,
     Simulation,
 }
 
 impl BookTable {
-    /// `organizations`, `ratings`, `policies`, `claims` or `simulation`.
+    /// `organizations`, `ratings`, `policies`, `claims`, `quotes` or `simulation`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "organizations" => Some(Self::Organizations),
             "ratings" => Some(Self::Ratings),
             "policies" => Some(Self::Policies),
             "claims" => Some(Self::Claims),
+            "quotes" => Some(Self::Quotes),
             "simulation" => Some(Self::Simulation),
             _ => None,
         }
@@ -212,6 +273,7 @@ impl BookTable {
             Self::Ratings => "ratings",
             Self::Policies => "policies",
             Self::Claims => "claims",
+            Self::Quotes => "quotes",
             Self::Simulation => "simulation",
         }
     }
@@ -357,6 +419,7 @@ impl App {
             } else {
                 Vec::new()
             },
+            quotes: Vec::new(),
             simulation: None,
         })
     }
@@ -425,16 +488,29 @@ impl App {
         }
         // The ratings and the simulation's rows stand alone: nothing else of the book is read.
         let book = match table {
-            BookTable::Ratings | BookTable::Simulation => {
+            BookTable::Ratings | BookTable::Quotes | BookTable::Simulation => {
                 let insurer = self.book_owner(p, insurer_key_id).await?;
-                let (ratings, simulation) = if table == BookTable::Ratings {
-                    (self.store.book_ratings(insurer.as_deref()).await?, None)
-                } else {
-                    let rows = self
-                        .book_simulation_policies(p, insurer_key_id, simulation_id)
-                        .await?;
-                    (Vec::new(), Some(rows))
-                };
+                let (mut ratings, mut quotes, mut simulation) = (Vec::new(), Vec::new(), None);
+                match table {
+                    BookTable::Ratings => {
+                        ratings = self.store.book_ratings(insurer.as_deref()).await?;
+                    }
+                    BookTable::Quotes => {
+                        quotes = self
+                            .store
+                            .book_quotes(insurer.as_deref())
+                            .await?
+                            .iter()
+                            .map(BookQuoteRow::from_stored)
+                            .collect();
+                    }
+                    _ => {
+                        simulation = Some(
+                            self.book_simulation_policies(p, insurer_key_id, simulation_id)
+                                .await?,
+                        );
+                    }
+                }
                 BookTables {
                     as_of: today(),
                     insurer_key_id: insurer,
@@ -444,6 +520,7 @@ impl App {
                     movers_since: today(),
                     start_scores: Vec::new(),
                     claims: Vec::new(),
+                    quotes,
                     simulation,
                 }
             }

@@ -20,6 +20,7 @@ pub(crate) enum TableArg {
     Ratings,
     Policies,
     Claims,
+    Quotes,
     /// A stored simulation's per-policy results (`cyrisk portfolio simulate`).
     Simulation,
 }
@@ -180,6 +181,7 @@ pub(crate) fn export(
         TableArg::Ratings => BookTable::Ratings,
         TableArg::Policies => BookTable::Policies,
         TableArg::Claims => BookTable::Claims,
+        TableArg::Quotes => BookTable::Quotes,
         TableArg::Simulation => BookTable::Simulation,
     };
     let bytes = runtime()?.block_on(async {

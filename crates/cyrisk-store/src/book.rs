@@ -296,3 +296,35 @@ fn book_query<'q>(
         None => q,
     }
 }
+
+impl Store {
+    /// The book's quotes, oldest first: `Some(key)` those the insurer key priced, `None`
+    /// every quote (an admin's view; a quote the operator priced has no key).
+    pub async fn book_quotes(&self, insurer: Option<&str>) -> Result<Vec<crate::StoredQuote>> {
+        let sql = match insurer {
+            Some(_) => {
+                "SELECT id, org_id, key_id, created_at, rating_id, quote FROM quotes \
+                 WHERE key_id = $1 ORDER BY created_at, id"
+            }
+            None => {
+                "SELECT id, org_id, key_id, created_at, rating_id, quote FROM quotes \
+                 ORDER BY created_at, id"
+            }
+        };
+        book_query(sql, insurer)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(crate::StoredQuote {
+                    id: r.try_get("id")?,
+                    org_id: r.try_get("org_id")?,
+                    key_id: r.try_get("key_id")?,
+                    created_at: r.try_get("created_at")?,
+                    rating_id: r.try_get("rating_id")?,
+                    quote: r.try_get("quote")?,
+                })
+            })
+            .collect()
+    }
+}
