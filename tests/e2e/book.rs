@@ -309,7 +309,13 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         // Bad requests name the field.
-        for body in [r#"{"trials": 10}"#, r#"{"seed": -1}"#, r#"{"trails": 1000}"#] {
+        for body in [
+            r#"{"trials": 10}"#,
+            r#"{"seed": -1}"#,
+            r#"{"trails": 1000}"#,
+            "[null, null]",
+            "7",
+        ] {
             let (s, _, j) = call(
                 &w.app,
                 Method::POST,
@@ -390,6 +396,8 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         };
         assert!(keys("product").contains(&"fortinet fortios".to_owned()), "{acc}");
         assert!(keys("vendor").contains(&"fortinet".to_owned()), "{acc}");
+        // No cloud provider known for it: the dimension is there, empty.
+        assert!(keys("provider").is_empty(), "{acc}");
         let fortinet = acc["vendor"]
             .as_array()
             .unwrap()
@@ -541,16 +549,17 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         assert!(q["quote"].get("book_capital").is_none(), "{q}");
         assert_ne!(q["quote"]["premium"]["capital_method"], "book_co_tvar");
 
-        // An admin's run over every policy in force: both.
+        // An admin's run over every policy in force (a JSON null body: the defaults): both.
         let (s, _, j) = call(
             &w.app,
             Method::POST,
             "/api/v1/portfolio/simulations",
             Some(&admin),
-            Some(r#"{"trials": 1000}"#.into()),
+            Some("null".into()),
         )
         .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+        assert_eq!(j["request"]["trials"], 10_000, "{j}");
         crate::api::drain(&w.store).await;
         let (_, _, list) = call(
             &w.app,

@@ -405,6 +405,7 @@ pub async fn get_policy_loss_run(
         (status = 400, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admin and insurer keys; an insurer only its own", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such insurer key (admin keys naming one)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

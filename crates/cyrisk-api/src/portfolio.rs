@@ -271,11 +271,6 @@ pub async fn export_portfolio(
         BookTableDoc::Quotes => BookTable::Quotes,
         BookTableDoc::Simulation => BookTable::Simulation,
     };
-    if q.simulation_id.is_some() && table != BookTable::Simulation {
-        return Err(ApiError::invalid(
-            "simulation_id: applies only to table=simulation",
-        ));
-    }
     let format = match q.format.unwrap_or(ExportFormatDoc::Csv) {
         ExportFormatDoc::Csv => ExportFormat::Csv,
         ExportFormatDoc::Parquet => ExportFormat::Parquet,
@@ -448,7 +443,7 @@ pub struct SimulationStatusDoc {
         (status = 403, description = "Only admin and insurer keys; an insurer only its own book", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such insurer key (admin keys naming one)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A simulation of this book with other years or seed is queued", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request (the detail names the field), a key that is not an insurer's, or a book with no policy in force", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request (the detail names the field), or a book with no policy in force", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -457,13 +452,20 @@ pub async fn simulate_portfolio(
     Caller(p): Caller,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    // No body (or JSON null): every default.
-    let req: Option<SimulationRequestDoc> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
+    // No body (or JSON null): every default; otherwise an object (serde would also read a
+    // struct from an array).
+    let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
     } else {
         crate::inputs::parse_json(&body, "")?
     };
-    let req = req.unwrap_or_default();
+    let req: SimulationRequestDoc = match value {
+        serde_json::Value::Null => SimulationRequestDoc::default(),
+        v @ serde_json::Value::Object(_) => {
+            serde_json::from_value(v).map_err(|e| ApiError::invalid(e.to_string()))?
+        }
+        _ => return Err(ApiError::invalid("the body must be a JSON object")),
+    };
     let status = state
         .app
         .queue_book_simulation(

@@ -91,11 +91,13 @@ pub struct BookQuoteRow {
 }
 
 impl BookQuoteRow {
-    /// From a stored quote: the figures its document holds (absent ones `None`).
-    pub fn from_stored(q: &cyrisk_store::StoredQuote) -> Self {
-        let d: serde_json::Value = serde_json::from_str(&q.quote).unwrap_or_default();
+    /// From a stored quote: the figures its document holds (absent ones `None`); `Internal`
+    /// when the stored document is not JSON.
+    pub fn from_stored(q: &cyrisk_store::StoredQuote) -> Result<Self> {
+        let d: serde_json::Value = serde_json::from_str(&q.quote)
+            .map_err(|e| AppError::internal(format!("stored quote {}: {e}", q.id)))?;
         let f = |v: &serde_json::Value| v.as_f64();
-        Self {
+        Ok(Self {
             quote_id: q.id.clone(),
             org_id: q.org_id.clone(),
             key_id: q.key_id.clone(),
@@ -113,7 +115,7 @@ impl BookQuoteRow {
             rate_on_line: f(&d["premium"]["rate_on_line"]),
             capital_method: d["premium"]["capital_method"].as_str().map(str::to_owned),
             capital: f(&d["premium"]["capital"]),
-        }
+        })
     }
 }
 
@@ -457,9 +459,10 @@ impl App {
             .next()
         {
             let sim = self.store.book_simulation(&newest.id).await?;
-            let outcome: crate::book_sim::SimulationOutcome =
+            let mut outcome: crate::book_sim::SimulationOutcome =
                 serde_json::from_str(sim.result.as_deref().unwrap_or("{}"))
                     .map_err(AppError::internal)?;
+            outcome.fill_dimensions();
             summary.accumulation = Some(BookAccumulation {
                 simulation_id: sim.id,
                 simulated_at: sim.created_at,
@@ -481,6 +484,8 @@ impl App {
         format: ExportFormat,
         simulation_id: Option<&str>,
     ) -> Result<Vec<u8>> {
+        // Whose book first (a 403 or 404 before any complaint about the parameters).
+        self.book_owner(p, insurer_key_id).await?;
         if simulation_id.is_some() && table != BookTable::Simulation {
             return Err(AppError::Invalid(
                 "simulation_id: applies only to table=simulation".into(),
@@ -502,7 +507,7 @@ impl App {
                             .await?
                             .iter()
                             .map(BookQuoteRow::from_stored)
-                            .collect();
+                            .collect::<Result<_>>()?;
                     }
                     _ => {
                         simulation = Some(

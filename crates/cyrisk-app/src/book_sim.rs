@@ -124,6 +124,19 @@ pub struct SimulationOutcome {
     pub left_out: Vec<LeftOut>,
 }
 
+/// The accumulation's dimensions, each always present (empty when no policy shares one).
+pub const ACCUMULATION_DIMENSIONS: [&str; 5] =
+    ["product", "vendor", "provider", "industry", "region"];
+
+impl SimulationOutcome {
+    /// Adds the dimensions a stored result lacks (runs stored before every one was kept).
+    pub fn fill_dimensions(&mut self) {
+        for d in ACCUMULATION_DIMENSIONS {
+            self.accumulation.entry(d.to_owned()).or_default();
+        }
+    }
+}
+
 /// A simulation as the API shows it: queued, running or failed (from its job), or done with
 /// its figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -409,7 +422,12 @@ impl App {
             }
         };
         let outcome = match stored.as_ref().and_then(|s| s.result.as_deref()) {
-            Some(text) => Some(serde_json::from_str(text).map_err(AppError::internal)?),
+            Some(text) => {
+                let mut o: SimulationOutcome =
+                    serde_json::from_str(text).map_err(AppError::internal)?;
+                o.fill_dimensions();
+                Some(o)
+            }
             None => None,
         };
         Ok(SimulationStatus {
@@ -671,7 +689,7 @@ impl App {
                 })
                 .collect(),
             // Every dimension, empty when no policy shares one (no provider known, say).
-            accumulation: ["product", "vendor", "provider", "industry", "region"]
+            accumulation: ACCUMULATION_DIMENSIONS
                 .into_iter()
                 .map(|d| (d, Vec::new()))
                 .chain(result.concentrations.iter().map(|(d, g)| (*d, g.clone())))

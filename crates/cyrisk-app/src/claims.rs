@@ -296,17 +296,9 @@ impl App {
         as_of: NaiveDate,
     ) -> Result<LossRun> {
         authorize_role(p, Action::BindPolicy)?;
-        let insurer = match p.role {
-            Role::Insurer => {
-                if insurer_key_id.is_some_and(|k| k != p.key_id) {
-                    return Err(AppError::forbidden(
-                        "an insurer key sees only its own loss run",
-                    ));
-                }
-                Some(p.key_id.as_str())
-            }
-            _ => insurer_key_id,
-        };
+        // An insurer its own; an admin any insurer's (404 for a key that is not one) or all.
+        let owner = self.book_owner(p, insurer_key_id).await?;
+        let insurer = owner.as_deref();
         let mut endorsements: std::collections::HashMap<String, Vec<Endorsement>> =
             Default::default();
         for e in self.store.endorsements_of(insurer).await? {

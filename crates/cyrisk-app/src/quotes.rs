@@ -143,9 +143,9 @@ impl App {
                 .store
                 .allocated_capital(&p.key_id, id, CAPITAL_RUN_MIN_TRIALS, &since)
                 .await?
-                // No loss in the book's tail years (a small book, a quiet risk): no allocation
-                // to take, rather than capital zero; the model's own method prices it.
-                .filter(|a| a.expected_loss > 0.0 && a.co_tvar > 0.0 && a.co_tvar.is_finite())
+                // A co-TVaR at or below the expected loss (a risk that diversifies the book)
+                // allocates zero capital, continuously: no switch to another method.
+                .filter(|a| a.expected_loss > 0.0 && a.co_tvar.is_finite())
                 .map(|a| BookCapital {
                     co_tvar_multiple: ((a.co_tvar - a.expected_loss) / a.expected_loss).max(0.0),
                     simulation_id: a.simulation_id,
