@@ -35,36 +35,46 @@ async fn get_bytes(app: &axum::Router, uri: &str, key: &str) -> (StatusCode, Str
     (status, ctype, bytes)
 }
 
+/// A policy in force on `org` for `insurer`: began 10 days ago, 100,000 deductible, `limit`.
+async fn in_force(
+    store: &cyrisk_store::Store,
+    org: &str,
+    insurer: &str,
+    limit: f64,
+) -> cyrisk_store::Policy {
+    let today = cyrisk_app::today();
+    store
+        .create_policy(
+            &NewPolicy {
+                org_id: org.to_owned(),
+                insurer_key_id: insurer.to_owned(),
+                quote_id: None,
+                starts_on: today - chrono::Duration::days(10),
+                ends_on: today + chrono::Duration::days(355),
+                currency: "CNY".into(),
+                deductible: 100_000.0,
+                limit,
+                premium: 40_000.0,
+                inception: None,
+            },
+            None,
+        )
+        .await
+        .unwrap()
+}
+
 #[test]
 fn an_insurer_sees_and_exports_only_its_own_book() {
     runtime().block_on(async {
         let w = world_for("book").await;
         let key = |r: Role| w.keys.iter().find(|(k, _)| *k == r).unwrap().1.clone();
         let (admin, insurer) = (key(Role::Admin), key(Role::Insurer));
-        let today = cyrisk_app::today();
         // The insurer holds a policy in force on `own`; another insurer one on `other`.
         for (org, insurer_key, limit) in [
             (&w.own, &w.insurer_id, 5_000_000.0),
             (&w.other, &w.spare_insurer_id, 2_000_000.0),
         ] {
-            w.store
-                .create_policy(
-                    &NewPolicy {
-                        org_id: org.clone(),
-                        insurer_key_id: insurer_key.clone(),
-                        quote_id: None,
-                        starts_on: today - chrono::Duration::days(10),
-                        ends_on: today + chrono::Duration::days(355),
-                        currency: "CNY".into(),
-                        deductible: 100_000.0,
-                        limit,
-                        premium: 40_000.0,
-                        inception: None,
-                    },
-                    None,
-                )
-                .await
-                .unwrap();
+            in_force(&w.store, org, insurer_key, limit).await;
             // A stored rating for each.
             let (s, _, _) = call(
                 &w.app,
@@ -230,31 +240,12 @@ fn the_stored_book_is_simulated_as_a_job_and_quotes_take_capital_from_it() {
         let key = |r: Role| w.keys.iter().find(|(k, _)| *k == r).unwrap().1.clone();
         let (admin, insurer, enterprise) =
             (key(Role::Admin), key(Role::Insurer), key(Role::Enterprise));
-        let today = cyrisk_app::today();
         let mut own_policy = String::new();
         for (org, insurer_key, limit) in [
             (&w.own, &w.insurer_id, 5_000_000.0),
             (&w.other, &w.spare_insurer_id, 2_000_000.0),
         ] {
-            let p = w
-                .store
-                .create_policy(
-                    &NewPolicy {
-                        org_id: org.clone(),
-                        insurer_key_id: insurer_key.clone(),
-                        quote_id: None,
-                        starts_on: today - chrono::Duration::days(10),
-                        ends_on: today + chrono::Duration::days(355),
-                        currency: "CNY".into(),
-                        deductible: 100_000.0,
-                        limit,
-                        premium: 40_000.0,
-                        inception: None,
-                    },
-                    None,
-                )
-                .await
-                .unwrap();
+            let p = in_force(&w.store, org, insurer_key, limit).await;
             if org == &w.own {
                 own_policy = p.id;
             }

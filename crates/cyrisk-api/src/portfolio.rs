@@ -101,29 +101,10 @@ pub struct BookSummaryDoc {
     pub top_risers: Vec<MoverDoc>,
     pub top_fallers: Vec<MoverDoc>,
     /// The book's loss run today, totalled by underwriting year and currency.
-    pub loss_ratio_by_year: Vec<LossRatioYearDoc>,
+    pub loss_ratio_by_year: Vec<crate::claims::LossRunTotalDoc>,
     /// Accumulation from the newest stored simulation of this book; null before one has run
     /// (`POST /api/v1/portfolio/simulations`).
     pub accumulation: Option<BookAccumulationDoc>,
-}
-
-/// The loss run's totals for one underwriting year in one currency.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = LossRatioYear)]
-pub struct LossRatioYearDoc {
-    pub currency: String,
-    pub underwriting_year: i32,
-    pub policies: usize,
-    pub written_premium: f64,
-    /// Earned by today (the premium accrued day by day).
-    pub earned_premium: f64,
-    pub claims: usize,
-    pub paid: f64,
-    pub outstanding: f64,
-    /// Paid plus outstanding.
-    pub incurred: f64,
-    /// Incurred ÷ earned; null before any premium is earned.
-    pub loss_ratio: Option<f64>,
 }
 
 /// The book's exposure to one shared product, vendor, provider, industry or region.

@@ -143,6 +143,25 @@ pub struct BookTables {
     pub simulation: Option<(BookSimulation, Vec<BookSimulationPolicy>)>,
 }
 
+impl BookTables {
+    /// A book of `insurer` (`None`: everything) as of today with no rows, for an export that
+    /// fills only its own table.
+    fn empty(insurer: Option<String>) -> Self {
+        Self {
+            as_of: today(),
+            insurer_key_id: insurer,
+            organizations: Vec::new(),
+            ratings: Vec::new(),
+            policies: Vec::new(),
+            movers_since: today(),
+            start_scores: Vec::new(),
+            claims: Vec::new(),
+            quotes: Vec::new(),
+            simulation: None,
+        }
+    }
+}
+
 /// Totals of one group of the book (one grade, industry, region or size band, in one currency).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BookGroup {
@@ -323,14 +342,14 @@ pub trait BookAnalytics: Send + Sync + std::fmt::Debug {
 impl App {
     /// The book `p` may see: an insurer its own (`insurer_key_id` must be absent or its own),
     /// an admin any insurer's or everything; `Forbidden` for the other roles. Scores at
-    /// `since` for the movers; every rating row only for `table` `Ratings`, the claims only
-    /// for `Claims` (the exports that need them).
+    /// `since` for the movers; the claims only `with_claims` (the claims export). Every rating
+    /// row, the quotes and a simulation's rows are not read here (see [`App::book_export`]).
     pub async fn book(
         &self,
         p: &Principal,
         insurer_key_id: Option<&str>,
         since: NaiveDate,
-        table: Option<BookTable>,
+        with_claims: bool,
     ) -> Result<BookTables> {
         let insurer = self.book_owner(p, insurer_key_id).await?;
         let as_of = today();
@@ -339,11 +358,6 @@ impl App {
             .store
             .book_scores(insurer.as_deref(), &since.to_string())
             .await?;
-        let ratings = if table == Some(BookTable::Ratings) {
-            self.store.book_ratings(insurer.as_deref()).await?
-        } else {
-            Vec::new()
-        };
         let policies: Vec<BookPolicyRow> = self
             .store
             .policies_of(insurer.as_deref())
@@ -409,14 +423,14 @@ impl App {
             as_of,
             insurer_key_id: insurer.clone(),
             organizations,
-            ratings,
+            ratings: Vec::new(),
             policies,
             movers_since: since,
             start_scores: scores
                 .iter()
                 .filter_map(|s| s.start_score.map(|v| (s.org_id.clone(), v)))
                 .collect(),
-            claims: if table == Some(BookTable::Claims) {
+            claims: if with_claims {
                 self.store.claims(None, insurer.as_deref(), None).await?
             } else {
                 Vec::new()
@@ -441,7 +455,7 @@ impl App {
         period_days: u32,
     ) -> Result<BookSummary> {
         let since = today() - chrono::Duration::days(i64::from(period_days));
-        let book = self.book(p, insurer_key_id, since, None).await?;
+        let book = self.book(p, insurer_key_id, since, false).await?;
         let owner = book.insurer_key_id.clone();
         let analytics = self.analytics()?;
         let mut summary = tokio::task::spawn_blocking(move || analytics.summary(&book))
@@ -485,51 +499,40 @@ impl App {
         simulation_id: Option<&str>,
     ) -> Result<Vec<u8>> {
         // Whose book first (a 403 or 404 before any complaint about the parameters).
-        self.book_owner(p, insurer_key_id).await?;
+        let owner = self.book_owner(p, insurer_key_id).await?;
         if simulation_id.is_some() && table != BookTable::Simulation {
             return Err(AppError::Invalid(
                 "simulation_id: applies only to table=simulation".into(),
             ));
         }
-        // The ratings and the simulation's rows stand alone: nothing else of the book is read.
+        // The ratings, the quotes and the simulation's rows stand alone: nothing else of the
+        // book is read for them.
         let book = match table {
-            BookTable::Ratings | BookTable::Quotes | BookTable::Simulation => {
-                let insurer = self.book_owner(p, insurer_key_id).await?;
-                let (mut ratings, mut quotes, mut simulation) = (Vec::new(), Vec::new(), None);
-                match table {
-                    BookTable::Ratings => {
-                        ratings = self.store.book_ratings(insurer.as_deref()).await?;
-                    }
-                    BookTable::Quotes => {
-                        quotes = self
-                            .store
-                            .book_quotes(insurer.as_deref())
-                            .await?
-                            .iter()
-                            .map(BookQuoteRow::from_stored)
-                            .collect::<Result<_>>()?;
-                    }
-                    _ => {
-                        simulation = Some(
-                            self.book_simulation_policies(p, insurer_key_id, simulation_id)
-                                .await?,
-                        );
-                    }
-                }
-                BookTables {
-                    as_of: today(),
-                    insurer_key_id: insurer,
-                    organizations: Vec::new(),
-                    ratings,
-                    policies: Vec::new(),
-                    movers_since: today(),
-                    start_scores: Vec::new(),
-                    claims: Vec::new(),
-                    quotes,
-                    simulation,
-                }
+            BookTable::Ratings => BookTables {
+                ratings: self.store.book_ratings(owner.as_deref()).await?,
+                ..BookTables::empty(owner)
+            },
+            BookTable::Quotes => BookTables {
+                quotes: self
+                    .store
+                    .book_quotes(owner.as_deref())
+                    .await?
+                    .iter()
+                    .map(BookQuoteRow::from_stored)
+                    .collect::<Result<_>>()?,
+                ..BookTables::empty(owner)
+            },
+            BookTable::Simulation => BookTables {
+                simulation: Some(
+                    self.book_simulation_policies(p, insurer_key_id, simulation_id)
+                        .await?,
+                ),
+                ..BookTables::empty(owner)
+            },
+            _ => {
+                self.book(p, insurer_key_id, today(), table == BookTable::Claims)
+                    .await?
             }
-            _ => self.book(p, insurer_key_id, today(), Some(table)).await?,
         };
         let analytics = self.analytics()?;
         tokio::task::spawn_blocking(move || analytics.export(&book, table, format))

@@ -132,22 +132,11 @@ fn summary_text(s: &BookSummary) -> String {
                     "\nAccumulation by {dim} (simulation {}, {} years, of {}):",
                     a.simulation_id, a.trials, a.simulated_at
                 );
-                let groups: Vec<_> = a.groups.get(dim).into_iter().flatten().take(5).collect();
-                if groups.is_empty() {
-                    let _ = writeln!(t, "  none known in this book");
-                }
-                for g in groups {
-                    let _ = writeln!(
-                        t,
-                        "  {:<40} policies {:>6}  limit {:>16.0} {}  expected loss {:>12.0}  {:>5.1} % of TVaR 99.5 %",
-                        g.key,
-                        g.policies,
-                        g.total_limit,
-                        a.currency,
-                        g.expected_loss,
-                        g.co_tvar_share * 100.0
-                    );
-                }
+                accumulation_lines(
+                    &mut t,
+                    a.groups.get(dim).map_or(&[], Vec::as_slice),
+                    &a.currency,
+                );
             }
         }
     }
@@ -275,20 +264,7 @@ fn simulation_text(s: &cyrisk_app::book_sim::SimulationStatus) -> String {
             t,
             "\nAccumulation by {dim} (largest share of the book's TVaR 99.5 % first):"
         );
-        if groups.is_empty() {
-            let _ = writeln!(t, "  none known in this book");
-        }
-        for g in groups.iter().take(5) {
-            let _ = writeln!(
-                t,
-                "  {:<40} policies {:>6}  limit {:>16.0}  expected loss {:>12.0}  {:>5.1} % of TVaR 99.5 %",
-                g.key,
-                g.policies,
-                g.total_limit,
-                g.expected_loss,
-                g.co_tvar_share * 100.0
-            );
-        }
+        accumulation_lines(&mut t, groups, c);
     }
     if !o.left_out.is_empty() {
         let _ = writeln!(t, "\nLeft out: {} policies", o.left_out.len());
@@ -297,4 +273,27 @@ fn simulation_text(s: &cyrisk_app::book_sim::SimulationStatus) -> String {
         }
     }
     t
+}
+
+/// The five largest groups of one accumulation dimension, one line each ("none known" when
+/// the dimension is empty).
+fn accumulation_lines(
+    t: &mut String,
+    groups: &[cyrisk_app::book_sim::Accumulation],
+    currency: &str,
+) {
+    if groups.is_empty() {
+        let _ = writeln!(t, "  none known in this book");
+    }
+    for g in groups.iter().take(5) {
+        let _ = writeln!(
+            t,
+            "  {:<40} policies {:>6}  limit {:>16.0} {currency}  expected loss {:>12.0}  {:>5.1} % of TVaR 99.5 %",
+            g.key,
+            g.policies,
+            g.total_limit,
+            g.expected_loss,
+            g.co_tvar_share * 100.0
+        );
+    }
 }

@@ -45,11 +45,8 @@ impl Store {
             ),
             None => "SELECT id, name, industry, profile FROM organizations ORDER BY id".to_owned(),
         };
-        let mut q = sqlx::query(&sql);
-        if let Some(k) = insurer {
-            q = q.bind(k);
-        }
-        q.fetch_all(&self.pool)
+        book_query(&sql, insurer)
+            .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
@@ -76,11 +73,8 @@ impl Store {
                 format!("SELECT {columns} FROM ratings r ORDER BY r.org_id, r.computed_at, r.id")
             }
         };
-        let mut q = sqlx::query(&sql);
-        if let Some(k) = insurer {
-            q = q.bind(k);
-        }
-        q.fetch_all(&self.pool)
+        book_query(&sql, insurer)
+            .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
@@ -207,22 +201,13 @@ impl Store {
             Some(_) => format!("JOIN ({BOOK}) b ON b.org_id = {alias}.org_id"),
             None => String::new(),
         };
-        let orgs_sql = match insurer {
-            Some(_) => format!(
-                "SELECT o.id, o.profile FROM organizations o JOIN ({BOOK}) b ON b.org_id = o.id \
-                 ORDER BY o.id"
-            ),
-            None => "SELECT id, profile FROM organizations ORDER BY id".to_owned(),
-        };
         let mut out: Vec<BookInventory> = Vec::new();
         let mut index: std::collections::HashMap<String, usize> = Default::default();
-        for r in book_query(&orgs_sql, insurer).fetch_all(&self.pool).await? {
-            let id: String = r.try_get("id")?;
-            let profile =
-                crate::orgs::parse("organization profile", &r.try_get::<String, _>("profile")?)?;
-            index.insert(id.clone(), out.len());
+        for o in self.book_organizations(insurer).await? {
+            let profile = crate::orgs::parse("organization profile", &o.profile)?;
+            index.insert(o.id.clone(), out.len());
             out.push(BookInventory {
-                org_id: id,
+                org_id: o.id,
                 profile,
                 rating: None,
                 assets: Vec::new(),
@@ -315,16 +300,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| {
-                Ok(crate::StoredQuote {
-                    id: r.try_get("id")?,
-                    org_id: r.try_get("org_id")?,
-                    key_id: r.try_get("key_id")?,
-                    created_at: r.try_get("created_at")?,
-                    rating_id: r.try_get("rating_id")?,
-                    quote: r.try_get("quote")?,
-                })
-            })
+            .map(crate::ratings::quote_row)
             .collect()
     }
 }

@@ -257,17 +257,8 @@ impl Store {
             .bind(offset)
             .fetch_all(&self.pool)
             .await?
-            .into_iter()
-            .map(|r| {
-                Ok(StoredQuote {
-                    id: r.try_get("id")?,
-                    org_id: r.try_get("org_id")?,
-                    key_id: r.try_get("key_id")?,
-                    created_at: r.try_get("created_at")?,
-                    rating_id: r.try_get("rating_id")?,
-                    quote: r.try_get("quote")?,
-                })
-            })
+            .iter()
+            .map(quote_row)
             .collect()
     }
 
@@ -444,4 +435,16 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// The columns `id, org_id, key_id, created_at, rating_id, quote` as a stored quote.
+pub(crate) fn quote_row(r: &sqlx::any::AnyRow) -> Result<StoredQuote> {
+    Ok(StoredQuote {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        key_id: r.try_get("key_id")?,
+        created_at: r.try_get("created_at")?,
+        rating_id: r.try_get("rating_id")?,
+        quote: r.try_get("quote")?,
+    })
 }
