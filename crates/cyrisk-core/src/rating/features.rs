@@ -377,18 +377,20 @@ pub(crate) fn control_evidence(
     model: &RatingModel,
     as_of: NaiveDate,
 ) -> Option<ControlEvidence> {
-    let mut q_sum = 0.0;
-    let mut w_sum = 0.0;
-    let mut wq_sum = 0.0;
-    let mut applicable = 0usize;
-    let mut results = 0usize;
+    // A factor with several controls (hardening: OS and network) weighs each control alike:
+    // a control's results are averaged first, then the controls. (Averaging results, as
+    // before 2026-12, let two records of one control outvote another control, and replacing
+    // them by a single fresh pass could lower the factor.)
+    let counted =
+        |c: &&ControlResult| ids.contains(&c.control) && c.assessed_on.is_none_or(|d| d <= as_of);
     // A factor a third party assessed is judged on that alone: the rated organisation's own
     // statements about it (any number of them, under any scope, on any of its controls) do
     // not dilute it.
-    let counted =
-        |c: &&ControlResult| ids.contains(&c.control) && c.assessed_on.is_none_or(|d| d <= as_of);
     let verified = controls.iter().filter(counted).any(|c| !c.self_declared);
     let mut self_declared = true;
+    let mut results = 0usize;
+    // Per control, in `ids` order: (Σq, Σw, Σwq, applicable results).
+    let mut per: Vec<(f64, f64, f64, usize)> = vec![(0.0, 0.0, 0.0, 0); ids.len()];
     for c in controls.iter().filter(counted) {
         if c.self_declared && verified {
             continue;
@@ -402,21 +404,33 @@ pub(crate) fn control_evidence(
             // Assessed, but below the level the organisation's systems need.
             q *= 0.5;
         }
-        q_sum += q;
         let declared = if c.self_declared {
             model.evidence.self_declared_weight
         } else {
             1.0
         };
         let w = evidence_weight(c.assessed_on, model, as_of) * declared;
-        w_sum += w;
-        wq_sum += w * q;
-        applicable += 1;
+        let Some(k) = ids.iter().position(|id| *id == c.control) else {
+            continue;
+        };
+        let e = &mut per[k];
+        e.0 += q;
+        e.1 += w;
+        e.2 += w * q;
+        e.3 += 1;
     }
     if results == 0 {
         return None;
     }
-    if applicable == 0 {
+    let assessed: Vec<(f64, f64, f64)> = per
+        .iter()
+        .filter(|e| e.3 > 0)
+        .map(|e| {
+            let n = e.3 as f64;
+            (e.0 / n, e.1 / n, e.2 / n)
+        })
+        .collect();
+    if assessed.is_empty() {
         return Some(ControlEvidence {
             quality: 0.0,
             weight: 0.0,
@@ -426,11 +440,11 @@ pub(crate) fn control_evidence(
             self_declared,
         });
     }
-    let n = applicable as f64;
+    let n = assessed.len() as f64;
     Some(ControlEvidence {
-        quality: q_sum / n,
-        weight: w_sum / n,
-        weighted_quality: wq_sum / n,
+        quality: assessed.iter().map(|e| e.0).sum::<f64>() / n,
+        weight: assessed.iter().map(|e| e.1).sum::<f64>() / n,
+        weighted_quality: assessed.iter().map(|e| e.2).sum::<f64>() / n,
         results,
         not_applicable: false,
         self_declared,
